@@ -1,0 +1,65 @@
+# Every target installs what it needs through `make install` (idempotent: stamps skip done work).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 (Lambda's runtime): $(PYTHON313) if given, else pyenv's 3.13.x, else python3.13 on PATH.
+PYTHON313 ?= $(shell \
+  for p in "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 \
+           /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+    [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; exit 0; }; \
+  done; \
+  PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+ENABLE ?=
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_CLI_NOTICES := false
+
+.PHONY: help install synth test lint deploy diff destroy clean settings
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## venv on python3.13 with every requirement, and the pinned cdk CLI
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt functions/*/requirements.txt
+	@if [ -z "$(PYTHON313)" ]; then echo "error: Python 3.13 not found (pyenv 3.13.x or python3.13 on PATH); set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
+	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+synth: install ## synthesize every stack (ENABLE=a,b or ENABLE=all switches automations on)
+	$(CDK) synth --quiet $(if $(ENABLE),-c enable=$(ENABLE)) --output cdk.out
+
+test: install ## lint, synth every automation + cfn-lint, and the whole test suite
+	$(MAKE) --no-print-directory lint
+	$(CDK) synth --quiet -c enable=all --output cdk.out.test
+	$(VENV)/bin/cfn-lint --info=false --format parseable -- cdk.out.test/*.template.json
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: install ## ruff + mypy (strict for functions/)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+deploy: install ## cdk deploy every stack into the current credentials' account (ENABLE=... as for synth)
+	$(CDK) deploy --all $(if $(ENABLE),-c enable=$(ENABLE))
+
+diff: install ## cdk diff against the deployed stacks
+	$(CDK) diff --all $(if $(ENABLE),-c enable=$(ENABLE))
+
+destroy: install ## remove every deployed stack of this app
+	$(CDK) destroy --all $(if $(ENABLE),-c enable=$(ENABLE))
+
+settings: install ## rewrite cdk.json's settings with the defaults of stacks/settings
+	$(PY) -m stacks.settings --write
+
+clean: ## remove build output, the venv and node_modules
+	rm -rf .build cdk.out cdk.out.test demo-output .pytest_cache .mypy_cache .ruff_cache $(VENV) node_modules

@@ -1,0 +1,166 @@
+"""Every setting of the project: one pydantic model per automation plus the project-wide model.
+
+cdk.json -> context.automations.<name> -> the model here -> the function's environment variables.
+A bad value fails synth with a message naming the key path and the allowed values.
+
+Run ``python -m stacks.settings`` to print the defaults that cdk.json carries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from stacks.settings.alerts import AlertsSettings
+from stacks.settings.base import AutomationSettings, StrictModel
+from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
+from stacks.settings.image_resize import ImageResizeSettings
+from stacks.settings.key_rotation import KeyRotationSettings
+from stacks.settings.post_deploy_checks import PostDeployChecksSettings
+from stacks.settings.sg_remediation import SgRemediationSettings
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class Automations(StrictModel):
+    image_resize: ImageResizeSettings = Field(default_factory=ImageResizeSettings)
+    ec2_scheduler: Ec2SchedulerSettings = Field(default_factory=Ec2SchedulerSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    sg_remediation: SgRemediationSettings = Field(default_factory=SgRemediationSettings)
+    key_rotation: KeyRotationSettings = Field(default_factory=KeyRotationSettings)
+    post_deploy_checks: PostDeployChecksSettings = Field(default_factory=PostDeployChecksSettings)
+
+    def enabled(self) -> list[str]:
+        return [name for name in AUTOMATION_NAMES if getattr(self, name).enabled]
+
+
+AUTOMATION_NAMES: tuple[str, ...] = tuple(Automations.model_fields)
+
+
+class OpsTopicSettings(StrictModel):
+    email_subscriptions: list[str] = Field(
+        default_factory=list, description="Email addresses subscribed to the ops notifications topic."
+    )
+
+    @field_validator("email_subscriptions")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class ProjectSettings(StrictModel):
+    prefix: str = Field(
+        "opsauto",
+        pattern=r"^[a-z][a-z0-9-]{1,20}$",
+        description="Prefix of stack and resource names: lowercase letters, digits, '-', 2-21 characters.",
+    )
+    tags: dict[str, str] = Field(
+        default_factory=lambda: {"project": "aws-ops-automations"}, description="Tags applied to every resource."
+    )
+    log_retention_days: int = Field(30, description="Retention of every function's log group, in days.")
+    architecture: Literal["arm64", "x86_64"] = Field("arm64", description="Lambda architecture of every function.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Powertools log level.")
+    alarm_actions: bool = Field(True, description="Alarms notify the ops topic.")
+    ops_topic: OpsTopicSettings = Field(default_factory=OpsTopicSettings)
+    automations: Automations = Field(default_factory=Automations)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag_value in value.items():
+            if not key or len(key) > 128 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} must be 1-128 characters and not start with 'aws:'")
+            if len(tag_value) > 256:
+                raise ValueError(f"tag {key!r} value is longer than 256 characters")
+        return value
+
+
+class SettingsError(Exception):
+    """cdk.json (or -c overrides) hold a bad setting; the message names each key path."""
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(root)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling against README's settings tables)"
+        elif item["type"] == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            message = f"got {item.get('input')!r}; allowed values: {expected}"
+        elif item["type"] == "enum":
+            message = f"got {item.get('input')!r}; allowed values: {item.get('ctx', {}).get('expected', '')}"
+        else:
+            message = message.removeprefix("Value error, ")
+            if "input" in item and not isinstance(item["input"], dict | list):
+                message = f"{message} (got {item['input']!r})"
+        lines.append(f"  {path}: {message}")
+    return "invalid settings in cdk.json / -c overrides:\n" + "\n".join(lines)
+
+
+def parse_enable(value: str | None) -> list[str]:
+    """``-c enable=a,b`` or ``-c enable=all`` -> automation names; unknown names are errors."""
+    if value is None or str(value).strip() == "":
+        return []
+    names = [name.strip() for name in str(value).split(",") if name.strip()]
+    if names == ["all"]:
+        return list(AUTOMATION_NAMES)
+    unknown = [name for name in names if name not in AUTOMATION_NAMES]
+    if unknown:
+        raise SettingsError(
+            f"enable: unknown automation(s) {', '.join(unknown)}; allowed values: all, {', '.join(AUTOMATION_NAMES)}"
+        )
+    return names
+
+
+def load_settings(context: Mapping[str, Any], enable: str | None = None) -> ProjectSettings:
+    """Validate the ``project`` and ``automations`` context values; ``enable`` switches automations on."""
+    raw: dict[str, Any] = dict(context.get("project") or {})
+    automations = context.get("automations") or {}
+    if not isinstance(automations, Mapping):
+        raise SettingsError("automations: must be an object with one key per automation")
+    raw["automations"] = {name: dict(value or {}) for name, value in automations.items()}
+    for name in parse_enable(enable):
+        raw["automations"].setdefault(name, {})["enabled"] = True
+    try:
+        return ProjectSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc)) from None
+
+
+def defaults() -> dict[str, Any]:
+    """The defaults as cdk.json carries them (every automation disabled)."""
+    return json.loads(ProjectSettings().model_dump_json())
+
+
+__all__ = [
+    "AUTOMATION_NAMES",
+    "AlertsSettings",
+    "AutomationSettings",
+    "Ec2SchedulerSettings",
+    "ImageResizeSettings",
+    "KeyRotationSettings",
+    "PostDeployChecksSettings",
+    "ProjectSettings",
+    "SettingsError",
+    "SgRemediationSettings",
+    "defaults",
+    "load_settings",
+    "parse_enable",
+]

@@ -1,0 +1,72 @@
+"""Shared test setup: fake AWS credentials, Powertools in test mode, fresh boto3 clients."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Set before any function module is imported (Powertools reads these at import).
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "opsauto-test",
+        "POWERTOOLS_SERVICE_NAME": "test",
+        "POWERTOOLS_DEV": "0",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+)
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+
+EVENTS_DIR = Path(__file__).parent / "events"
+
+
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs with fake credentials and fresh cached boto3 clients."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    from shared.clients import reset_clients
+
+    reset_clients()
+    yield
+    reset_clients()
+
+
+def load_event(name: str) -> Any:
+    """A fixture event from tests/events (``name`` relative to it, e.g. ``s3/put.json``)."""
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+class FakeContext:
+    """The parts of the Lambda context object Powertools reads."""
+
+    function_name = "opsauto-test-function"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:opsauto-test-function"
+    memory_limit_in_mb = 256
+    aws_request_id = "3f0b4e36-9d1d-4d8a-a3a4-6f1e0e5b8c11"
+    log_group_name = "/aws/lambda/opsauto-test-function"
+    log_stream_name = "2026/11/28/[$LATEST]abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext()
