@@ -1,0 +1,1 @@
+"""Post-deployment checks for CodePipeline invoke actions and CodeDeploy lifecycle hooks."""

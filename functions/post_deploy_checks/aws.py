@@ -1,0 +1,91 @@
+"""The adapter: the only module of post_deploy_checks that calls AWS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from shared.clients import client
+
+DESCRIBE_ALARMS_MAX_NAMES = 100
+
+
+class SecretValueError(ValueError):
+    """A secret named by a header cannot be used (not a string, or the JSON key is missing)."""
+
+
+def put_job_success(
+    job_id: str,
+    *,
+    continuation_token: str | None = None,
+    summary: str | None = None,
+    external_execution_id: str | None = None,
+    output_variables: Mapping[str, str] | None = None,
+) -> None:
+    """PutJobSuccessResult. With a continuation token CodePipeline invokes the function again (no variables)."""
+    params: dict[str, Any] = {"jobId": job_id}
+    if continuation_token:
+        params["continuationToken"] = continuation_token
+    details: dict[str, Any] = {}
+    if summary:
+        details["summary"] = summary
+    if external_execution_id:
+        details["externalExecutionId"] = external_execution_id
+    if details:
+        params["executionDetails"] = details
+    if output_variables and not continuation_token:
+        params["outputVariables"] = dict(output_variables)
+    client("codepipeline").put_job_success_result(**params)
+
+
+def put_job_failure(job_id: str, failure_type: str, message: str, external_execution_id: str | None = None) -> None:
+    details: dict[str, Any] = {"type": failure_type, "message": message}
+    if external_execution_id:
+        details["externalExecutionId"] = external_execution_id
+    client("codepipeline").put_job_failure_result(jobId=job_id, failureDetails=details)
+
+
+def put_lifecycle_status(deployment_id: str, hook_execution_id: str, status: str) -> None:
+    client("codedeploy").put_lifecycle_event_hook_execution_status(
+        deploymentId=deployment_id, lifecycleEventHookExecutionId=hook_execution_id, status=status
+    )
+
+
+def alarm_states(names: Iterable[str]) -> dict[str, str]:
+    """State (OK / ALARM / INSUFFICIENT_DATA) of each named alarm that exists, metric and composite alike."""
+    wanted = list(dict.fromkeys(names))
+    states: dict[str, str] = {}
+    paginator = client("cloudwatch").get_paginator("describe_alarms")
+    for start in range(0, len(wanted), DESCRIBE_ALARMS_MAX_NAMES):
+        chunk = wanted[start : start + DESCRIBE_ALARMS_MAX_NAMES]
+        for page in paginator.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                states[alarm["AlarmName"]] = alarm["StateValue"]
+    return states
+
+
+@lru_cache(maxsize=8)
+def _secrets(secrets_client: Any) -> SecretsProvider:
+    # One provider per cached boto3 client: Powertools caches each value for ``max_age`` seconds.
+    return SecretsProvider(boto3_client=secrets_client)
+
+
+def secret_value(name: str, key: str | None = None, *, max_age: int = 300) -> str:
+    """A secret's string value (or one key of its JSON value), cached for ``max_age`` seconds. Never logged."""
+    value = _secrets(client("secretsmanager")).get(name, max_age=max_age)
+    if isinstance(value, bytes):
+        raise SecretValueError(f"secret {name!r} is binary; a header needs a string secret")
+    text = str(value)
+    if key is None:
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SecretValueError(f"secret {name!r} is not JSON, so it has no key {key!r}") from None
+    if not isinstance(document, dict) or not isinstance(document.get(key), str):
+        raise SecretValueError(f"secret {name!r} has no string key {key!r}")
+    return str(document[key])
