@@ -30,7 +30,8 @@ def main() -> int:
     if not assembly.stacks:
         print(
             "note: no automation is enabled; synthesizing the core stack alone. Enable some with "
-            f"-c enable=<names> or enable=all, or 'enabled: true' in cdk.json. Automations: {', '.join(AUTOMATION_NAMES)}",
+            "-c enable=<names> or enable=all, or 'enabled: true' in cdk.json. "
+            f"Automations: {', '.join(AUTOMATION_NAMES)}",
             file=sys.stderr,
         )
     app.synth()

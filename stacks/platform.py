@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -128,23 +127,32 @@ def stage_code(automation: str) -> Path:
 
     Inside the asset, the automation is a package (``<automation>/``) next to ``shared/``, and a
     one-line ``handler.py`` at the root re-exports ``<automation>.handler.handler`` so the Lambda
-    handler string is ``handler.handler``.
+    handler string is ``handler.handler``. The folder is named by a hash of its content, so
+    concurrent builds (parallel tests) never disturb each other.
     """
     source = FUNCTIONS_DIR / automation
     if not (source / "handler.py").exists():
         raise FileNotFoundError(f"functions/{automation}/handler.py does not exist")
-    target = BUILD_DIR / "assets" / automation
+    shim = (
+        f'"""Lambda entry point: handler.handler."""\n\nfrom {automation}.handler import handler\n\n'
+        '__all__ = ["handler"]\n'
+    )
+    digest = hashlib.sha256(shim.encode())
+    for folder in (source, FUNCTIONS_DIR / "shared"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(str(path.relative_to(FUNCTIONS_DIR)).encode() + b"\0" + path.read_bytes())
+    target = BUILD_DIR / "assets" / f"{automation}-{digest.hexdigest()[:16]}"
+    if target.exists():
+        return target
     staging = Path(tempfile.mkdtemp(prefix=f"{automation}.", dir=_ensure(target.parent)))
     shutil.copytree(source, staging / automation, ignore=_IGNORE)
     shutil.copytree(FUNCTIONS_DIR / "shared", staging / "shared", ignore=_IGNORE)
-    (staging / "handler.py").write_text(
-        f'"""Lambda entry point: handler.handler."""\n\nfrom {automation}.handler import handler\n\n__all__ = ["handler"]\n'
-    )
-    old = target.with_name(f"{automation}.old.{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    (staging / "handler.py").write_text(shim)
+    try:
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # a concurrent build of the same content won
     return target
 
 
@@ -203,8 +211,9 @@ class OpsFunction(Construct):
             ],
         )
         xray.attach_to_role(self.role)
-        suppress(xray, "AwsSolutions-IAM5", "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
-                 "permissions", applies_to=["Resource::*"])
+        suppress(xray, "AwsSolutions-IAM5",
+                 "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
+                 applies_to=["Resource::*"])
 
         self.failure_queue = sqs.Queue(
             self,

@@ -19,7 +19,8 @@ RETRY_CONFIG = Config(
 @lru_cache(maxsize=64)
 def client(service: str, region: str | None = None) -> Any:
     """A boto3 client for ``service`` in ``region`` (default: the session's region)."""
-    return boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+    session = boto3.session.Session()
+    return session.client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

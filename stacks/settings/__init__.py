@@ -24,7 +24,9 @@ from stacks.settings.post_deploy_checks import PostDeployChecksSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
 
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
 
 
 class Automations(StrictModel):
@@ -129,10 +131,24 @@ def parse_enable(value: str | None) -> list[str]:
     return names
 
 
+def _from_context(context: Mapping[str, Any], key: str) -> Any:
+    """A context value; ``-c key='{...}'`` on the command line arrives as a JSON string."""
+    value = context.get(key) or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{key}: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    return value
+
+
 def load_settings(context: Mapping[str, Any], enable: str | None = None) -> ProjectSettings:
     """Validate the ``project`` and ``automations`` context values; ``enable`` switches automations on."""
-    raw: dict[str, Any] = dict(context.get("project") or {})
-    automations = context.get("automations") or {}
+    project = _from_context(context, "project")
+    if not isinstance(project, Mapping):
+        raise SettingsError("project: must be an object of project-wide settings")
+    raw: dict[str, Any] = dict(project)
+    automations = _from_context(context, "automations")
     if not isinstance(automations, Mapping):
         raise SettingsError("automations: must be an object with one key per automation")
     raw["automations"] = {name: dict(value or {}) for name, value in automations.items()}

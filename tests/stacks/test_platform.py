@@ -123,10 +123,28 @@ def test_cdk_nag_clean(built: tuple[Stack, CoreStack, Template]) -> None:
     assert nag_errors(core) == []
 
 
-def test_code_asset_has_shim_package_and_shared() -> None:
-    asset = platform.stage_code("probe") if (platform.FUNCTIONS_DIR / "probe").exists() else None
-    if asset is None:
-        pytest.skip("probe folder only exists inside the module fixture")
+def test_code_asset_has_shim_package_and_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    functions = tmp_path / "functions"
+    shutil.copytree(platform.FUNCTIONS_DIR / "shared", functions / "shared")
+    (functions / "probe").mkdir()
+    (functions / "probe" / "handler.py").write_text("def handler(event, context):\n    return {'echo': event}\n")
+    (functions / "probe" / "__pycache__").mkdir()
+    monkeypatch.setattr(platform, "FUNCTIONS_DIR", functions)
+    monkeypatch.setattr(platform, "BUILD_DIR", tmp_path / "build")
+    asset = platform.stage_code("probe")
+    assert sorted(p.name for p in asset.iterdir()) == ["handler.py", "probe", "shared"]
+    assert not (asset / "probe" / "__pycache__").exists()
+    assert not (asset / "shared" / "requirements.txt").exists()
+    # The root shim is what Lambda's "handler.handler" imports.
+    namespace: dict[str, object] = {}
+    monkeypatch.syspath_prepend(str(asset))
+    exec((asset / "handler.py").read_text(), namespace)
+    assert namespace["handler"]({"a": 1}, None) == {"echo": {"a": 1}}
+
+
+def test_missing_handler_is_a_clear_error() -> None:
+    with pytest.raises(FileNotFoundError, match=r"functions/nope/handler\.py"):
+        platform.stage_code("nope")
 
 
 def test_layer_built_for_lambda_platform(built: tuple[Stack, CoreStack, Template]) -> None:

@@ -1,0 +1,341 @@
+"""The demo harness: runs each automation end-to-end against an embedded AWS (moto, in process).
+
+The function code is loaded from the synthesized CDK asset (what ``cdk deploy`` would ship), with the
+environment variables the template gives the function; CloudFormation references in that environment
+are filled in by the scenario with the names of resources it created in moto. A local HTTPS receiver on
+127.0.0.1 stands in for Slack and Teams (and for any endpoint a scenario needs), trusted through a CA
+bundle the harness makes (REQUESTS_CA_BUNDLE / SSL_CERT_FILE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import ssl
+import sys
+import tempfile
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REGION = "eu-central-1"
+ACCOUNT = "123456789012"
+
+
+class DemoFailure(AssertionError):
+    """A scenario did not do what it should."""
+
+
+# --------------------------------------------------------------------------- synthesized app
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    automation: str
+    logical_id: str
+    asset_dir: Path
+    environment: dict[str, Any]
+    handler: str
+
+
+def read_functions(cdk_out: Path) -> dict[str, list[FunctionSpec]]:
+    """Every Lambda function of the synthesized templates, by automation (POWERTOOLS_SERVICE_NAME)."""
+    found: dict[str, list[FunctionSpec]] = {}
+    for template_path in sorted(cdk_out.glob("*.template.json")):
+        template = json.loads(template_path.read_text())
+        for logical_id, resource in template.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::Lambda::Function":
+                continue
+            props = resource.get("Properties", {})
+            env = props.get("Environment", {}).get("Variables", {})
+            automation = env.get("POWERTOOLS_SERVICE_NAME")
+            asset = resource.get("Metadata", {}).get("aws:asset:path")
+            if not isinstance(automation, str) or not asset:
+                continue  # CDK's own helper functions (custom resources) are not automations
+            found.setdefault(automation, []).append(
+                FunctionSpec(automation, logical_id, cdk_out / asset, dict(env), props.get("Handler", ""))
+            )
+    return found
+
+
+# --------------------------------------------------------------------------- local HTTPS receiver
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode() or "null")
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b"ok"
+    content_type: str = "text/plain"
+    delay_seconds: float = 0.0
+
+
+class WebhookReceiver:
+    """An HTTPS server on 127.0.0.1 with a CA of its own. Records every request; answers per route."""
+
+    def __init__(self, workdir: Path) -> None:
+        import trustme
+
+        self._ca = trustme.CA()
+        cert = self._ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_path = workdir / "demo-ca.pem"
+        self._ca.cert_pem.write_to_path(str(self.ca_path))
+        self.received: list[Received] = []
+        self.routes: dict[str, Route] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                receiver.received.append(Received(self.command, path, dict(self.headers), body))
+                route = receiver.routes.get(path, Route())
+                if route.delay_seconds:
+                    threading.Event().wait(route.delay_seconds)
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
+
+            do_GET = do_POST = do_PUT = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def route(self, path: str, status: int = 200, body: bytes | str = b"ok", content_type: str = "text/plain",
+              delay_seconds: float = 0.0) -> str:
+        """Answer ``path`` with ``status`` and ``body``; returns the full URL."""
+        data = body.encode() if isinstance(body, str) else body
+        self.routes[path] = Route(status, data, content_type, delay_seconds)
+        return self.url + path
+
+    def bodies(self, path: str) -> list[Any]:
+        return [item.json() for item in self.received if item.path == path and item.body]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --------------------------------------------------------------------------- the context a scenario gets
+
+
+class FakeLambdaContext:
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    log_group_name = "/aws/lambda/demo"
+    log_stream_name = "demo"
+
+    def __init__(self, automation: str) -> None:
+        self.function_name = f"opsauto-{automation}"
+        self.invoked_function_arn = f"arn:aws:lambda:{DEFAULT_REGION}:{ACCOUNT}:function:{self.function_name}"
+        self.aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+_ASSET_MODULE_ROOTS = ("handler", "shared")
+
+
+@dataclass
+class DemoContext:
+    automation: str
+    functions: dict[str, list[FunctionSpec]]
+    webhook: WebhookReceiver
+    out_dir: Path
+    ops_topic_arn: str
+    _ops_queue_url: str
+    region: str = DEFAULT_REGION
+    lines: list[str] = field(default_factory=list)
+    _loaded: dict[str, Path] = field(default_factory=dict)
+    _reports: list[dict[str, Any]] = field(default_factory=list)
+    verbose: bool = True
+
+    # -- AWS
+    def client(self, service: str, region: str | None = None) -> Any:
+        return boto3.client(service, region_name=region or self.region)
+
+    # -- output
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        if self.verbose:
+            print(f"    {line}", flush=True)
+
+    # -- the function under demo
+    def spec(self, automation: str | None = None) -> FunctionSpec:
+        name = automation or self.automation
+        specs = self.functions.get(name)
+        if not specs:
+            raise DemoFailure(f"no synthesized function for {name}: was the app synthesized with enable=all?")
+        return specs[0]
+
+    def function_env(self, automation: str | None = None, **overrides: str) -> dict[str, str]:
+        """The function's environment from the template; CloudFormation references must be overridden."""
+        spec = self.spec(automation)
+        env: dict[str, str] = {}
+        missing = []
+        for key, value in spec.environment.items():
+            if key in overrides:
+                continue
+            if isinstance(value, str):
+                env[key] = value
+            elif key == "NOTIFY_TOPIC_ARN":
+                env[key] = self.ops_topic_arn
+            else:
+                missing.append(f"{key} ({json.dumps(value)[:80]})")
+        if missing:
+            raise DemoFailure(f"{spec.automation}: give these environment variables (CloudFormation references): "
+                              + ", ".join(missing))
+        env.update({key: str(value) for key, value in overrides.items()})
+        return env
+
+    def module(self, name: str) -> types.ModuleType:
+        """A module of the loaded asset (e.g. ``shared.clients``); loads the function first if needed."""
+        self._load(self.automation)
+        return sys.modules[name]
+
+    def _load(self, automation: str, env: dict[str, str] | None = None) -> types.ModuleType:
+        asset = self.spec(automation).asset_dir
+        if self._loaded.get(automation) != asset or "handler" not in sys.modules:
+            _purge_modules(automation)
+            sys.path.insert(0, str(asset))
+            try:
+                import_env = env if env is not None else {"POWERTOOLS_SERVICE_NAME": automation}
+                with _patched_env(import_env), self._capture(automation):
+                    import handler  # noqa: F401
+            finally:
+                sys.path.remove(str(asset))
+            # The asset's own package must be importable afterwards (lazy imports inside the function).
+            self._loaded[automation] = asset
+        return sys.modules["handler"]
+
+    def invoke(self, automation: str | None, event: Any, env: dict[str, str] | None = None) -> Any:
+        """Run ``handler.handler(event, context)`` from the synthesized asset with ``env`` set."""
+        name = automation or self.automation
+        environment = env if env is not None else self.function_env(name)
+        module = self._load(name, environment)
+        asset = self.spec(name).asset_dir
+        sys.path.insert(0, str(asset))
+        try:
+            with _patched_env(environment), self._capture(name):
+                return module.handler(event, FakeLambdaContext(name))
+        finally:
+            sys.path.remove(str(asset))
+
+    @contextlib.contextmanager
+    def _capture(self, automation: str) -> Iterator[None]:
+        """The function's logs and metrics go to demo-output/<automation>/function.log, not the screen."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            try:
+                yield
+            finally:
+                with (self.out_dir / "function.log").open("a") as log:
+                    log.write(buffer.getvalue())
+
+    # -- action reports published to the ops topic
+    def reports(self) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        while True:
+            response = sqs.receive_message(QueueUrl=self._ops_queue_url, MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                self._reports.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self._ops_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return list(self._reports)
+
+
+def _purge_modules(automation: str) -> None:
+    roots = (*_ASSET_MODULE_ROOTS, automation)
+    for name in list(sys.modules):
+        if name.split(".", 1)[0] in roots:
+            del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _patched_env(env: dict[str, str]) -> Iterator[None]:
+    with mock.patch.dict(os.environ, env):
+        yield
+
+
+# --------------------------------------------------------------------------- running scenarios
+
+
+@contextlib.contextmanager
+def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[tuple[str, str]]:
+    """moto in process with fake credentials; yields (ops topic ARN, URL of a queue subscribed to it)."""
+    from moto import mock_aws
+
+    fake = {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": "demo",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "opsauto-demo",
+    }
+    with mock.patch.dict(os.environ, fake), mock_aws():
+        os.environ.pop("AWS_PROFILE", None)
+        sns = boto3.client("sns", region_name=region)
+        sqs = boto3.client("sqs", region_name=region)
+        topic_arn = sns.create_topic(Name="opsauto-ops")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="opsauto-ops-reports")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                      Attributes={"RawMessageDelivery": "true"})
+        yield topic_arn, queue_url
+
+
+@contextlib.contextmanager
+def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool = True) -> Iterator[DemoContext]:
+    """Everything one scenario needs: a fresh embedded AWS, the receiver, the synthesized functions."""
+    functions = read_functions(cdk_out)
+    with tempfile.TemporaryDirectory(prefix="opsauto-demo-") as workdir:
+        receiver = WebhookReceiver(Path(workdir))
+        ca = {"REQUESTS_CA_BUNDLE": str(receiver.ca_path), "SSL_CERT_FILE": str(receiver.ca_path)}
+        try:
+            with embedded_aws() as (topic_arn, queue_url), mock.patch.dict(os.environ, ca):
+                out_dir = out_root / automation
+                if out_dir.exists():
+                    for old in out_dir.iterdir():
+                        if old.is_file():
+                            old.unlink()
+                yield DemoContext(automation, functions, receiver, out_dir, topic_arn, queue_url, verbose=verbose)
+        finally:
+            receiver.close()
+            _purge_modules(automation)
