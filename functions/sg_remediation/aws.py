@@ -1,0 +1,123 @@
+"""The adapter: the only module of this function that calls AWS.
+
+Every list call paginates. Errors that mean "already done" or "gone" become results; throttling and
+server errors raise (after the client's adaptive retries), so Lambda retries the event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from sg_remediation.policy import Group, Rule
+from shared.clients import client
+from shared.observability import logger
+from shared.reports import ActionReport, ReportPublisher
+
+# The rule (or the permission) is not in the group any more: someone, or an overlapping run, removed it.
+RULE_GONE_CODES = frozenset({"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"})
+GROUP_GONE_CODES = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
+
+
+class GroupGone(Exception):
+    """The security group does not exist (deleted since the event, or never in this region)."""
+
+
+@dataclass
+class RevokeOutcome:
+    revoked: list[str] = field(default_factory=list)
+    already_gone: list[str] = field(default_factory=list)
+    group_gone: bool = False
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def describe_group(region: str, group_id: str) -> Group:
+    """One group by id; raises GroupGone when it does not exist."""
+    try:
+        response = client("ec2", region).describe_security_groups(GroupIds=[group_id])
+    except ClientError as error:
+        if _code(error) in GROUP_GONE_CODES:
+            raise GroupGone(group_id) from None
+        raise
+    groups = response.get("SecurityGroups", [])
+    if not groups:
+        raise GroupGone(group_id)
+    return Group.from_api(groups[0], region)
+
+
+def group_rules(region: str, group_id: str) -> list[Rule]:
+    """Every rule (ingress and egress) of one group."""
+    paginator = client("ec2", region).get_paginator("describe_security_group_rules")
+    rules: list[Rule] = []
+    for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}]):
+        rules.extend(Rule.from_api(item) for item in page.get("SecurityGroupRules", []))
+    return rules
+
+
+def all_groups(region: str) -> list[tuple[Group, list[Rule]]]:
+    """Every security group of the region with its rules: two paginated listings, not one call per group."""
+    ec2_client = client("ec2", region)
+    groups: list[Group] = []
+    for page in ec2_client.get_paginator("describe_security_groups").paginate():
+        groups.extend(Group.from_api(item, region) for item in page.get("SecurityGroups", []))
+    by_group: dict[str, list[Rule]] = defaultdict(list)
+    for page in ec2_client.get_paginator("describe_security_group_rules").paginate():
+        for item in page.get("SecurityGroupRules", []):
+            rule = Rule.from_api(item)
+            by_group[rule.group_id].append(rule)
+    return [(group, by_group.get(group.group_id, [])) for group in groups]
+
+
+def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> RevokeOutcome:
+    """Revoke ``rule_ids`` (ingress rules of ``group_id``) by security-group rule id.
+
+    One call for all of them; when it fails because some rule no longer exists, each id is retried
+    alone so the rest are still revoked and the missing ones are reported as already gone.
+    """
+    outcome = RevokeOutcome()
+    if not rule_ids:
+        return outcome
+    try:
+        _revoke(region, group_id, list(rule_ids))
+        outcome.revoked.extend(rule_ids)
+        return outcome
+    except ClientError as error:
+        code = _code(error)
+        if code in GROUP_GONE_CODES:
+            outcome.group_gone = True
+            return outcome
+        if code not in RULE_GONE_CODES:
+            raise
+        if len(rule_ids) == 1:
+            outcome.already_gone.extend(rule_ids)
+            return outcome
+    for rule_id in rule_ids:
+        try:
+            _revoke(region, group_id, [rule_id])
+            outcome.revoked.append(rule_id)
+        except ClientError as error:
+            code = _code(error)
+            if code in GROUP_GONE_CODES:
+                outcome.group_gone = True
+                return outcome
+            if code not in RULE_GONE_CODES:
+                raise
+            outcome.already_gone.append(rule_id)
+    return outcome
+
+
+def _revoke(region: str, group_id: str, rule_ids: list[str]) -> None:
+    response = client("ec2", region).revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+    unknown = response.get("UnknownIpPermissions") or []
+    if unknown:
+        logger.warning("revoke reported unknown permissions", extra={"groupId": group_id, "unknown": unknown})
+
+
+def publish(report: ActionReport, topic_arn: str | None) -> str | None:
+    return ReportPublisher(client("sns"), topic_arn).publish(report)

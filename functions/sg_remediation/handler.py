@@ -1,0 +1,154 @@
+"""Entry point: CloudTrail security-group changes (via EventBridge) and the periodic sweep.
+
+    event -> events.parse -> adapter reads the groups -> policy.plan_run -> adapter revokes -> action reports
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sg_remediation import aws, events, messages, policy
+from shared.config import ConfigError, env_int, env_mode, env_regions, env_str
+from shared.observability import MetricUnit, logger, metrics, tracer
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str
+    allowed: policy.AllowedPorts
+    exempt: policy.ExemptTag
+    regions: tuple[str, ...]
+    topic_arn: str | None
+    max_changes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        try:
+            allowed = policy.parse_allowed_ports(env_str("ALLOWED_PUBLIC_PORTS", "80,443", env=env))
+            exempt = policy.parse_exempt_tag(env_str("EXEMPT_TAG", "AutoRemediate=false", env=env))
+        except policy.PolicyError as exc:
+            raise ConfigError(str(exc)) from None
+        topic = env_str("NOTIFY_TOPIC_ARN", "", env=env) or None
+        return cls(
+            mode=env_mode(env=env),
+            allowed=allowed,
+            exempt=exempt,
+            regions=tuple(env_regions(env=env)),
+            topic_arn=topic,
+            max_changes=env_int("MAX_CHANGES", 50, minimum=1, env=env),
+        )
+
+
+@dataclass
+class Result:
+    trigger: str
+    groups_checked: int = 0
+    revoked: list[str] = field(default_factory=list)
+    already_gone: list[str] = field(default_factory=list)
+    reported: list[str] = field(default_factory=list)
+    groups_gone: list[str] = field(default_factory=list)
+    guard_tripped: bool = False
+    reports_published: int = 0
+    ignored: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger,
+            "groupsChecked": self.groups_checked,
+            "revoked": self.revoked,
+            "alreadyGone": self.already_gone,
+            "reported": self.reported,
+            "groupsGone": self.groups_gone,
+            "guardTripped": self.guard_tripped,
+            "reportsPublished": self.reports_published,
+            **({"ignored": self.ignored} if self.ignored else {}),
+        }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    config = Config.from_env()
+    parsed = events.parse(event)
+    if isinstance(parsed, events.Ignored):
+        logger.warning("ignored event", extra={"reason": parsed.reason, **dict(parsed.details)})
+        metrics.add_metric(name="IgnoredEvents", unit=MetricUnit.Count, value=1)
+        return Result(trigger="ignored", ignored=parsed.reason).as_dict()
+    return run(parsed, config).as_dict()
+
+
+def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
+    change = parsed if isinstance(parsed, events.Change) else None
+    result = Result(trigger=change.event_name if change else "sweep")
+    groups = _read_groups(change, config, result)
+    result.groups_checked = len(groups)
+    plan = policy.plan_run(groups, config.allowed, config.exempt, config.mode, config.max_changes)
+    result.guard_tripped = plan.guard_tripped
+
+    for group_plan in plan.to_revoke:
+        rule_ids = [finding.rule.rule_id for finding in group_plan.findings]
+        outcome = aws.revoke_ingress(group_plan.group.region, group_plan.group.group_id, rule_ids)
+        if outcome.group_gone:
+            _group_gone(group_plan.group.group_id, result)
+            continue
+        result.revoked += outcome.revoked
+        result.already_gone += outcome.already_gone
+        if outcome.already_gone:
+            logger.info("rules already removed", extra={"groupId": group_plan.group.group_id,
+                                                          "ruleIds": outcome.already_gone})
+        if outcome.revoked:
+            logger.info("revoked world-open ingress", extra={"groupId": group_plan.group.group_id,
+                                                             "ruleIds": outcome.revoked})
+            _publish(messages.revoked_report(group_plan, outcome.revoked, outcome.already_gone, change,
+                                             config.mode), config, result)
+
+    report_only = plan.report_only
+    for group_plan in report_only:
+        result.reported += [finding.rule.rule_id for finding in group_plan.findings]
+    if plan.guard_tripped:
+        logger.warning("MAX_CHANGES guard: nothing revoked", extra={"findings": plan.total_findings,
+                                                                   "maxChanges": config.max_changes})
+        _publish(messages.guard_report(report_only, plan.total_findings, config.max_changes, change, config.mode),
+                 config, result)
+    else:
+        for group_plan in report_only:
+            _publish(messages.finding_report(group_plan, change, config.mode, config.exempt.describe()),
+                     config, result)
+
+    metrics.add_metric(name="RulesRevoked", unit=MetricUnit.Count, value=len(result.revoked))
+    metrics.add_metric(name="FindingsReported", unit=MetricUnit.Count, value=len(result.reported))
+    logger.info("run finished", extra=result.as_dict())
+    return result
+
+
+def _read_groups(
+    change: events.Change | None, config: Config, result: Result
+) -> list[tuple[policy.Group, list[policy.Rule]]]:
+    if change is None:
+        found: list[tuple[policy.Group, list[policy.Rule]]] = []
+        for region in config.regions:
+            found += aws.all_groups(region)
+        return found
+    groups = []
+    for group_id in change.group_ids:
+        try:
+            group = aws.describe_group(change.region, group_id)
+        except aws.GroupGone:
+            _group_gone(group_id, result)
+            continue
+        groups.append((group, aws.group_rules(change.region, group_id)))
+    return groups
+
+
+def _group_gone(group_id: str, result: Result) -> None:
+    logger.warning("security group no longer exists", extra={"groupId": group_id})
+    metrics.add_metric(name="GroupsGone", unit=MetricUnit.Count, value=1)
+    result.groups_gone.append(group_id)
+
+
+def _publish(report: Any, config: Config, result: Result) -> None:
+    aws.publish(report, config.topic_arn)
+    result.reports_published += 1
