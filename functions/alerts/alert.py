@@ -1,0 +1,130 @@
+"""The normalized alert every source is turned into, and the console links it carries.
+
+Pure: no boto3, no environment. Every formatter in ``sources`` returns an :class:`Alert`; every
+renderer in ``render`` takes one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote
+
+SEVERITIES = ("info", "warning", "critical")
+_RANK = {name: index for index, name in enumerate(SEVERITIES)}
+TRUNCATED = "… (truncated)"
+
+
+def severity_rank(severity: str) -> int:
+    """0 for info, 1 for warning, 2 for critical; unknown names count as info."""
+    return _RANK.get(severity, 0)
+
+
+def at_least(severity: str, minimum: str) -> bool:
+    return severity_rank(severity) >= severity_rank(minimum)
+
+
+def truncate(text: str, limit: int, marker: str = TRUNCATED) -> str:
+    """``text`` cut to ``limit`` characters, ending with ``marker`` when cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(marker):
+        return text[:limit]
+    return text[: limit - len(marker)] + marker
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message, independent of where it is sent.
+
+    ``details`` is preformatted text (log lines) shown in a monospace block; ``fields`` are short
+    name/value pairs; ``links`` point at the console page of the alarm, log group or resource.
+    """
+
+    title: str
+    severity: str
+    summary: str
+    source: str
+    time: str = ""
+    resource: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    links: tuple[Link, ...] = ()
+    details: str = ""
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The generic-webhook form: plain JSON types only."""
+        data = asdict(self)
+        data["fields"] = [{"name": name, "value": value} for name, value in self.fields]
+        data["links"] = [{"title": link.title, "url": link.url} for link in self.links]
+        return {"version": "1", **data}
+
+
+# --- console links ------------------------------------------------------------------------------
+
+
+def console_base(region: str) -> str:
+    """The console host serving ``region`` (aws, aws-cn and aws-us-gov partitions)."""
+    if region.startswith("cn-"):
+        return "https://console.amazonaws.cn"
+    if region.startswith("us-gov-"):
+        return "https://console.amazonaws-us-gov.com"
+    return f"https://{region}.console.aws.amazon.com"
+
+
+def _console_escape(value: str) -> str:
+    """CloudWatch console fragments double-encode names and write ``%`` as ``$``."""
+    return quote(quote(value, safe=""), safe="").replace("%", "$")
+
+
+def alarm_url(region: str, name: str) -> str:
+    return f"{console_base(region)}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name, safe='')}"
+
+
+def log_group_url(region: str, group: str, stream: str | None = None) -> str:
+    url = f"{console_base(region)}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{_console_escape(group)}"
+    if stream:
+        url += f"/log-events/{_console_escape(stream)}"
+    return url
+
+
+def ec2_instance_url(region: str, instance_id: str) -> str:
+    return f"{console_base(region)}/ec2/home?region={region}#InstanceDetails:instanceId={quote(instance_id, safe='')}"
+
+
+def guardduty_finding_url(region: str, finding_id: str) -> str:
+    fid = quote(finding_id, safe="")
+    return f"{console_base(region)}/guardduty/home?region={region}#/findings?macros=current&fId={fid}"
+
+
+def health_event_url(event_arn: str) -> str:
+    return f"https://health.aws.amazon.com/health/home#/account/event-log?eventID={quote(event_arn, safe='')}"
+
+
+def codepipeline_execution_url(region: str, pipeline: str, execution_id: str) -> str:
+    base = f"{console_base(region)}/codesuite/codepipeline/pipelines/{quote(pipeline, safe='')}"
+    if execution_id:
+        return f"{base}/executions/{quote(execution_id, safe='')}/timeline?region={region}"
+    return f"{base}/view?region={region}"
+
+
+def codebuild_build_url(region: str, project: str, build_id: str) -> str:
+    return (
+        f"{console_base(region)}/codesuite/codebuild/projects/{quote(project, safe='')}/build/"
+        f"{quote(build_id, safe='')}/?region={region}"
+    )
+
+
+def region_of_arn(arn: str) -> str:
+    """The region part of an ARN (``arn:aws:cloudwatch:us-east-1:123:alarm:x`` -> ``us-east-1``), or ""."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" else ""
