@@ -1,0 +1,221 @@
+"""post_deploy_checks: a reusable construct for post-deployment health checks, and its stack.
+
+``PostDeployChecks`` builds the checks function with the permissions its results need and gives
+``action(...)``, a CodePipeline ``LambdaInvokeAction`` to put in any pipeline of the app. The stack
+creates the construct and, with ``example_pipeline: true``, an example pipeline that uses it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as cpactions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.platform import Core, OpsFunction, suppress
+from stacks.settings import PostDeployChecksSettings, ProjectSettings
+from stacks.settings.post_deploy_checks import checks_module, validate_checks
+
+AUTOMATION = "post_deploy_checks"
+PUT_JOB_ACTIONS = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+
+
+class PostDeployChecks(Construct):
+    """The checks function, its permissions, and CodePipeline actions that invoke it.
+
+    Attributes: ``function``, ``ops`` (the :class:`OpsFunction`), ``header_secrets``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: ProjectSettings,
+        settings: PostDeployChecksSettings,
+        core: Core,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        environment = {
+            "HEADER_SECRETS": ",".join(settings.header_secrets),
+            "SECRETS_MAX_AGE_SECONDS": str(settings.secrets_max_age_seconds),
+        }
+        if settings.checks:
+            environment["CHECKS"] = json.dumps(settings.checks, separators=(",", ":"), sort_keys=True)
+        self.ops = OpsFunction(
+            self,
+            "Checks",
+            automation=AUTOMATION,
+            project=project,
+            core=core,
+            description="Post-deployment checks: passes or fails a CodePipeline job or a CodeDeploy lifecycle hook",
+            environment=environment,
+            memory_mb=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            # CodePipeline invokes asynchronously; a retry after the job was answered only meets an
+            # already-completed job, so one retry is enough for a throttled PutJob*Result.
+            retry_attempts=1,
+            max_event_age=Duration.hours(1),
+        )
+        self.function: lambda_.IFunction = self.ops.function
+        role = self.ops.role
+
+        # CodePipeline's job result APIs have no resource-level permissions. LambdaInvokeAction adds the
+        # same statement to the role's default policy when the action is bound to a pipeline; granting it
+        # here too keeps a pipeline in another stack (or account setup) from missing it, and CDK merges the two.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=PUT_JOB_ACTIONS, resources=["*"]))
+        default_policy = role.node.find_child("DefaultPolicy")
+        suppress(default_policy, "AwsSolutions-IAM5", "codepipeline:PutJobSuccessResult/PutJobFailureResult support "
+                 "no resource-level permissions (the job id is not an ARN); this is the only '*' statement of this "
+                 "policy (asserted by the stack test)", applies_to=["Resource::*"])
+
+        groups = [f"deploymentgroup:{app}/*" for app in settings.codedeploy_applications] or ["deploymentgroup:*"]
+        group_arns = [_account_arn("codedeploy", group) for group in groups]
+        codedeploy_policy = iam.Policy(self, "CodeDeployHooksPolicy", statements=[
+            iam.PolicyStatement(actions=["codedeploy:PutLifecycleEventHookExecutionStatus"],
+                                resources=[arn for arn, _ in group_arns])
+        ])
+        codedeploy_policy.attach_to_role(role)
+        suppress(codedeploy_policy, "AwsSolutions-IAM5", "The function answers lifecycle hooks of deployment groups "
+                 "created after it (the setting codedeploy_applications narrows this to named applications); "
+                 "limited to this account and region", applies_to=[f"Resource::{shown}" for _, shown in group_arns])
+
+        alarm_arn, alarm_shown = _account_arn("cloudwatch", "alarm:*")
+        alarms_policy = iam.Policy(self, "AlarmsPolicy", statements=[
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[alarm_arn])
+        ])
+        alarms_policy.attach_to_role(role)
+        suppress(alarms_policy, "AwsSolutions-IAM5", "Alarm names come from each pipeline action's UserParameters, "
+                 "known only at run time; read-only and limited to this account and region's alarms",
+                 applies_to=[f"Resource::{alarm_shown}"])
+
+        self.header_secrets = [
+            secretsmanager.Secret.from_secret_name_v2(self, f"HeaderSecret{index}", name)
+            for index, name in enumerate(settings.header_secrets)
+        ]
+        for secret in self.header_secrets:
+            secret.grant_read(role)
+
+    def action(
+        self,
+        stage_action_name: str,
+        user_parameters: dict[str, Any],
+        run_order: int | None = None,
+        *,
+        inputs: list[codepipeline.Artifact] | None = None,
+        variables_namespace: str | None = None,
+    ) -> cpactions.LambdaInvokeAction:
+        """A CodePipeline action that runs ``user_parameters``' checks (validated now, at synth).
+
+        Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
+        """
+        validate_checks(user_parameters, f"{stage_action_name}: user_parameters")
+        used = checks_module().parse_config(user_parameters).secret_names
+        missing = [name for name in used if name not in self._settings.header_secrets]
+        if missing:
+            raise ValueError(f"{stage_action_name}: user_parameters use header secret(s) {', '.join(missing)} that "
+                             "are not in the post_deploy_checks header_secrets setting")
+        return cpactions.LambdaInvokeAction(
+            action_name=stage_action_name,
+            lambda_=self.function,
+            user_parameters=user_parameters,
+            run_order=run_order,
+            inputs=inputs,
+            variables_namespace=variables_namespace,
+        )
+
+
+def _account_arn(service: str, resource: str) -> tuple[str, str]:
+    """An ARN of this account and region (as tokens), and the same ARN as cdk-nag prints it in findings."""
+    arn = f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
+    return arn, f"arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}"
+
+
+class PostDeployChecksStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: ProjectSettings,
+        settings: PostDeployChecksSettings,
+        core: Core,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.checks = PostDeployChecks(self, "PostDeployChecks", project=project, settings=settings, core=core)
+        self.pipeline: codepipeline.Pipeline | None = None
+        if settings.example_pipeline:
+            self.pipeline = self._example_pipeline(settings)
+
+    def _example_pipeline(self, settings: PostDeployChecksSettings) -> codepipeline.Pipeline:
+        access_logs = s3.Bucket(
+            self, "ExampleAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90),
+                                              noncurrent_version_expiration=Duration.days(30))],
+        )
+        suppress(access_logs, "AwsSolutions-S1", "This bucket receives the example buckets' server access logs; "
+                 "logging it to itself would loop")
+        source = s3.Bucket(
+            self, "ExampleSource",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,  # an S3 source action needs versioning
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="source/",
+        )
+        artifacts = s3.Bucket(
+            self, "ExampleArtifacts",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(30),
+                                              noncurrent_version_expiration=Duration.days(7))],
+        )
+        source_output = codepipeline.Artifact("Source")
+        pipeline = codepipeline.Pipeline(
+            self, "ExamplePipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=artifacts,
+            restart_execution_on_update=False,
+            stages=[
+                codepipeline.StageProps(stage_name="Source", actions=[
+                    cpactions.S3SourceAction(action_name="Source", bucket=source, bucket_key="source.zip",
+                                             output=source_output, trigger=cpactions.S3Trigger.NONE),
+                ]),
+                codepipeline.StageProps(stage_name="Verify", actions=[
+                    self.checks.action("PostDeployChecks", settings.example_user_parameters,
+                                       variables_namespace="Checks"),
+                ]),
+            ],
+        )
+        artifacts_id = self.get_logical_id(artifacts.node.default_child)  # type: ignore[arg-type]
+        function_id = self.get_logical_id(self.checks.ops.function.node.default_child)  # type: ignore[arg-type]
+        suppress(pipeline, "AwsSolutions-IAM5", "CDK's grants for the pipeline and its source action: the "
+                 "artifact bucket's objects (written and read per execution, under generated keys) with S3's "
+                 "action groups; scoped to the example's own buckets",
+                 applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*",
+                             "Action::s3:DeleteObject*", "Action::s3:Abort*", f"Resource::<{artifacts_id}.Arn>/*"])
+        invoke_role = pipeline.node.find_child("Verify").node.find_child("PostDeployChecks") \
+            .node.find_child("CodePipelineActionRole")
+        suppress(invoke_role, "AwsSolutions-IAM5", "CodePipeline's Lambda invoke action needs lambda:ListFunctions "
+                 "(no resource-level permissions) and may invoke any version of the one checks function",
+                 applies_to=["Resource::*", f"Resource::<{function_id}.Arn>:*"])
+        return pipeline
