@@ -1,0 +1,1 @@
+"""ec2_scheduler: starts and stops tagged EC2 instances and RDS databases on named schedules."""

@@ -1,0 +1,216 @@
+"""The adapter: the only module of ec2_scheduler that calls AWS.
+
+EC2 start/stop calls take up to ``BATCH_SIZE`` (50) instance ids each. A batch that fails with a
+per-instance error (IncorrectInstanceState, InsufficientInstanceCapacity, UnsupportedOperation, an
+unknown id ...) is split in halves, recursively, so the instances that cause it are isolated and the
+rest go through. Throttling and 5xx errors are retried by the clients' adaptive retry mode; when they
+persist they are raised (transient: the run is retried).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ec2_scheduler.plan import Resource
+from shared.clients import client
+
+BATCH_SIZE = 50  # instance ids per StartInstances / StopInstances call
+TAG_BATCH_SIZE = 500  # resource ids per CreateTags call (the API takes up to 1000)
+DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults (the maximum)
+RDS_PAGE_SIZE = 100  # DescribeDBInstances / DescribeDBClusters MaxRecords (the maximum)
+
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled", "TooManyRequestsException",
+    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout",
+    "RequestTimeoutException", "PriorRequestNotComplete",
+})
+# StopInstances(Hibernate=True) errors after which a normal stop is tried instead.
+HIBERNATE_FALLBACK_CODES = frozenset({
+    "UnsupportedOperation", "UnsupportedHibernationConfiguration", "InvalidParameterCombination",
+    "InvalidParameterValue", "IncorrectInstanceState",
+})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: ClientError) -> bool:
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(exc) in TRANSIENT_CODES or status >= 500
+
+
+def describe_error(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+
+
+@dataclass
+class BatchResult:
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # id -> "Code: message"
+    fell_back: dict[str, str] = field(default_factory=dict)  # id -> why hibernation was not used
+    calls: int = 0
+
+    def merge(self, other: BatchResult) -> None:
+        self.succeeded.extend(other.succeeded)
+        self.failed.update(other.failed)
+        self.fell_back.update(other.fell_back)
+        self.calls += other.calls
+
+
+def run_batches(call: Callable[[list[str]], Any], ids: list[str], size: int = BATCH_SIZE) -> BatchResult:
+    """``call`` every batch of ``ids``; failed batches are split in halves to isolate the bad ids."""
+    result = BatchResult()
+    for start in range(0, len(ids), size):
+        _bisect(call, ids[start : start + size], result)
+    return result
+
+
+def _bisect(call: Callable[[list[str]], Any], ids: list[str], result: BatchResult) -> None:
+    if not ids:
+        return
+    result.calls += 1
+    try:
+        call(ids)
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        if len(ids) == 1:
+            result.failed[ids[0]] = describe_error(exc)
+            return
+        middle = len(ids) // 2
+        _bisect(call, ids[:middle], result)
+        _bisect(call, ids[middle:], result)
+        return
+    result.succeeded.extend(ids)
+
+
+class Ec2:
+    """EC2 in one region."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.client = client("ec2", region)
+
+    def describe(self, tag_key: str) -> Iterator[Resource]:
+        """Every instance carrying ``tag_key`` (any value) that is not terminated, page by page."""
+        paginator = self.client.get_paginator("describe_instances")
+        pages = paginator.paginate(
+            Filters=[
+                {"Name": "tag-key", "Values": [tag_key]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ],
+            PaginationConfig={"PageSize": DESCRIBE_PAGE_SIZE},
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}
+                    yield Resource(
+                        kind="ec2",
+                        id=instance["InstanceId"],
+                        region=self.region,
+                        status=instance.get("State", {}).get("Name", "unknown"),
+                        tags=tags,
+                        hibernation_configured=bool(instance.get("HibernationOptions", {}).get("Configured")),
+                        asg_group=tags.get("aws:autoscaling:groupName"),
+                    )
+
+    def start(self, ids: list[str]) -> BatchResult:
+        return run_batches(lambda batch: self.client.start_instances(InstanceIds=batch), ids)
+
+    def stop(self, ids: list[str], hibernate: bool = False) -> BatchResult:
+        if not hibernate:
+            return run_batches(lambda batch: self.client.stop_instances(InstanceIds=batch), ids)
+        result = run_batches(lambda batch: self.client.stop_instances(InstanceIds=batch, Hibernate=True), ids)
+        retry = {i: why for i, why in result.failed.items() if why.split(":", 1)[0] in HIBERNATE_FALLBACK_CODES}
+        if retry:
+            for instance_id in retry:
+                del result.failed[instance_id]
+            normal = self.stop(list(retry))
+            result.merge(normal)
+            for instance_id in normal.succeeded:
+                result.fell_back[instance_id] = retry[instance_id]
+        return result
+
+    def tag(self, ids: list[str], key: str, value: str) -> BatchResult:
+        tags = [{"Key": key, "Value": value}]
+        return run_batches(lambda batch: self.client.create_tags(Resources=batch, Tags=tags), ids, TAG_BATCH_SIZE)
+
+
+class Rds:
+    """RDS DB instances and clusters (Aurora, and Neptune/DocumentDB clusters) in one region.
+
+    RDS has no batch start/stop: one call per resource.
+    """
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.client = client("rds", region)
+
+    def describe(self, tag_key: str) -> Iterator[Resource]:
+        instances = self.client.get_paginator("describe_db_instances")
+        for page in instances.paginate(PaginationConfig={"PageSize": RDS_PAGE_SIZE}):
+            for db in page.get("DBInstances", []):
+                tags = {t["Key"]: t.get("Value", "") for t in db.get("TagList", [])}
+                if tag_key not in tags:
+                    continue
+                yield Resource(
+                    kind="rds-instance",
+                    id=db["DBInstanceIdentifier"],
+                    region=self.region,
+                    status=db.get("DBInstanceStatus", "unknown"),
+                    tags=tags,
+                    arn=db.get("DBInstanceArn", ""),
+                    read_replica_of=db.get("ReadReplicaSourceDBInstanceIdentifier")
+                    or db.get("ReadReplicaSourceDBClusterIdentifier"),
+                    cluster=db.get("DBClusterIdentifier"),
+                )
+        clusters = self.client.get_paginator("describe_db_clusters")
+        for page in clusters.paginate(PaginationConfig={"PageSize": RDS_PAGE_SIZE}):
+            for cluster in page.get("DBClusters", []):
+                tags = {t["Key"]: t.get("Value", "") for t in cluster.get("TagList", [])}
+                if tag_key not in tags:
+                    continue
+                yield Resource(
+                    kind="rds-cluster",
+                    id=cluster["DBClusterIdentifier"],
+                    region=self.region,
+                    status=cluster.get("Status", "unknown"),
+                    tags=tags,
+                    arn=cluster.get("DBClusterArn", ""),
+                    read_replica_of=cluster.get("ReplicationSourceIdentifier"),
+                )
+
+    @staticmethod
+    def _one(resource_id: str, call: Callable[[], Any]) -> BatchResult:
+        result = BatchResult(calls=1)
+        try:
+            call()
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            result.failed[resource_id] = describe_error(exc)
+        else:
+            result.succeeded.append(resource_id)
+        return result
+
+    def start(self, resource: Resource) -> BatchResult:
+        if resource.kind == "rds-cluster":
+            return self._one(resource.id, lambda: self.client.start_db_cluster(DBClusterIdentifier=resource.id))
+        return self._one(resource.id, lambda: self.client.start_db_instance(DBInstanceIdentifier=resource.id))
+
+    def stop(self, resource: Resource) -> BatchResult:
+        if resource.kind == "rds-cluster":
+            return self._one(resource.id, lambda: self.client.stop_db_cluster(DBClusterIdentifier=resource.id))
+        return self._one(resource.id, lambda: self.client.stop_db_instance(DBInstanceIdentifier=resource.id))
+
+    def tag(self, resource: Resource, key: str, value: str) -> BatchResult:
+        tags = [{"Key": key, "Value": value}]
+        return self._one(resource.id, lambda: self.client.add_tags_to_resource(ResourceName=resource.arn, Tags=tags))
+

@@ -1,0 +1,114 @@
+"""The run's action report. Pure: builds the message, the handler publishes it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ec2_scheduler.plan import KIND_LABEL, Decision
+from ec2_scheduler.runner import Outcome, RunResult
+from shared.reports import ActionReport
+from shared.timeutil import iso
+
+AUTOMATION = "ec2_scheduler"
+MAX_LINES = 60  # per section; the rest is counted
+
+
+def _line(outcome: Outcome) -> str:
+    decision = outcome.decision
+    text = f"- {KIND_LABEL[decision.resource.kind]} `{decision.resource.label}`: {decision.reason}"
+    if decision.hibernate and outcome.status in ("stopped", "would-stop") and not outcome.detail:
+        text += " (hibernated)"
+    if outcome.detail:
+        text += f" — {outcome.detail}"
+    return text
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    shown = lines[:MAX_LINES]
+    if len(lines) > MAX_LINES:
+        shown.append(f"- … and {len(lines) - MAX_LINES} more")
+    return [f"**{title}** ({len(lines)})", *shown, ""]
+
+
+def _problem_lines(problems: list[Decision]) -> list[str]:
+    """One line per distinct problem, naming every resource it affects (reported once per run)."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for decision in problems:
+        grouped[decision.reason].append(f"`{decision.resource.label}`")
+    return [f"- {reason}: {', '.join(labels)}" for reason, labels in sorted(grouped.items())]
+
+
+def build_report(result: RunResult) -> ActionReport:
+    started = result.with_status("started", "would-start")
+    stopped = result.with_status("stopped", "would-stop")
+    failed = result.failed
+    refused = result.with_status("refused")
+    verb_start, verb_stop = ("would start", "would stop") if result.mode == "report" else ("started", "stopped")
+    parts = []
+    if started:
+        parts.append(f"{verb_start} {len(started)}")
+    if stopped:
+        parts.append(f"{verb_stop} {len(stopped)}")
+    if refused:
+        parts.append(f"refused {len(refused)} changes (MAX_CHANGES={result.max_changes})")
+    if failed:
+        parts.append(f"{len(failed)} failed")
+    if result.problems:
+        parts.append(f"{len(result.problems)} with schedule problems")
+    if result.aborted:
+        parts.append("aborted")
+    title = "EC2/RDS scheduler: " + (", ".join(parts) or "no changes")
+
+    lines = [f"Run at {iso(result.now)} in {', '.join(result.regions)} (mode `{result.mode}`).", ""]
+    if result.refused:
+        lines += [f"This run would change {len(refused)} resources, more than MAX_CHANGES={result.max_changes}: "
+                  "it changed nothing.", ""]
+    lines += _section("Would start" if result.mode == "report" else "Started", [_line(o) for o in started])
+    lines += _section("Would stop" if result.mode == "report" else "Stopped", [_line(o) for o in stopped])
+    lines += _section("Refused (MAX_CHANGES)", [_line(o) for o in refused])
+    lines += _section("Failed", [_line(o) for o in failed])
+    lines += _section("Left alone: schedule problems", _problem_lines(result.problems))
+    if result.aborted:
+        lines += [f"**Aborted**: {result.aborted}. The function is retried; what was done is recorded.", ""]
+
+    next_steps = []
+    if result.problems:
+        next_steps.append("Fix the Schedule tag values or the schedules in cdk.json (automations.ec2_scheduler."
+                          "schedules); these resources are left alone until then.")
+    if failed:
+        next_steps.append("Failed resources are retried at the next run; check their state and the error.")
+    if result.refused:
+        next_steps.append("Raise max_changes if this many changes are expected, or check the schedules and tags.")
+    if result.mode == "report" and (started or stopped):
+        next_steps.append("Set mode to enforce to act on these.")
+
+    severity = "info"
+    if failed or result.problems or result.aborted:
+        severity = "warning"
+    if result.refused:
+        severity = "warning"
+    resources = [o.resource.arn or o.resource.id for o in result.outcomes]
+    resources += [d.resource.arn or d.resource.id for d in result.problems]
+    return ActionReport(
+        automation=AUTOMATION,
+        mode=result.mode,
+        title=title,
+        description="\n".join(lines).strip(),
+        event_type="ScheduledStartStop",
+        summary=title,
+        severity=severity,
+        next_steps=next_steps,
+        keywords=["ec2", "rds", "schedule"],
+        related_resources=resources,
+        context={
+            "time": iso(result.now),
+            "regions": list(result.regions),
+            "started": [o.resource.id for o in started],
+            "stopped": [o.resource.id for o in stopped],
+            "failed": {o.resource.id: o.detail for o in failed},
+            "problems": {d.resource.id: d.reason for d in result.problems},
+            "refused": result.refused,
+        },
+    )

@@ -1,0 +1,193 @@
+"""One scheduler run: describe every tagged resource, decide, guard, act, record. Calls AWS only
+through the adapters it is given (``aws.Ec2`` / ``aws.Rds`` or test doubles)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ec2_scheduler.aws import BATCH_SIZE, BatchResult, Ec2, Rds
+from ec2_scheduler.config import Config
+from ec2_scheduler.plan import Decision, Plan, Resource, TagKeys, chunks, format_state_tag, plan
+from shared.observability import logger
+
+Status = Literal["started", "stopped", "would-start", "would-stop", "failed", "refused"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: Decision
+    status: Status
+    detail: str = ""
+
+    @property
+    def resource(self) -> Resource:
+        return self.decision.resource
+
+
+@dataclass
+class RunResult:
+    now: datetime
+    mode: str
+    regions: tuple[str, ...]
+    plan: Plan = field(default_factory=Plan)
+    outcomes: list[Outcome] = field(default_factory=list)
+    refused: bool = False
+    max_changes: int = 0
+    aborted: str | None = None
+    error: BaseException | None = None  # the transient error that aborted the run; the handler re-raises it
+    recorded: int = 0  # state tags written (acted or acknowledged)
+
+    def with_status(self, *statuses: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status in statuses]
+
+    @property
+    def started(self) -> list[Outcome]:
+        return self.with_status("started")
+
+    @property
+    def stopped(self) -> list[Outcome]:
+        return self.with_status("stopped")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self.with_status("failed")
+
+    @property
+    def problems(self) -> list[Decision]:
+        return self.plan.problems
+
+    @property
+    def reportable(self) -> bool:
+        return bool(self.outcomes or self.problems or self.aborted)
+
+
+Ec2Factory = Callable[[str], Ec2]
+RdsFactory = Callable[[str], Rds]
+
+
+def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFactory = Rds) -> RunResult:
+    keys = TagKeys(config.tag_key)
+    result = RunResult(now=now, mode=config.mode, regions=config.regions, max_changes=config.max_changes)
+    adapters: dict[str, tuple[Ec2, Rds | None]] = {}
+    resources: list[Resource] = []
+    for region in config.regions:
+        ec2 = ec2_for(region)
+        rds = rds_for(region) if config.include_rds else None
+        adapters[region] = (ec2, rds)
+        resources.extend(ec2.describe(config.tag_key))
+        if rds is not None:
+            resources.extend(rds.describe(config.tag_key))
+    result.plan = plan(resources, config.schedules, config.bad_schedules, keys, now)
+    changes = result.plan.changes
+
+    if config.mode == "report":
+        result.outcomes = [Outcome(d, "would-start" if d.action == "start" else "would-stop") for d in changes]
+        return result
+    if len(changes) > config.max_changes:
+        result.refused = True
+        result.outcomes = [Outcome(d, "refused", f"more than MAX_CHANGES={config.max_changes}") for d in changes]
+        return result
+
+    by_region: dict[str, list[Decision]] = defaultdict(list)
+    for decision in result.plan.decisions:
+        if decision.changes_state or decision.record is not None:
+            by_region[decision.resource.region].append(decision)
+    for region, decisions in by_region.items():
+        ec2, rds = adapters[region]
+        try:
+            _act_ec2(ec2, [d for d in decisions if d.resource.kind == "ec2"], keys, now, result)
+            if rds is not None:
+                _act_rds(rds, [d for d in decisions if d.resource.kind != "ec2"], keys, now, result)
+        except Exception as exc:  # transient (throttling, 5xx): report what was done, then raise
+            result.aborted = f"{region}: {type(exc).__name__}: {exc}"
+            result.error = exc
+            logger.exception("run aborted; what was done so far is recorded", region=region)
+            break
+    return result
+
+
+def _act_ec2(ec2: Ec2, decisions: list[Decision], keys: TagKeys, now: datetime, result: RunResult) -> None:
+    by_id = {d.resource.id: d for d in decisions}
+    done: dict[str, list[str]] = defaultdict(list)  # recorded state -> ids whose tag to write
+    for decision in decisions:
+        if decision.action == "none" and decision.record:
+            done[decision.record].append(decision.resource.id)
+    groups: list[tuple[str, bool, list[str]]] = [
+        ("start", False, [d.resource.id for d in decisions if d.action == "start"]),
+        ("stop", True, [d.resource.id for d in decisions if d.action == "stop" and d.hibernate]),
+        ("stop", False, [d.resource.id for d in decisions if d.action == "stop" and not d.hibernate]),
+    ]
+    try:
+        for action, hibernate, ids in groups:
+            for batch in chunks(ids, BATCH_SIZE):
+                outcome = ec2.start(batch) if action == "start" else ec2.stop(batch, hibernate=hibernate)
+                _collect(outcome, by_id, action, done, result)
+    finally:
+        _record_ec2(ec2, done, keys, now, result)
+
+
+def _collect(outcome: BatchResult, by_id: dict[str, Decision], action: str, done: dict[str, list[str]],
+             result: RunResult) -> None:
+    for resource_id in outcome.succeeded:
+        decision = by_id[resource_id]
+        detail = ""
+        if resource_id in outcome.fell_back:
+            detail = f"hibernation failed ({outcome.fell_back[resource_id]}): stopped normally"
+        result.outcomes.append(Outcome(decision, "started" if action == "start" else "stopped", detail))
+        if decision.record:
+            done[decision.record].append(resource_id)
+    for resource_id, why in outcome.failed.items():
+        result.outcomes.append(Outcome(by_id[resource_id], "failed", f"{action}: {why}"))
+
+
+def _record_ec2(ec2: Ec2, done: dict[str, list[str]], keys: TagKeys, now: datetime, result: RunResult) -> None:
+    for state, ids in done.items():
+        if not ids:
+            continue
+        tagged = ec2.tag(ids, keys.state, format_state_tag(state, now))  # type: ignore[arg-type]
+        result.recorded += len(tagged.succeeded)
+        for resource_id, why in tagged.failed.items():
+            logger.warning("could not record the state tag", resource=resource_id, reason=why)
+
+
+def _act_rds(rds: Rds, decisions: list[Decision], keys: TagKeys, now: datetime, result: RunResult) -> None:
+    for decision in decisions:
+        resource = decision.resource
+        record = decision.record
+        if decision.changes_state:
+            outcome = rds.start(resource) if decision.action == "start" else rds.stop(resource)
+            if outcome.failed:
+                result.outcomes.append(Outcome(decision, "failed", f"{decision.action}: {outcome.failed[resource.id]}"))
+                continue
+            result.outcomes.append(Outcome(decision, "started" if decision.action == "start" else "stopped"))
+        if record:
+            tagged = rds.tag(resource, keys.state, format_state_tag(record, now))
+            result.recorded += len(tagged.succeeded)
+            for why in tagged.failed.values():
+                logger.warning("could not record the state tag", resource=resource.id, reason=why)
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    """What the handler returns and logs."""
+    counts: dict[str, int] = defaultdict(int)
+    for decision in result.plan.decisions:
+        counts[decision.action] += 1
+    return {
+        "time": result.now.isoformat(),
+        "mode": result.mode,
+        "regions": list(result.regions),
+        "resources": len(result.plan.decisions),
+        "started": sorted(o.resource.id for o in result.started),
+        "stopped": sorted(o.resource.id for o in result.stopped),
+        "wouldStart": sorted(o.resource.id for o in result.with_status("would-start")),
+        "wouldStop": sorted(o.resource.id for o in result.with_status("would-stop")),
+        "failed": {o.resource.id: o.detail for o in result.failed},
+        "problems": {d.resource.id: d.reason for d in result.problems},
+        "refused": result.refused,
+        "recorded": result.recorded,
+        "decisions": dict(counts),
+    }

@@ -1,0 +1,286 @@
+"""Schedules: parsing and evaluation. Pure: no boto3, no environment, time always passed in.
+
+A schedule is a timezone, one or more periods and optional skip dates::
+
+    {"office-hours": {"timezone": "Europe/Berlin",
+                      "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+                      "skip_dates": ["2026-12-24"], "enforced": false,
+                      "stop_new_instances": true, "hibernate": false}}
+
+Evaluation works on *transitions*: every period contributes a "start" at ``start`` and a "stop" at
+``stop`` on each of its days (local wall time in the schedule's timezone). The desired state at a
+moment is the state of the latest transition at or before it. This one rule covers:
+
+- normal periods (``08:00``-``18:00``): running from start until stop;
+- one-sided periods (only ``start`` or only ``stop``): the state changes at that time and stays;
+- overnight periods (``stop`` <= ``start``, e.g. ``22:00``-``06:00``): the stop falls on the next day;
+- skip dates: a stop at 00:00 of that local date and every transition of that date ignored, so the
+  resource stays stopped all day and until the next start after it;
+- daylight saving: transitions are local wall times converted with the zone's rules for that date. A
+  start inside a spring-forward gap (02:30 on the night clocks jump 02:00→03:00) happens at the
+  same instant as 03:30 local would; a time that occurs twice in autumn is taken at its first
+  occurrence.
+
+When a start and a stop fall on the same instant, the start wins (back-to-back periods keep running).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+State = Literal["running", "stopped"]
+RUNNING: State = "running"
+STOPPED: State = "stopped"
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A weekly schedule always has a transition within the last 7 days; one more day for overnight stops
+# and another for skip dates keeps the look-back safe.
+_LOOKBACK_DAYS = 9
+
+
+class ScheduleError(ValueError):
+    """A schedule is malformed; the message names the field."""
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """``mon-fri``, ``sat,sun``, ``mon,wed-fri``, ``fri-mon`` (wraps) or ``*`` → weekday numbers (Monday 0)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ScheduleError("days must be a non-empty string like 'mon-fri' or 'sat,sun'")
+    cleaned = text.strip().lower()
+    if cleaned in ("*", "all", "daily"):
+        return frozenset(range(7))
+    result: set[int] = set()
+    for item in cleaned.split(","):
+        part = item.strip()
+        if "-" in part:
+            first, _, last = part.partition("-")
+            a, b = _day(first.strip(), text), _day(last.strip(), text)
+            day = a
+            result.add(day)
+            while day != b:
+                day = (day + 1) % 7
+                result.add(day)
+        else:
+            result.add(_day(part, text))
+    return frozenset(result)
+
+
+def _day(name: str, text: str) -> int:
+    if name not in DAY_NAMES:
+        raise ScheduleError(f"days {text!r}: {name!r} is not a day; use mon, tue, wed, thu, fri, sat, sun, "
+                            "ranges like mon-fri, commas, or *")
+    return DAY_NAMES.index(name)
+
+
+def parse_hhmm(text: Any, what: str) -> time:
+    if not isinstance(text, str) or not _TIME_RE.match(text.strip()):
+        raise ScheduleError(f"{what} {text!r} is not a time HH:MM (00:00-23:59)")
+    hours, minutes = text.strip().split(":")
+    return time(int(hours), int(minutes))
+
+
+def parse_date(text: Any, what: str = "skip_dates") -> date:
+    if not isinstance(text, str) or not _DATE_RE.match(text.strip()):
+        raise ScheduleError(f"{what}: {text!r} is not a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ScheduleError(f"{what}: {text!r} is not a valid date ({exc})") from None
+
+
+def parse_timezone(text: Any) -> ZoneInfo:
+    if not isinstance(text, str) or not text.strip():
+        raise ScheduleError("timezone must be an IANA name such as 'Europe/Berlin' or 'UTC'")
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"timezone {text!r} is not an IANA timezone (e.g. 'Europe/Berlin', "
+                            "'America/New_York', 'UTC')") from None
+
+
+@dataclass(frozen=True)
+class Period:
+    days: frozenset[int]
+    start: time | None = None
+    stop: time | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is None and self.stop is None:
+            raise ScheduleError("a period needs a start, a stop or both")
+        if self.start is not None and self.start == self.stop:
+            raise ScheduleError("a period's start and stop must differ")
+        if not self.days:
+            raise ScheduleError("a period needs at least one day")
+
+    @property
+    def overnight(self) -> bool:
+        return self.start is not None and self.stop is not None and self.stop < self.start
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    timezone: ZoneInfo
+    periods: tuple[Period, ...]
+    skip_dates: frozenset[date] = frozenset()
+    enforced: bool = False
+    stop_new_instances: bool = True
+    hibernate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ScheduleError("a schedule needs at least one period")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The schedule's desired state at a moment, and why (the transition that set it)."""
+
+    state: State
+    reason: str
+    since: datetime = field(compare=False)
+
+
+def parse_schedule(name: str, raw: Any) -> Schedule:
+    """One schedule from its settings JSON; raises ScheduleError naming the schedule and field."""
+    if not isinstance(raw, dict):
+        raise ScheduleError(f"schedule {name!r}: must be an object")
+    known = {"timezone", "periods", "skip_dates", "enforced", "stop_new_instances", "hibernate"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ScheduleError(f"schedule {name!r}: unknown field(s) {', '.join(unknown)}")
+    try:
+        zone = parse_timezone(raw.get("timezone", "UTC"))
+        raw_periods = raw.get("periods")
+        if not isinstance(raw_periods, list) or not raw_periods:
+            raise ScheduleError("periods must be a non-empty list")
+        periods = tuple(_parse_period(index, item) for index, item in enumerate(raw_periods))
+        raw_skip = raw.get("skip_dates") or []
+        if not isinstance(raw_skip, list):
+            raise ScheduleError("skip_dates must be a list of YYYY-MM-DD dates")
+        skip = frozenset(parse_date(item) for item in raw_skip)
+        flags = {}
+        for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False)):
+            value = raw.get(flag, default)
+            if not isinstance(value, bool):
+                raise ScheduleError(f"{flag} must be true or false, not {value!r}")
+            flags[flag] = value
+        return Schedule(name=name, timezone=zone, periods=periods, skip_dates=skip, **flags)
+    except ScheduleError as exc:
+        raise ScheduleError(f"schedule {name!r}: {exc}") from None
+
+
+def _parse_period(index: int, raw: Any) -> Period:
+    where = f"periods[{index}]"
+    if not isinstance(raw, dict):
+        raise ScheduleError(f"{where} must be an object with days, start and/or stop")
+    unknown = sorted(set(raw) - {"days", "start", "stop"})
+    if unknown:
+        raise ScheduleError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    try:
+        days = parse_days(raw.get("days", "*"))
+        start = parse_hhmm(raw["start"], "start") if raw.get("start") is not None else None
+        stop = parse_hhmm(raw["stop"], "stop") if raw.get("stop") is not None else None
+        return Period(days=days, start=start, stop=stop)
+    except ScheduleError as exc:
+        raise ScheduleError(f"{where}: {exc}") from None
+
+
+def parse_schedules(raw: Any) -> tuple[dict[str, Schedule], dict[str, str]]:
+    """Every schedule of the ``SCHEDULES`` JSON: (valid schedules, {name: error} of malformed ones).
+
+    A malformed schedule does not stop the others from working.
+    """
+    if not isinstance(raw, dict):
+        raise ScheduleError("SCHEDULES must be a JSON object {name: schedule}")
+    good: dict[str, Schedule] = {}
+    bad: dict[str, str] = {}
+    for name, value in raw.items():
+        try:
+            good[str(name)] = parse_schedule(str(name), value)
+        except ScheduleError as exc:
+            bad[str(name)] = str(exc)
+    return good, bad
+
+
+def _local_instant(day: date, moment: time, zone: ZoneInfo) -> datetime:
+    """``day`` ``moment`` as wall time in ``zone``, as a UTC instant.
+
+    fold=0: a wall time inside a spring-forward gap takes the offset from before the change (so
+    02:30 becomes the instant of 03:30 summer time); one that occurs twice takes its first occurrence.
+    """
+    return datetime.combine(day, moment).replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def transitions(schedule: Schedule, first: date, last: date) -> list[tuple[datetime, State, str]]:
+    """Every transition whose local date lies in ``first``..``last`` (inclusive), sorted by instant.
+
+    Each item: (UTC instant, state, reason). Overnight stops belong to the next day.
+    """
+    zone = schedule.timezone
+    found: list[tuple[datetime, State, str]] = []
+    day = first - timedelta(days=1)  # overnight stops of the day before ``first``
+    while day <= last:
+        for index, period in enumerate(schedule.periods):
+            if day.weekday() not in period.days:
+                continue
+            label = _period_label(index, period)
+            if period.start is not None and first <= day:
+                found.append((_local_instant(day, period.start, zone), RUNNING, f"{label} started at "
+                              f"{period.start:%H:%M} {day:%a %Y-%m-%d}"))
+            if period.stop is not None:
+                stop_day = day + timedelta(days=1) if period.overnight else day
+                if first <= stop_day <= last:
+                    found.append((_local_instant(stop_day, period.stop, zone), STOPPED, f"{label} stopped at "
+                                  f"{period.stop:%H:%M} {stop_day:%a %Y-%m-%d}"))
+        day += timedelta(days=1)
+    kept = [item for item in found if item[0].astimezone(zone).date() not in schedule.skip_dates]
+    for skip in schedule.skip_dates:
+        if first <= skip <= last:
+            kept.append((_local_instant(skip, time(0, 0), zone), STOPPED, f"skip date {skip.isoformat()}"))
+    # Sort by instant; on equal instants the start comes last so it wins.
+    kept.sort(key=lambda item: (item[0], item[1] == RUNNING))
+    return kept
+
+
+def _period_label(index: int, period: Period) -> str:
+    days = ",".join(DAY_NAMES[d] for d in sorted(period.days))
+    start = f"{period.start:%H:%M}" if period.start else "…"
+    stop = f"{period.stop:%H:%M}" if period.stop else "…"
+    return f"period {index + 1} ({days} {start}-{stop})"
+
+
+def desired_state(schedule: Schedule, now: datetime) -> Desired:
+    """The state ``schedule`` wants at ``now`` (aware datetime), with the transition that set it."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now_utc = now.astimezone(UTC)
+    today = now_utc.astimezone(schedule.timezone).date()
+    items = transitions(schedule, today - timedelta(days=_LOOKBACK_DAYS), today + timedelta(days=1))
+    latest: tuple[datetime, State, str] | None = None
+    for item in items:
+        if item[0] <= now_utc:
+            latest = item
+        else:
+            break
+    if latest is None:  # only possible with a long run of skip dates and no period days
+        return Desired(STOPPED, f"no transition in the last {_LOOKBACK_DAYS} days", now_utc)
+    instant, state, reason = latest
+    local = instant.astimezone(schedule.timezone)
+    return Desired(state, f"schedule {schedule.name!r}: {reason} ({local:%H:%M %Z})", instant)
+
+
+def next_transition(schedule: Schedule, now: datetime) -> tuple[datetime, State] | None:
+    """The first transition after ``now`` that changes the desired state (within two weeks)."""
+    current = desired_state(schedule, now).state
+    today = now.astimezone(schedule.timezone).date()
+    for instant, state, _ in transitions(schedule, today, today + timedelta(days=14)):
+        if instant > now.astimezone(UTC) and state != current:
+            return instant, state
+    return None
