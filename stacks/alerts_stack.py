@@ -1,0 +1,165 @@
+"""alerts: the function, its destinations secret, and every trigger that feeds it.
+
+- a Secrets Manager secret holding ``{"destinations": [...]}`` (created with an empty list: the
+  webhook URLs are put in after deploy, never in the template);
+- SNS subscriptions: the ops topic (action reports and alarms of every automation) and any
+  existing topic listed in ``extra_sns_topic_arns``;
+- CloudWatch Logs subscription filters on the configured log groups;
+- EventBridge rules (EC2 state changes, GuardDuty, Health, CodePipeline/CodeBuild failures and
+  custom patterns) whose target retries and keeps undeliverable events in the function's failure queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, SecretValue, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.platform import Core, OpsFunction, suppress
+from stacks.settings import AlertsSettings, ProjectSettings
+
+AUTOMATION = "alerts"
+PLACEHOLDER = {"destinations": []}
+
+
+def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
+    """Rule id -> EventBridge pattern for each built-in rule switched on."""
+    rules = settings.event_rules
+    patterns: dict[str, dict[str, Any]] = {}
+    if rules.ec2_state_changes:
+        patterns["Ec2StateChanges"] = {
+            "source": ["aws.ec2"],
+            "detail-type": ["EC2 Instance State-change Notification"],
+            "detail": {"state": list(rules.ec2_states)},
+        }
+    if rules.guardduty is not None:
+        patterns["GuardDutyFindings"] = {
+            "source": ["aws.guardduty"],
+            "detail-type": ["GuardDuty Finding"],
+            "detail": {"severity": [{"numeric": [">=", rules.guardduty]}]},
+        }
+    if rules.health:
+        patterns["HealthEvents"] = {"source": ["aws.health"], "detail-type": ["AWS Health Event"]}
+    if rules.codepipeline_failures:
+        patterns["CodePipelineFailures"] = {
+            "source": ["aws.codepipeline"],
+            "detail-type": ["CodePipeline Pipeline Execution State Change"],
+            "detail": {"state": ["FAILED"]},
+        }
+    if rules.codebuild_failures:
+        patterns["CodeBuildFailures"] = {
+            "source": ["aws.codebuild"],
+            "detail-type": ["CodeBuild Build State Change"],
+            "detail": {"build-status": ["FAILED", "FAULT", "TIMED_OUT"]},
+        }
+    for index, pattern in enumerate(settings.custom_event_patterns):
+        patterns[f"CustomPattern{index}"] = pattern
+    return patterns
+
+
+def _event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    keys = {"detail-type": "detail_type"}
+    return events.EventPattern(**{keys.get(key, key): value for key, value in pattern.items()})
+
+
+class AlertsStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: ProjectSettings,
+        settings: AlertsSettings,
+        core: Core,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        # Created with an empty list; fill it after deploy (docs/alerts.md). CloudFormation leaves a
+        # value put later alone as long as this placeholder in the template does not change.
+        self.secret = secretsmanager.Secret(
+            self,
+            "Destinations",
+            secret_name=f"{project.prefix}/alerts/destinations",
+            description=f"{project.prefix} alerts: chat destinations, "
+            '{"destinations": [{"type": "slack|teams|webhook", "url": "https://...", "min_severity": "info"}]}',
+            secret_string_value=SecretValue.unsafe_plain_text(json.dumps(PLACEHOLDER)),
+        )
+        suppress(self.secret, "AwsSolutions-SMG4", "The secret holds incoming-webhook URLs issued by Slack / Teams; "
+                 "they cannot be rotated by a Lambda, only re-issued by a person in the chat tool")
+
+        self.ops = OpsFunction(
+            self,
+            "Alerts",
+            automation=AUTOMATION,
+            project=project,
+            core=core,
+            description="Turns CloudWatch alarms, log errors, AWS events and action reports into Slack / Teams / "
+            "webhook messages",
+            environment={
+                "DESTINATIONS_SECRET_ARN": self.secret.secret_arn,
+                "MIN_SEVERITY": settings.min_severity,
+                "MAX_LOG_LINES": str(settings.max_log_lines),
+                "HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
+            },
+            memory_mb=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+        )
+        function = self.ops.function
+        # Read access to this one secret only (GetSecretValue; no DescribeSecret, no list).
+        self.ops.add_to_role_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
+        )
+
+        # SNS: the ops topic and any existing alarm topics.
+        if settings.subscribe_ops_topic:
+            core.topic.add_subscription(subscriptions.LambdaSubscription(function))
+        for index, arn in enumerate(settings.extra_sns_topic_arns):
+            topic = sns.Topic.from_topic_arn(self, f"ExtraTopic{index}", arn)
+            topic.add_subscription(subscriptions.LambdaSubscription(function))
+
+        # CloudWatch Logs: one subscription filter per configured log group; the invoke permission for
+        # logs.amazonaws.com is scoped to that log group's ARN by LambdaDestination.
+        for index, subscription in enumerate(settings.log_subscriptions):
+            group = logs.LogGroup.from_log_group_name(self, f"SubscribedLogGroup{index}", subscription.log_group_name)
+            logs.SubscriptionFilter(
+                self,
+                f"LogSubscription{index}",
+                log_group=group,
+                destination=log_destinations.LambdaDestination(function),
+                filter_pattern=logs.FilterPattern.literal(subscription.filter_pattern),
+                filter_name=f"{project.prefix}-alerts",
+            )
+
+        # EventBridge: retries, then the function's failure queue keeps what could not be delivered.
+        self.rules: dict[str, events.Rule] = {}
+        for rule_id, pattern in built_in_patterns(settings).items():
+            rule = events.Rule(
+                self,
+                rule_id,
+                description=f"{project.prefix} alerts: {rule_id}",
+                event_pattern=_event_pattern(pattern),
+            )
+            rule.add_target(
+                targets.LambdaFunction(
+                    function,
+                    dead_letter_queue=self.ops.failure_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            )
+            self.rules[rule_id] = rule
+
+        CfnOutput(self, "DestinationsSecretArn", value=self.secret.secret_arn,
+                  description="Put the chat destinations here (docs/alerts.md)")
+        CfnOutput(self, "FunctionName", value=function.function_name)
