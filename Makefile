@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help install synth test lint deploy diff destroy clean settings
+.PHONY: help install demo preview bench synth test lint deploy diff destroy clean settings
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt functions/*/requiremen
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+demo: install ## every automation end-to-end on an embedded AWS (moto) + local HTTPS webhooks; files in demo-output/
+	$(CDK) synth --quiet -c enable=all --output cdk.out.demo
+	$(PY) -m demo --cdk-out cdk.out.demo --out demo-output
+
+preview: install ## AUTOMATION=<name> [EVENT=file.json]: report-mode run against your account; changes nothing
+	@[ -n "$(AUTOMATION)" ] || { echo "usage: make preview AUTOMATION=<name> [EVENT=file.json]" >&2; exit 2; }
+	@$(PY) -m demo.preview $(AUTOMATION) $(if $(EVENT),--event $(EVENT)) $(if $(ENABLE),--enable $(ENABLE))
+
+bench: install ## every benchmark + cold-start import ratios + deployment sizes -> benchmarks/RESULTS.md
+	$(CDK) synth --quiet -c enable=all --output cdk.out.bench
+	$(PY) -m benchmarks --cdk-out cdk.out.bench --write benchmarks/RESULTS.md
 
 synth: install ## synthesize every stack (ENABLE=a,b or ENABLE=all switches automations on)
 	$(CDK) synth --quiet $(if $(ENABLE),-c enable=$(ENABLE)) --output cdk.out
@@ -62,4 +74,4 @@ settings: install ## rewrite cdk.json's settings with the defaults of stacks/set
 	$(PY) -m stacks.settings --write
 
 clean: ## remove build output, the venv and node_modules
-	rm -rf .build cdk.out cdk.out.test demo-output .pytest_cache .mypy_cache .ruff_cache $(VENV) node_modules
+	rm -rf .build cdk.out cdk.out.test cdk.out.demo cdk.out.bench demo-output .pytest_cache .mypy_cache .ruff_cache $(VENV) node_modules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -28,6 +28,9 @@ class CoreStack(Stack):
             "OpsKey",
             description=f"{project.prefix}: encrypts the ops notifications topic",
             enable_key_rotation=True,
+            # It only encrypts notifications in flight: nothing at rest depends on it after removal.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         # CloudWatch alarms and EventBridge publish to the encrypted topic as services.
         self.key.add_to_resource_policy(
