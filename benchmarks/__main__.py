@@ -37,7 +37,7 @@ COLD_START_TARGET = 1.5
 def _import_seconds(statement: str, pythonpath: str, env: dict[str, str]) -> float:
     """Wall time of a fresh interpreter that runs ``statement`` (interpreter start included)."""
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", code],
         env={**env, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
