@@ -177,16 +177,15 @@ def _parse_check(item: Any, where: str, errors: list[str]) -> CheckSpec | None:
         errors.append(f"{where}: must be an object, not {_kind(item)}")
         return None
     start = len(errors)
-    unknown = [str(key) for key in item if key not in _CHECK_KEYS]
-    if unknown:
-        errors.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(_CHECK_KEYS)}")
-
     name = item.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         errors.append(f"{where}.name: required, a string of 1-100 characters")
         name = ""
     else:
         where = f"{where} ({name})"
+    unknown = [str(key) for key in item if key not in _CHECK_KEYS]
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(_CHECK_KEYS)}")
     url = item.get("url")
     if not isinstance(url, str) or not _is_http_url(url):
         errors.append(f"{where}.url: required, an http:// or https:// URL with a host (got {url!r})")
@@ -370,7 +369,7 @@ def evaluate(spec: CheckSpec, response: HttpResponse) -> str | None:
         try:
             document = json.loads(response.body)
         except ValueError:
-            return f"body is not JSON (json.path {spec.json.path!r} expected {spec.json.equals!r})"
+            return f"body is not JSON, so json path {spec.json.path!r} cannot be checked"
         actual = json_path(document, spec.json.path)
         if actual is _NO_VALUE:
             return f"json path {spec.json.path!r} not found"

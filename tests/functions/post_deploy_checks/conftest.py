@@ -1,0 +1,173 @@
+"""Local HTTPS endpoints on 127.0.0.1 (trusted through REQUESTS_CA_BUNDLE), events and helpers."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from tests.conftest import load_event
+
+SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"  # noqa: S105
+
+
+class Endpoints:
+    """An HTTPS server with the endpoints the tests need; ``url(path)`` gives a full URL."""
+
+    def __init__(self, base: str, ca_path: Path, hits: dict[str, int]) -> None:
+        self.base = base
+        self.ca_path = ca_path
+        self.hits = hits
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, status: int, body: str, content_type: str = "application/json") -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            with lock:
+                hits[self.path] = hits.get(self.path, 0) + 1
+                count = hits[self.path]
+            path = self.path.split("?", 1)[0]
+            if path == "/healthy":
+                self._send(200, json.dumps({"status": "ok", "checks": [{"state": "green"}]}))
+            elif path == "/unavailable":
+                self._send(503, "service unavailable", "text/plain")
+            elif path == "/slow":
+                time.sleep(0.3)
+                self._send(200, json.dumps({"status": "ok"}))
+            elif path == "/wrong-body":
+                self._send(200, "<html>maintenance page</html>", "text/html")
+            elif path == "/degraded":
+                self._send(200, json.dumps({"status": "degraded"}))
+            elif path == "/flapping":
+                # Fails the first request of each distinct query string, then passes.
+                if count == 1:
+                    self._send(503, "warming up", "text/plain")
+                else:
+                    self._send(200, json.dumps({"status": "ok"}))
+            elif path == "/private":
+                if self.headers.get("Authorization") == f"Bearer {SECRET_TOKEN}":
+                    self._send(200, json.dumps({"status": "ok"}))
+                else:
+                    self._send(401, "unauthorized", "text/plain")
+            else:
+                self._send(404, "not found", "text/plain")
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    return Handler
+
+
+@pytest.fixture(scope="session")
+def _https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    hits: dict[str, int] = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(hits, threading.Lock()))
+    server.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Endpoints(f"https://127.0.0.1:{server.server_address[1]}", ca_path, hits)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_unique = itertools.count()
+
+
+@pytest.fixture
+def endpoints(_https_server: Endpoints, monkeypatch: pytest.MonkeyPatch) -> Endpoints:
+    """The local HTTPS endpoints, trusted through the standard CA-bundle variable."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(_https_server.ca_path))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    return _https_server
+
+
+@pytest.fixture
+def flapping_url(endpoints: Endpoints) -> str:
+    """A URL that fails its first request and passes afterwards (fresh for every test)."""
+    return endpoints.url(f"/flapping?n={next(_unique)}")
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An https URL on 127.0.0.1 where nothing listens (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}/health"
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Waits between attempts are recorded instead of slept."""
+    from post_deploy_checks import handler
+
+    sleeps = Sleeps()
+    monkeypatch.setattr(handler, "SLEEP", sleeps)
+    return sleeps
+
+
+@pytest.fixture
+def fixed_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request appears to take exactly 12 ms, so messages are exact."""
+    from post_deploy_checks import runner
+
+    ticks = itertools.count()
+    monkeypatch.setattr(runner, "CLOCK", lambda: next(ticks) * 0.012)
+
+
+def job_event(user_parameters: Any, *, continuation_token: str | None = None,
+              fixture: str = "post_deploy_checks/codepipeline_job.json") -> dict[str, Any]:
+    """The CodePipeline job event fixture with these UserParameters (dict -> JSON, str kept as is)."""
+    event = copy.deepcopy(load_event(fixture))
+    data = event["CodePipeline.job"]["data"]
+    data["actionConfiguration"]["configuration"]["UserParameters"] = (
+        user_parameters if isinstance(user_parameters, str) else json.dumps(user_parameters)
+    )
+    if continuation_token is not None:
+        data["continuationToken"] = continuation_token
+    return event

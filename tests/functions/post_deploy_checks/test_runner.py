@@ -1,0 +1,115 @@
+"""The HTTP runner against real local HTTPS endpoints on 127.0.0.1 (self-signed CA via REQUESTS_CA_BUNDLE)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from post_deploy_checks import runner
+from post_deploy_checks.checks import CheckSpec, JsonExpectation
+from tests.functions.post_deploy_checks.conftest import SECRET_TOKEN, Endpoints, Sleeps
+
+
+def run(spec: CheckSpec, attempts: int = 1, interval: float = 2.0, sleep: Sleeps | None = None,
+        headers: dict[str, str] | None = None, timeout: float = 5.0) -> runner.CheckResult:
+    return runner.run_check(spec, headers or {}, attempts=attempts, interval_seconds=interval,
+                            timeout_seconds=timeout, sleep=sleep or Sleeps())
+
+
+def test_healthy_endpoint_passes_first_time(endpoints: Endpoints) -> None:
+    spec = CheckSpec("api", endpoints.url("/healthy"), body_contains='"ok"',
+                     json=JsonExpectation("checks.0.state", "green"), max_latency_ms=5000)
+    sleeps = Sleeps()
+    result = run(spec, attempts=3, sleep=sleeps)
+    assert result.passed and result.status == 200 and result.attempts == 1 and result.reason == ""
+    assert result.latency_ms is not None and result.latency_ms > 0
+    assert sleeps.calls == []
+
+
+def test_503_fails_after_every_attempt(endpoints: Endpoints) -> None:
+    sleeps = Sleeps()
+    result = run(CheckSpec("api", endpoints.url("/unavailable")), attempts=3, interval=7, sleep=sleeps)
+    assert not result.passed
+    assert (result.status, result.attempts, result.reason) == (503, 3, "status 503, expected 200")
+    assert sleeps.calls == [7, 7]
+
+
+def test_503_can_be_expected(endpoints: Endpoints) -> None:
+    assert run(CheckSpec("maint", endpoints.url("/unavailable"), expect_status=(503,))).passed
+
+
+def test_slow_endpoint_over_max_latency(endpoints: Endpoints) -> None:
+    result = run(CheckSpec("api", endpoints.url("/slow"), max_latency_ms=100))
+    assert not result.passed and result.status == 200
+    assert result.latency_ms is not None and result.latency_ms >= 250
+    assert result.reason.startswith("latency ") and result.reason.endswith(" ms over max_latency_ms 100")
+
+
+def test_slow_endpoint_over_timeout(endpoints: Endpoints) -> None:
+    result = run(CheckSpec("api", endpoints.url("/slow")), timeout=0.1)
+    assert not result.passed and result.status is None
+    assert result.reason == "no response within timeout_seconds 0.1"
+
+
+def test_wrong_body(endpoints: Endpoints) -> None:
+    result = run(CheckSpec("web", endpoints.url("/wrong-body"), body_contains="Welcome"))
+    assert not result.passed and result.reason == "body does not contain 'Welcome'"
+
+
+def test_json_path_mismatch(endpoints: Endpoints) -> None:
+    result = run(CheckSpec("api", endpoints.url("/degraded"), json=JsonExpectation("status", "ok")))
+    assert not result.passed
+    assert result.reason == "json path 'status' is \"degraded\", expected \"ok\""
+
+
+def test_flapping_endpoint_passes_on_second_attempt(endpoints: Endpoints, flapping_url: str) -> None:
+    sleeps = Sleeps()
+    result = run(CheckSpec("api", flapping_url), attempts=3, interval=4, sleep=sleeps)
+    assert result.passed and result.attempts == 2 and result.status == 200
+    assert sleeps.calls == [4]
+
+
+def test_flapping_endpoint_fails_with_one_attempt(endpoints: Endpoints, flapping_url: str) -> None:
+    result = run(CheckSpec("api", flapping_url), attempts=1)
+    assert not result.passed and result.reason == "status 503, expected 200"
+
+
+def test_connection_refused(endpoints: Endpoints, closed_port_url: str) -> None:
+    result = run(CheckSpec("api", closed_port_url), attempts=2, interval=0)
+    assert not result.passed and result.status is None and result.attempts == 2
+    assert result.reason == "connection failed: Connection refused"
+
+
+def test_untrusted_certificate_fails(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    result = run(CheckSpec("api", endpoints.url("/healthy")))
+    assert not result.passed and result.reason == "TLS error: certificate verify failed"
+
+
+def test_headers_are_sent(endpoints: Endpoints) -> None:
+    spec = CheckSpec("private", endpoints.url("/private"))
+    assert not run(spec).passed
+    assert run(spec, headers={"Authorization": f"Bearer {SECRET_TOKEN}"}).passed
+
+
+def test_checks_run_concurrently_and_keep_their_order(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: set[str] = set()
+    real = runner.run_check
+
+    def spy(*args: object, **kwargs: object) -> runner.CheckResult:
+        threads.add(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "run_check", spy)
+    specs = [CheckSpec(f"slow-{i}", endpoints.url(f"/slow?c={i}")) for i in range(4)]
+    specs.append(CheckSpec("down", endpoints.url("/unavailable")))
+    results = runner.run_checks(specs, {}, attempts=1, interval_seconds=0, timeout_seconds=5)
+    assert [r.name for r in results] == [s.name for s in specs]
+    assert [r.passed for r in results] == [True, True, True, True, False]
+    assert len(threads) == 5 and all(name.startswith("check") for name in threads)
+
+
+def test_no_checks_no_threads() -> None:
+    assert runner.run_checks([], {}, attempts=1, interval_seconds=0, timeout_seconds=1) == []
