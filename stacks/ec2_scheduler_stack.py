@@ -1,0 +1,181 @@
+"""ec2_scheduler: one function run every few minutes by EventBridge Scheduler.
+
+The function's role may start/stop/tag only EC2 instances and RDS databases that carry the schedule
+tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs have no
+resource-level permissions), and create grants on the configured KMS keys for encrypted volumes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from constructs import Construct
+
+from stacks.platform import Core, OpsFunction, suppress
+from stacks.settings import ProjectSettings
+from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
+
+AUTOMATION = "ec2_scheduler"
+
+
+class Ec2SchedulerStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: ProjectSettings,
+        settings: Ec2SchedulerSettings,
+        core: Core,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        tag_key = settings.tag_key
+        environment = {
+            "SCHEDULES": settings.schedules_json(),
+            "TAG_KEY": tag_key,
+            "MODE": settings.mode,
+            "MAX_CHANGES": str(settings.max_changes),
+            "INCLUDE_RDS": "true" if settings.include_rds else "false",
+        }
+        if settings.regions:
+            environment["REGIONS"] = ",".join(settings.regions)
+        interval = Duration.minutes(settings.interval_minutes)
+        self.ops = OpsFunction(
+            self,
+            "Scheduler",
+            automation=AUTOMATION,
+            project=project,
+            core=core,
+            description="Starts and stops tagged EC2 instances and RDS databases on named schedules",
+            environment=environment,
+            memory_mb=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            # A run is superseded by the next one: never replay an event older than one interval.
+            retry_attempts=1,
+            max_event_age=Duration.seconds(max(60, settings.interval_minutes * 60)),
+        )
+        function = self.ops.function
+        tagged = {"StringLike": {f"aws:ResourceTag/{tag_key}": "*"}}
+
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StartStopTaggedInstances",
+                actions=["ec2:StartInstances", "ec2:StopInstances"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
+                conditions=tagged,
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RecordStateOnTaggedInstances",
+                actions=["ec2:CreateTags"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
+                conditions={
+                    **tagged,
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
+                },
+            )
+        )
+        rds_resources = [
+            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:db:*",
+            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:cluster:*",
+        ]
+        if settings.include_rds:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="StartStopTaggedDatabases",
+                    actions=["rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster", "rds:StopDBCluster"],
+                    resources=rds_resources,
+                    conditions=tagged,
+                )
+            )
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="RecordStateOnTaggedDatabases",
+                    actions=["rds:AddTagsToResource"],
+                    resources=rds_resources,
+                    conditions={
+                        **tagged,
+                        "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
+                    },
+                )
+            )
+        if settings.kms_key_arns:
+            # Starting an instance whose EBS volumes use a customer-managed key needs a grant for EC2.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="GrantsForEncryptedVolumes",
+                    actions=["kms:CreateGrant"],
+                    resources=list(settings.kms_key_arns),
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
+        describe_actions = ["ec2:DescribeInstances"]
+        if settings.include_rds:
+            describe_actions += ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+        describe = iam.Policy(
+            self,
+            "DescribePolicy",
+            statements=[iam.PolicyStatement(sid="DescribeResources", actions=describe_actions, resources=["*"])],
+        )
+        describe.attach_to_role(self.ops.role)
+        suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances has no resource-level permissions; the "
+                 "RDS describe calls list every database to find the tagged ones. Read-only.",
+                 applies_to=["Resource::*"])
+        suppress(self.ops.role, "AwsSolutions-IAM5",
+                 "Start/stop/tag is allowed on any instance or database of the account only while it carries the "
+                 f"schedule tag key ({tag_key}); tag writes are limited to the {tag_key}State key",
+                 applies_to=[
+                     "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*",
+                     "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:db:*",
+                     "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:cluster:*",
+                 ])
+
+        # The schedule's own role: it may invoke only this function (and its versions/aliases).
+        self.invoke_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description=f"{project.prefix} ec2_scheduler: EventBridge Scheduler invokes the function",
+        )
+        suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
+                 "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
+                 applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"{project.prefix} ec2_scheduler: every {settings.interval_minutes} minutes",
+            schedule=scheduler.ScheduleExpression.rate(interval),
+            time_window=scheduler.TimeWindow.off(),
+            target=targets.LambdaInvoke(
+                function,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {
+                        "version": "0",
+                        "id": scheduler.ContextAttribute.execution_id,
+                        "detail-type": "Scheduled Event",
+                        "source": "aws.scheduler",
+                        "account": Aws.ACCOUNT_ID,
+                        "time": scheduler.ContextAttribute.scheduled_time,
+                        "region": Aws.REGION,
+                        "resources": [scheduler.ContextAttribute.schedule_arn],
+                        "detail": {"attemptNumber": scheduler.ContextAttribute.attempt_number},
+                    }
+                ),
+                role=self.invoke_role,
+                dead_letter_queue=self.ops.failure_queue,
+                retry_attempts=2,
+                max_event_age=interval if settings.interval_minutes > 1 else Duration.minutes(1),
+            ),
+        )
+
+    def _logical_id(self, construct: Construct) -> str:
+        child: Any = construct.node.default_child
+        return str(self.resolve(self.get_logical_id(child)))
