@@ -2,8 +2,112 @@
 
 from __future__ import annotations
 
-from stacks.settings.base import AutomationSettings
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from stacks.settings.base import AutomationSettings, StrictModel
+
+# IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
+_USER_NAME = r"^[\w+=,.@-]{1,64}$"
+_IAM_PATH = r"^/([\x21-\x7e]{0,510}/)?$"
+_SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern, not a password)
+_SCHEDULE = re.compile(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$")
+
+
+class ManagedUser(StrictModel):
+    """One IAM user whose access key lives in a Secrets Manager secret and is rotated on a schedule."""
+
+    user_name: str = Field(..., pattern=_USER_NAME, description="IAM user name whose access key is rotated.")
+    path: str = Field("/", pattern=_IAM_PATH, description="The user's IAM path (part of its ARN), '/' by default.")
+    rotation_days: int = Field(30, ge=1, le=1000, description="Rotate the key every this many days.")
+    secret_name: str | None = Field(
+        None,
+        pattern=_SECRET_NAME,
+        description="Name of the secret holding the key; default '<prefix>/key-rotation/<user_name>'.",
+    )
 
 
 class KeyRotationSettings(AutomationSettings):
-    """Fields are added by the automation's issue; each field has a default and a description."""
+    """Rotation of managed users' keys through Secrets Manager, and a daily stale-key sweep of every user."""
+
+    timeout_seconds: int = Field(
+        300, ge=1, le=900, description="Lambda timeout in seconds (the sweep walks every IAM user)."
+    )
+    managed_users: list[ManagedUser] = Field(
+        default_factory=list,
+        description="Users whose key is kept in a secret and rotated: [{user_name, path, rotation_days, secret_name}].",
+    )
+    grace_days: int = Field(
+        7, ge=1, le=365, description="Days the previous key of a managed user stays active after a rotation."
+    )
+    warn_after_days: int = Field(80, ge=1, le=3650, description="Keys older than this are reported.")
+    deactivate_after_days: int = Field(
+        90, ge=1, le=3650, description="Active keys older than this are deactivated (enforce) or reported."
+    )
+    delete_after_days: int = Field(
+        120, ge=1, le=3650, description="Inactive keys older than this are deleted (enforce) or reported."
+    )
+    mode: Literal["report", "enforce"] = Field(
+        "report", description="Sweep mode: 'report' changes nothing and says what it would do; 'enforce' acts."
+    )
+    exempt_group: str = Field(
+        "", pattern=r"^([\w+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
+    )
+    exempt_tag: str = Field(
+        "", description="User tag 'Key=Value' whose carriers' keys are only reported (empty: none)."
+    )
+    max_changes: int = Field(
+        20, ge=0, le=10000, description="Above this many changes in one sweep, report them instead of acting."
+    )
+    sweep_schedule: str = Field(
+        "rate(1 day)", description="EventBridge schedule expression of the sweep: 'rate(1 day)' or 'cron(...)'."
+    )
+
+    @field_validator("exempt_tag")
+    @classmethod
+    def _exempt_tag(cls, value: str) -> str:
+        if value == "":
+            return value
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key.strip() or len(key) > 128 or len(tag_value) > 256:
+            raise ValueError("must be 'Key=Value' (key 1-128 characters, value up to 256), or empty")
+        return value
+
+    @field_validator("sweep_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value.strip()):
+            raise ValueError(
+                "must be an EventBridge schedule expression: 'rate(1 day)', 'rate(12 hours)' or 'cron(...)'"
+            )
+        return value.strip()
+
+    @field_validator("managed_users")
+    @classmethod
+    def _unique_users(cls, value: list[ManagedUser]) -> list[ManagedUser]:
+        names = [user.user_name.lower() for user in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"user(s) listed more than once: {', '.join(duplicates)}")
+        secrets = [user.secret_name for user in value if user.secret_name]
+        duplicate_secrets = sorted({name for name in secrets if secrets.count(name) > 1})
+        if duplicate_secrets:
+            raise ValueError(f"secret name(s) used by more than one user: {', '.join(duplicate_secrets)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordering(self) -> KeyRotationSettings:
+        if not (self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
+            raise ValueError(
+                "warn_after_days < deactivate_after_days < delete_after_days is required "
+                f"(got {self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
+            )
+        for user in self.managed_users:
+            if self.grace_days >= user.rotation_days:
+                raise ValueError(
+                    f"grace_days ({self.grace_days}) must be shorter than rotation_days of {user.user_name} "
+                    f"({user.rotation_days}): the previous key must be retired before the next rotation"
+                )
+        return self

@@ -1,0 +1,1 @@
+"""IAM access-key rotation through Secrets Manager, and the stale-key sweep."""

@@ -1,0 +1,148 @@
+"""The adapter: the only module of this function that calls AWS (IAM, STS, Secrets Manager)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from key_rotation.rotation import AccessKey, Identity, NewKey, RotationError
+from shared.clients import client
+
+# Answers of STS to a key that is not (yet) usable; anything else (throttling, 5xx) is raised as is.
+_INVALID_KEY_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "UnrecognizedClientException"}
+
+
+_TEST_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Aws:
+    """IAM, STS and Secrets Manager calls of the rotation steps and of the sweep."""
+
+    def __init__(self, region: str | None = None) -> None:
+        self._region = region
+
+    @property
+    def _iam(self) -> Any:
+        return client("iam")
+
+    @property
+    def _sm(self) -> Any:
+        return client("secretsmanager", self._region)
+
+    # -- Secrets Manager
+
+    def describe_secret(self, secret_id: str) -> dict[str, Any]:
+        return dict(self._sm.describe_secret(SecretId=secret_id))
+
+    def get_secret(self, secret_id: str, *, stage: str, version_id: str | None = None) -> dict[str, Any] | None:
+        kwargs: dict[str, str] = {"SecretId": secret_id, "VersionStage": stage}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self._sm.get_secret_value(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        text = response.get("SecretString")
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise RotationError(f"secret {secret_id} ({stage}) is not JSON") from None
+        if not isinstance(value, dict):
+            raise RotationError(f"secret {secret_id} ({stage}) is not a JSON object")
+        return value
+
+    def put_pending(self, secret_id: str, token: str, value: dict[str, str]) -> None:
+        self._sm.put_secret_value(
+            SecretId=secret_id, ClientRequestToken=token, SecretString=json.dumps(value), VersionStages=["AWSPENDING"]
+        )
+
+    def move_current(self, secret_id: str, token: str, from_version: str | None) -> None:
+        kwargs: dict[str, str] = {"SecretId": secret_id, "VersionStage": "AWSCURRENT", "MoveToVersionId": token}
+        if from_version:
+            kwargs["RemoveFromVersionId"] = from_version
+        self._sm.update_secret_version_stage(**kwargs)
+
+    def tag_secret(self, secret_id: str, tags: dict[str, str]) -> None:
+        self._sm.tag_resource(SecretId=secret_id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def secret_tags(self, secret_id: str) -> dict[str, str]:
+        meta = self.describe_secret(secret_id)
+        return {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
+
+    # -- IAM keys
+
+    def list_keys(self, user_name: str) -> list[AccessKey]:
+        keys: list[AccessKey] = []
+        for page in self._iam.get_paginator("list_access_keys").paginate(UserName=user_name):
+            for item in page.get("AccessKeyMetadata", []):
+                keys.append(AccessKey(item["AccessKeyId"], item["Status"], item["CreateDate"]))
+        return keys
+
+    def create_key(self, user_name: str) -> NewKey:
+        key = self._iam.create_access_key(UserName=user_name)["AccessKey"]
+        return NewKey(key["AccessKeyId"], key["SecretAccessKey"])
+
+    def delete_key(self, user_name: str, key_id: str) -> None:
+        self._iam.delete_access_key(UserName=user_name, AccessKeyId=key_id)
+
+    def deactivate_key(self, user_name: str, key_id: str) -> None:
+        self._iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Inactive")
+
+    def last_used(self, key_id: str) -> datetime | None:
+        response = self._iam.get_access_key_last_used(AccessKeyId=key_id)
+        value = response.get("AccessKeyLastUsed", {}).get("LastUsedDate")
+        return value if isinstance(value, datetime) else None
+
+    # -- IAM users
+
+    def iter_users(self) -> Iterator[dict[str, Any]]:
+        for page in self._iam.get_paginator("list_users").paginate():
+            yield from page.get("Users", [])
+
+    def user_tags(self, user_name: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._iam.get_paginator("list_user_tags").paginate(UserName=user_name):
+            for tag in page.get("Tags", []):
+                tags[tag["Key"]] = tag["Value"]
+        return tags
+
+    def group_members(self, group_name: str) -> set[str]:
+        """User names in ``group_name``; empty when the group does not exist (reported by the caller)."""
+        members: set[str] = set()
+        try:
+            for page in self._iam.get_paginator("get_group").paginate(GroupName=group_name):
+                members.update(user["UserName"] for user in page.get("Users", []))
+        except ClientError as exc:
+            if _code(exc) == "NoSuchEntity":
+                raise LookupError(f"exempt group {group_name} does not exist") from None
+            raise
+        return members
+
+    # -- STS with the key under test
+
+    def caller_identity(self, key_id: str, secret_access_key: str) -> Identity:
+        """GetCallerIdentity signed with the given key: a separate client, never the cached one."""
+        sts = boto3.session.Session(
+            aws_access_key_id=key_id, aws_secret_access_key=secret_access_key, region_name=self._region
+        ).client("sts", config=_TEST_CONFIG)
+        try:
+            response = sts.get_caller_identity()
+        except ClientError as exc:
+            if _code(exc) in _INVALID_KEY_CODES:
+                raise RotationError(f"STS refused key {key_id}: {_code(exc)}") from None
+            raise
+        return Identity(str(response["Arn"]), str(response["Account"]))

@@ -1,0 +1,215 @@
+"""Pure decisions of the stale-key sweep: what to do with each access key, and why.
+
+No boto3, no environment. Everything the decision needs comes in as arguments, time included.
+
+Rules (``Thresholds``):
+
+- unmanaged keys, by age from ``CreateDate``:
+  ``warn`` (report) at ``warn_after_days``; an active key at ``deactivate_after_days`` is deactivated;
+  an inactive key at ``delete_after_days`` is deleted — but only when it has not been used for
+  ``delete_after_days - deactivate_after_days`` days (IAM does not say when a key was deactivated:
+  a recent last use means it was switched off recently and someone may still need it back).
+  An active key is never deleted.
+- keys of managed users (Part 1) follow the grace rule: the ``AWSCURRENT`` key is never touched
+  (reported when older than ``warn_after_days``: the rotation schedule is not running); another
+  active key is deactivated once ``grace_days`` have passed since the new key became current, and
+  only if it was not used since then; else it is reported and kept. Without a rotation record
+  (the secret was never rotated) the user's keys are only reported.
+- exempt users: the decision is made, then reported instead of carried out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+ACTIVE = "Active"
+INACTIVE = "Inactive"
+
+
+class Action(StrEnum):
+    NONE = "none"  # nothing to say
+    WARN = "warn"  # old enough to report
+    HOLD = "hold"  # would act, but must not (in use, no rotation record): reported
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+
+
+CHANGES = (Action.DEACTIVATE, Action.DELETE)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    warn_after_days: int = 80
+    deactivate_after_days: int = 90
+    delete_after_days: int = 120
+    grace_days: int = 7
+
+    def __post_init__(self) -> None:
+        if not (0 < self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
+            raise ValueError(
+                "WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS is required (got "
+                f"{self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
+            )
+        if self.grace_days < 0:
+            raise ValueError(f"GRACE_DAYS must not be negative (got {self.grace_days})")
+
+    @property
+    def unused_before_delete_days(self) -> int:
+        return self.delete_after_days - self.deactivate_after_days
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    user_name: str
+    user_arn: str
+    key_id: str
+    status: str  # Active | Inactive
+    created: datetime
+    last_used: datetime | None
+
+
+@dataclass(frozen=True)
+class Managed:
+    """What the rotation recorded for a managed user (from its secret's tags); ``None`` fields: never rotated."""
+
+    secret_id: str
+    current_key_id: str | None = None
+    current_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    key: KeyFacts
+    action: Action
+    reason: str
+    age_days: int
+    managed: bool = False
+    exempt: bool = False
+
+    @property
+    def is_change(self) -> bool:
+        return self.action in CHANGES
+
+
+def age_days(created: datetime, now: datetime) -> int:
+    """Whole days from ``created`` to ``now`` (0 for a key from the future: clock skew)."""
+    return max(0, (now - created) // timedelta(days=1))
+
+
+def _used(last_used: datetime | None) -> str:
+    return "never used" if last_used is None else f"last used {last_used:%Y-%m-%d %H:%M}Z"
+
+
+def decide(
+    key: KeyFacts,
+    *,
+    now: datetime,
+    thresholds: Thresholds,
+    managed: Managed | None = None,
+    exempt: bool = False,
+) -> Decision:
+    """The action for one key, with the reason a reader of the report needs."""
+    if managed is not None:
+        decision = _decide_managed(key, now, thresholds, managed)
+    else:
+        decision = _decide_unmanaged(key, now, thresholds)
+    if exempt and decision.action in CHANGES:
+        return replace(decision, exempt=True, reason=f"{decision.reason}; user is exempt: reported only")
+    return replace(decision, exempt=exempt)
+
+
+def _decide_unmanaged(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
+    age = age_days(key.created, now)
+    used = _used(key.last_used)
+    if key.status == ACTIVE:
+        if age >= t.deactivate_after_days:
+            reason = f"active key {age} days old (>= {t.deactivate_after_days}), {used}"
+            return Decision(key, Action.DEACTIVATE, reason, age)
+        if age >= t.warn_after_days:
+            return Decision(key, Action.WARN, f"active key {age} days old (>= {t.warn_after_days}), {used}", age)
+        return Decision(key, Action.NONE, f"active key {age} days old, {used}", age)
+    # Inactive.
+    if age >= t.delete_after_days:
+        quiet_since = now - timedelta(days=t.unused_before_delete_days)
+        if key.last_used is not None and key.last_used > quiet_since:
+            return Decision(
+                key,
+                Action.HOLD,
+                f"inactive key {age} days old but {used}, within the last {t.unused_before_delete_days} days: "
+                "not deleted (it may have been switched off recently)",
+                age,
+            )
+        return Decision(key, Action.DELETE, f"inactive key {age} days old (>= {t.delete_after_days}), {used}", age)
+    if age >= t.warn_after_days:
+        return Decision(key, Action.WARN, f"inactive key {age} days old (>= {t.warn_after_days}), {used}", age)
+    return Decision(key, Action.NONE, f"inactive key {age} days old, {used}", age)
+
+
+def _decide_managed(key: KeyFacts, now: datetime, t: Thresholds, managed: Managed) -> Decision:
+    age = age_days(key.created, now)
+    used = _used(key.last_used)
+    if managed.current_key_id is None or managed.current_since is None:
+        action = Action.HOLD if key.status == ACTIVE and age >= t.deactivate_after_days else Action.NONE
+        if action is Action.NONE and age >= t.warn_after_days:
+            action = Action.WARN
+        return Decision(
+            key, action, f"managed user not rotated yet (no rotation record on its secret): key {age} days old, "
+            f"{used}; left alone", age, managed=True,
+        )
+    if key.key_id == managed.current_key_id:
+        if age >= t.warn_after_days:
+            return Decision(
+                key, Action.WARN, f"AWSCURRENT key of a managed user is {age} days old: is the rotation schedule "
+                f"running? ({used})", age, managed=True,
+            )
+        return Decision(key, Action.NONE, f"AWSCURRENT key, {age} days old", age, managed=True)
+    since = managed.current_since
+    if key.status == ACTIVE:
+        grace_end = since + timedelta(days=t.grace_days)
+        if now < grace_end:
+            return Decision(
+                key, Action.NONE, f"previous key in its grace period until {grace_end:%Y-%m-%d %H:%M}Z ({used})",
+                age, managed=True,
+            )
+        if key.last_used is not None and key.last_used >= since:
+            return Decision(
+                key, Action.HOLD, f"previous key still in use after the new key became current at "
+                f"{since:%Y-%m-%d %H:%M}Z ({used}): not deactivated; find the reader that caches it",
+                age, managed=True,
+            )
+        return Decision(
+            key, Action.DEACTIVATE, f"previous key, {t.grace_days}-day grace period over since "
+            f"{grace_end:%Y-%m-%d %H:%M}Z and not used since the new key became current ({used})",
+            age, managed=True,
+        )
+    # Inactive, not current: the previous key once retired. The next rotation deletes it; the age rule may too.
+    decision = _decide_unmanaged(key, now, t)
+    return replace(decision, managed=True, reason=f"previous key of a managed user: {decision.reason}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep carries out (``execute``) and what it only reports."""
+
+    decisions: tuple[Decision, ...]
+    execute: tuple[Decision, ...]
+    guard_tripped: bool
+    mode: str
+
+    @property
+    def reportable(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is not Action.NONE)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for d in self.decisions if d.action is action)
+
+
+def plan(decisions: Sequence[Decision], *, mode: str, max_changes: int) -> Plan:
+    """Which changes to carry out: none in ``report`` mode, none for exempt users, none above ``max_changes``."""
+    wanted = tuple(d for d in decisions if d.is_change and not d.exempt)
+    guard = mode == "enforce" and len(wanted) > max_changes
+    execute = wanted if mode == "enforce" and not guard else ()
+    return Plan(tuple(decisions), execute, guard, mode)
