@@ -145,9 +145,6 @@ class Ec2SchedulerStack(Stack):
             ),
             description=f"{project.prefix} ec2_scheduler: EventBridge Scheduler invokes the function",
         )
-        suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
-                 "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
-                 applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
@@ -175,6 +172,10 @@ class Ec2SchedulerStack(Stack):
                 max_event_age=interval if settings.interval_minutes > 1 else Duration.minutes(1),
             ),
         )
+        # After the target exists: its grant created the role's policy.
+        suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
+                 "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
+                 applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
 
     def _logical_id(self, construct: Construct) -> str:
         child: Any = construct.node.default_child
