@@ -29,6 +29,9 @@ TEAMS_COLOR = {"critical": "Attention", "warning": "Warning", "info": "Accent"}
 TEAMS_SUMMARY_CHARS = 8_000
 TEAMS_DETAILS_CHARS = 6_000
 TEAMS_MAX_ACTIONS = 5
+TEAMS_TITLE_CHARS = 250
+TEAMS_MAX_FACTS = 20
+TEAMS_FACT_CHARS = 1_000
 
 WEBHOOK_SUMMARY_CHARS = 40_000
 
@@ -109,11 +112,11 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     return {"text": _slack_text(text, SLACK_TEXT_CHARS), "blocks": blocks, "unfurl_links": False}
 
 
-def _teams_card(alert: Alert, summary_chars: int, details_chars: int) -> dict[str, Any]:
+def _teams_card(alert: Alert, summary_chars: int, details_chars: int, fact_chars: int) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": alert.title,
+            "text": truncate(alert.title, TEAMS_TITLE_CHARS),
             "size": "Large",
             "weight": "Bolder",
             "color": TEAMS_COLOR[alert.severity],
@@ -125,7 +128,11 @@ def _teams_card(alert: Alert, summary_chars: int, details_chars: int) -> dict[st
     if alert.summary and summary_chars > 0:
         body.append({"type": "TextBlock", "text": truncate(alert.summary, summary_chars), "wrap": True})
     if alert.fields:
-        body.append({"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in alert.fields]})
+        facts = [
+            {"title": truncate(name, 100), "value": truncate(value, fact_chars)}
+            for name, value in alert.fields[:TEAMS_MAX_FACTS]
+        ]
+        body.append({"type": "FactSet", "facts": facts})
     if alert.details and details_chars > 0:
         lines = truncate(alert.details, details_chars).splitlines()
         body.append(
@@ -159,7 +166,7 @@ def _size(payload: dict[str, Any]) -> int:
 
 def render_teams(alert: Alert) -> dict[str, Any]:
     """A Teams Workflows webhook message with one Adaptive Card attachment, under 28 KB."""
-    summary_chars, details_chars = TEAMS_SUMMARY_CHARS, TEAMS_DETAILS_CHARS
+    summary_chars, details_chars, fact_chars = TEAMS_SUMMARY_CHARS, TEAMS_DETAILS_CHARS, TEAMS_FACT_CHARS
     while True:
         message = {
             "type": "message",
@@ -167,17 +174,19 @@ def render_teams(alert: Alert) -> dict[str, Any]:
                 {
                     "contentType": "application/vnd.microsoft.card.adaptive",
                     "contentUrl": None,
-                    "content": _teams_card(alert, summary_chars, details_chars),
+                    "content": _teams_card(alert, summary_chars, details_chars, fact_chars),
                 }
             ],
         }
-        if _size(message) <= TEAMS_MAX_BYTES or (summary_chars == 0 and details_chars == 0):
+        if _size(message) <= TEAMS_MAX_BYTES or fact_chars <= 20:
             return message
-        # Shrink the log lines first, then the summary.
+        # Shrink the log lines first, then the summary, then the facts.
         if details_chars > 0:
             details_chars = details_chars // 2 if details_chars > 200 else 0
-        else:
+        elif summary_chars > 0:
             summary_chars = summary_chars // 2 if summary_chars > 200 else 0
+        else:
+            fact_chars //= 2
 
 
 def render_webhook(alert: Alert) -> dict[str, Any]:

@@ -22,8 +22,9 @@ import binascii
 import gzip
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from alerts.alert import (
@@ -96,6 +97,10 @@ def _time(value: Any) -> str:
     try:
         return iso(parse_time(text))
     except ValueError:
+        pass
+    try:  # AWS Health writes RFC 1123 times: "Sat, 28 Nov 2026 07:50:00 GMT"
+        return iso(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
         return _text(value)
 
 
@@ -640,7 +645,7 @@ def format_sns_record(record: Mapping[str, Any], options: Options) -> Alert:
         if is_alarm_message(message):
             return format_alarm(message, options)
         if is_action_report(message):
-            return format_action_report(message, options)
+            return replace(format_action_report(message, options), time=_time(sns.get("Timestamp")))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         pass
     if is_eventbridge_event(message):

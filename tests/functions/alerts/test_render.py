@@ -1,0 +1,120 @@
+"""Slack, Teams and webhook payloads: snapshots over every fixture, and the destinations' limits."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from alerts import render
+from alerts.alert import Alert, Link
+from alerts.sources import Options, alerts_from_event
+from tests.functions.alerts.conftest import EVENT_NAMES, load
+
+OPTIONS = Options(region="eu-central-1", max_log_lines=20)
+RENDERED = [name for name in EVENT_NAMES if name != "logs_control"]
+
+
+def _alert(name: str) -> Alert:
+    (alert,) = alerts_from_event(load(name), OPTIONS)
+    return alert
+
+
+def assert_slack_limits(payload: dict[str, Any]) -> None:
+    blocks = payload["blocks"]
+    assert len(blocks) <= render.SLACK_MAX_BLOCKS
+    assert len(payload["text"]) <= render.SLACK_TEXT_CHARS
+    for block in blocks:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= render.SLACK_HEADER_CHARS
+        if block["type"] == "section":
+            if "text" in block:
+                assert len(block["text"]["text"]) <= render.SLACK_SECTION_CHARS
+            for item in block.get("fields", []):
+                assert len(item["text"]) <= render.SLACK_FIELD_CHARS
+            assert len(block.get("fields", [])) <= render.SLACK_FIELDS_PER_SECTION
+        if block["type"] == "actions":
+            assert len(block["elements"]) <= render.SLACK_MAX_BUTTONS
+
+
+def teams_bytes(payload: dict[str, Any]) -> int:
+    return len(json.dumps(payload, ensure_ascii=False).encode())
+
+
+@pytest.mark.parametrize("name", RENDERED)
+def test_slack_payload(name: str, snapshot: SnapshotAssertion) -> None:
+    payload = render.render_slack(_alert(name))
+    assert_slack_limits(payload)
+    assert payload == snapshot
+
+
+@pytest.mark.parametrize("name", RENDERED)
+def test_teams_payload(name: str, snapshot: SnapshotAssertion) -> None:
+    payload = render.render_teams(_alert(name))
+    assert payload["type"] == "message"
+    (attachment,) = payload["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["content"]["type"] == "AdaptiveCard"
+    assert teams_bytes(payload) <= render.TEAMS_MAX_BYTES
+    assert payload == snapshot
+
+
+@pytest.mark.parametrize("name", ["sns_alarm_alarm", "logs_data", "eventbridge_guardduty"])
+def test_webhook_payload(name: str, snapshot: SnapshotAssertion) -> None:
+    payload = render.render_webhook(_alert(name))
+    assert set(payload) >= {"title", "severity", "summary", "fields", "links", "resource", "time", "source"}
+    assert payload == snapshot
+
+
+def test_slack_escapes_mrkdwn_control_characters() -> None:
+    payload = render.render_slack(_alert("sns_alarm_alarm"))
+    summary = payload["blocks"][1]["text"]["text"]
+    assert "above 80% &amp; rising &lt;check autoscaling&gt;" in summary
+
+
+def test_ten_thousand_log_events_become_one_slack_message_within_limits() -> None:
+    messages = [f"[ERROR] request {i} failed: " + "<payload & more> " * 40 for i in range(10_000)]
+    payload = {
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/lambda/orders-api",
+        "logStream": "2026/11/28/[$LATEST]abc", "subscriptionFilters": ["opsauto-alerts"],
+        "logEvents": [{"id": str(i), "timestamp": 1795853131000 + i, "message": m} for i, m in enumerate(messages)],
+    }
+    event = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+    alerts = alerts_from_event(event, Options(region="eu-central-1", max_log_lines=200))
+    assert len(alerts) == 1
+    slack = render.render_slack(alerts[0])
+    assert_slack_limits(slack)
+    assert "10,000 matching log lines" in slack["text"]
+    code = next(b for b in slack["blocks"] if b["type"] == "section" and b.get("text", {}).get("text", "").startswith("```"))
+    assert code["text"]["text"].endswith("… (truncated)\n```")
+    teams = render.render_teams(alerts[0])
+    assert teams_bytes(teams) <= render.TEAMS_MAX_BYTES
+
+
+def test_huge_alert_is_cut_to_every_limit() -> None:
+    alert = Alert(
+        title="T" * 500,
+        severity="critical",
+        summary="S & <b> " * 5_000,
+        source="test",
+        fields=tuple((f"field {i}", "v" * 5_000) for i in range(25)),
+        links=tuple(Link(f"link {i} " + "x" * 100, f"https://example.com/{i}") for i in range(9)),
+        details="line\n" * 20_000,
+    )
+    slack = render.render_slack(alert)
+    assert_slack_limits(slack)
+    assert slack["blocks"][0]["text"]["text"].endswith("… (truncated)")
+    assert sum(1 for b in slack["blocks"] if "fields" in b) == 3
+    teams = render.render_teams(alert)
+    assert teams_bytes(teams) <= render.TEAMS_MAX_BYTES
+
+
+def test_slack_truncation_does_not_split_an_entity() -> None:
+    text = render._slack_text("a" * 2_980 + "&&&&&&&&&&&&&&&&&&&&&&&&&&&&&&", 3_000)
+    assert len(text) <= 3_000
+    body = text.removesuffix("… (truncated)")
+    assert not body.endswith("&") and not body.endswith("&am") and body.count("&") == body.count("&amp;")
