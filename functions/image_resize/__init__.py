@@ -1,0 +1,1 @@
+"""image_resize: resized renditions of images uploaded to S3."""

@@ -1,0 +1,449 @@
+"""Pure image work with Pillow: sniff the type, check the size, decode once, derive every rendition.
+
+No AWS and no environment here. The pipeline for one source image:
+
+1. ``sniff`` the type from the magic bytes (the key's extension is never trusted);
+2. open lazily (headers only) and reject pixel bombs before anything is decoded;
+3. for JPEG, ask the decoder for DCT scaling (``draft``) to the smallest size that still covers the
+   largest rendition, so a 24 MP photo is decoded at 1/2, 1/4 or 1/8 of its size;
+4. apply the EXIF orientation, normalise the colour (CMYK -> sRGB, palettes -> RGB/RGBA, 16-bit -> 8-bit);
+5. resize largest rendition first, deriving each smaller one from the previous result when it is big
+   enough (``resize(..., reducing_gap=2.0)`` runs ``reduce()`` before the final Lanczos pass);
+6. encode without EXIF/XMP (GPS included); keep the ICC profile of RGB/grey sources.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
+
+from image_resize.planning import CONTENT_TYPES, RenditionSpec
+
+SNIFF_BYTES = 64
+WHITE = (255, 255, 255)
+ANIMATED_OUTPUTS = ("GIF", "WEBP")
+_TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
+_MAX_FRAMES = 1000
+BAND_ROWS = 256
+BAND_MIN_PIXELS = 4_000_000
+
+
+class Rejected(Exception):
+    """The input is permanently unusable (not an image, truncated, a pixel bomb ...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One encoded rendition."""
+
+    name: str
+    data: bytes
+    width: int
+    height: int
+    format: str
+    content_type: str
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a rendition ends up: the whole image scaled to ``size``, then cropped to ``crop`` (or not)."""
+
+    spec: RenditionSpec
+    size: tuple[int, int]
+    crop: tuple[int, int, int, int] | None
+
+
+def sniff(head: bytes) -> str | None:
+    """The Pillow format name of ``head`` (the first bytes of a file), or None when it is no supported image."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp":
+        box_size = int.from_bytes(head[0:4], "big")
+        brands = [head[8:12]] + [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
+        if b"avif" in brands or b"avis" in brands:
+            return "AVIF"
+    return None
+
+
+def describe_unknown(head: bytes) -> str:
+    """A reason for a file ``sniff`` did not recognise."""
+    if not head:
+        return "the object is empty (zero bytes)"
+    if head[4:8] == b"ftyp":
+        return f"ISO media of brand {head[8:12].decode('latin-1')!r} (HEIC/HEIF and video are not supported)"
+    if head[:4] in (b"II+\x00", b"MM\x00+"):
+        return "BigTIFF is not supported"
+    return "not a supported image (JPEG, PNG, GIF, WebP, TIFF, AVIF): unrecognised magic bytes"
+
+
+def fit_size(width: int, height: int, spec: RenditionSpec) -> Target:
+    """Size of the whole image for ``spec`` (never larger than the source) and the centre crop for ``cover``."""
+    if spec.fit == "cover":
+        scale = min(max(spec.width / width, spec.height / height), 1.0)
+    else:
+        scale = min(spec.width / width, spec.height / height, 1.0)
+    size = (max(1, min(width, round(width * scale))), max(1, min(height, round(height * scale))))
+    crop = None
+    if spec.fit == "cover":
+        cw, ch = min(spec.width, size[0]), min(spec.height, size[1])
+        if (cw, ch) != size:
+            left, top = (size[0] - cw) // 2, (size[1] - ch) // 2
+            crop = (left, top, left + cw, top + ch)
+    return Target(spec=spec, size=size, crop=crop)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the headers say, before any pixel is decoded."""
+
+    format: str
+    width: int
+    height: int
+    frames: int
+    orientation: int
+
+
+def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    # Pillow refuses to open images over 2 x MAX_IMAGE_PIXELS (and warns over 1x); our own check runs
+    # next with the configured limit, so let Pillow's sit above it.
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        raise Rejected(f"pixel bomb: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Rejected(f"cannot read the {fmt} headers: {exc}") from None
+
+
+def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise Rejected(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise Rejected(f"pixel bomb: {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
+    try:
+        frames = int(getattr(image, "n_frames", 1))
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise Rejected(f"corrupt {fmt} structure: {exc}") from None
+    if orientation not in range(1, 9):
+        orientation = 1
+    return Probe(format=fmt, width=width, height=height, frames=frames, orientation=orientation)
+
+
+
+def render(
+    data: bytes,
+    specs: Sequence[RenditionSpec],
+    *,
+    output: str,
+    quality: int,
+    max_pixels: int,
+) -> list[Rendered]:
+    """Every rendition of ``data`` (an image file's bytes) in ``output`` format ('original' keeps the source's).
+
+    Raises ``Rejected`` for input that will never work. The order of the result follows ``specs``.
+    """
+    fmt = sniff(data[:SNIFF_BYTES])
+    if fmt is None:
+        raise Rejected(describe_unknown(data[:SNIFF_BYTES]))
+    out_format = output_format(fmt, output)
+    with _open(data, fmt, max_pixels) as image:
+        info = probe(image, fmt, max_pixels)
+        animated = (
+            info.frames > 1
+            and out_format in ANIMATED_OUTPUTS
+            and info.frames <= _MAX_FRAMES
+            and info.frames * info.width * info.height <= max_pixels
+        )
+        if animated:
+            rendered = _render_animated(image, info, specs, out_format, quality)
+        else:
+            rendered = _render_still(image, info, specs, out_format, quality)
+    by_name = {r.name: r for r in rendered}
+    return [by_name[spec.name] for spec in specs]
+
+
+def output_format(source_format: str, setting: str) -> str:
+    """The Pillow format a rendition is written in."""
+    if setting == "original":
+        return "PNG" if source_format == "TIFF" else source_format
+    return setting.upper()
+
+
+def _targets(width: int, height: int, specs: Sequence[RenditionSpec]) -> list[Target]:
+    targets = [fit_size(width, height, spec) for spec in specs]
+    return sorted(targets, key=lambda t: t.size[0] * t.size[1], reverse=True)
+
+
+def _decode(image: Image.Image, info: Probe, targets: list[Target]) -> Image.Image:
+    """Load the first frame, at reduced scale when the decoder can (JPEG DCT scaling)."""
+    largest = targets[0].size
+    if info.format == "JPEG":
+        if info.orientation in _TRANSPOSED_ORIENTATIONS:
+            largest = (largest[1], largest[0])
+        # draft() picks the largest DCT scale (1/1, 1/2, 1/4, 1/8) whose result still covers the request.
+        image.draft(image.mode, (max(1, largest[0]), max(1, largest[1])))
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Rejected(f"truncated or corrupt {info.format} data: {exc}") from None
+    return image
+
+
+def _normalise(image: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """Orientation applied, colours in L / RGB / RGBA; returns the ICC profile to keep (None: sRGB)."""
+    icc = image.info.get("icc_profile") or None
+    ImageOps.exif_transpose(image, in_place=True)
+    mode = image.mode
+    if mode == "CMYK":
+        converted = None
+        if icc:
+            try:
+                converted = ImageCms.profileToProfile(
+                    image, ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB"
+                )
+            except (ImageCms.PyCMSError, OSError, ValueError):
+                converted = None
+        image = converted if isinstance(converted, Image.Image) else image.convert("RGB")
+        return image, None
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB"), None
+    if mode in ("LA", "La"):
+        image = image.convert("RGBA")
+        icc = None
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode.startswith("I;16") or mode == "I":
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
+    elif mode == "F":
+        image = image.convert("L")
+    elif mode == "RGBa":
+        image = image.convert("RGBA")
+    elif mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGB")
+        icc = None
+    return image, icc
+
+
+def resize(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Lanczos resize with ``reduce()`` first where the ratio allows, in horizontal bands for big sources.
+
+    Pillow resizes in two passes and keeps a (new width x old height) intermediate; in bands that
+    intermediate stays small. The ``box`` argument makes the bands exact: the filter still reads the
+    rows around each band, so the result is pixel-identical to one whole-image resize.
+    """
+    width, height = size
+    if source.width * source.height <= BAND_MIN_PIXELS or height <= BAND_ROWS:
+        return source.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(source.mode)
+    work = source.convert(premultiplied) if premultiplied else source
+    out = Image.new(work.mode, size)
+    scale = source.height / height
+    for top in range(0, height, BAND_ROWS):
+        bottom = min(height, top + BAND_ROWS)
+        band = work.resize(
+            (width, bottom - top), Image.Resampling.LANCZOS, box=(0, top * scale, source.width, bottom * scale),
+            reducing_gap=2.0,
+        )
+        out.paste(band, (0, top))
+    return out.convert(source.mode) if premultiplied else out
+
+
+def _resize_chain(base: Image.Image, targets: list[Target]) -> dict[str, Image.Image]:
+    """Largest first; each rendition resized from the smallest already-made image that still covers it."""
+    results: dict[str, Image.Image] = {}
+    made: list[Image.Image] = [base]
+    for target in targets:
+        source = base
+        for candidate in reversed(made):
+            if candidate.width >= target.size[0] and candidate.height >= target.size[1]:
+                source = candidate
+                break
+        if source.size == target.size:
+            scaled = source
+        else:
+            scaled = resize(source, target.size)
+            made.append(scaled)
+        results[target.spec.name] = scaled.crop(target.crop) if target.crop else scaled
+    return results
+
+
+def _render_still(
+    image: Image.Image, info: Probe, specs: Sequence[RenditionSpec], out_format: str, quality: int
+) -> list[Rendered]:
+    width, height = info.width, info.height
+    if info.orientation in _TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
+    targets = _targets(width, height, specs)
+    decoded = _decode(image, info, targets)
+    base, icc = _normalise(decoded)
+    if base.size != (width, height):
+        # Draft mode decoded at a reduced scale: targets are relative to the decoded size now.
+        targets = _targets_for_decoded(targets, (width, height), base.size)
+    images = _resize_chain(base, targets)
+    results = []
+    for spec in specs:
+        out = images[spec.name]
+        data = encode(out, out_format, quality, icc)
+        results.append(
+            Rendered(name=spec.name, data=data, width=out.width, height=out.height, format=out_format,
+                     content_type=CONTENT_TYPES[out_format])
+        )
+    return results
+
+
+def _targets_for_decoded(targets: list[Target], full: tuple[int, int], decoded: tuple[int, int]) -> list[Target]:
+    """Keep every target's output size; the decoded image is only the (bigger or equal) source to scale from."""
+    adjusted = []
+    for target in targets:
+        size = (min(target.size[0], decoded[0]), min(target.size[1], decoded[1]))
+        crop = target.crop
+        if crop and size != target.size:
+            crop = None
+            cw = min(target.spec.width, size[0])
+            ch = min(target.spec.height, size[1])
+            if (cw, ch) != size:
+                left, top = (size[0] - cw) // 2, (size[1] - ch) // 2
+                crop = (left, top, left + cw, top + ch)
+        adjusted.append(Target(spec=target.spec, size=size, crop=crop))
+    return adjusted
+
+
+def _render_animated(
+    image: Image.Image, info: Probe, specs: Sequence[RenditionSpec], out_format: str, quality: int
+) -> list[Rendered]:
+    targets = _targets(info.width, info.height, specs)
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    try:
+        for frame in ImageSequence.Iterator(image):
+            durations.append(int(frame.info.get("duration", 100) or 100))
+            frames.append(frame.convert("RGBA"))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Rejected(f"truncated or corrupt {info.format} animation: {exc}") from None
+    loop = int(image.info.get("loop", 0) or 0)
+    per_frame = [_resize_chain(frame, targets) for frame in frames]
+    results = []
+    for spec in specs:
+        outs = [chain[spec.name] for chain in per_frame]
+        data = encode_animation(outs, out_format, quality, durations, loop)
+        results.append(
+            Rendered(name=spec.name, data=data, width=outs[0].width, height=outs[0].height, format=out_format,
+                     content_type=CONTENT_TYPES[out_format], frames=len(outs))
+        )
+    return results
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Alpha composited onto white (for formats without alpha)."""
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGB", image.size, WHITE)
+        background.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+        return background
+    if image.mode not in ("RGB", "L"):
+        return image.convert("RGB")
+    return image
+
+
+def _gif_frame(image: Image.Image) -> Image.Image:
+    """A palette image; pixels under half opacity become the transparent index 255."""
+    if image.mode != "RGBA":
+        return image.convert("RGB").quantize(colors=256)
+    alpha = image.getchannel("A")
+    paletted = _flatten(image).convert("RGB").quantize(colors=255)
+    low, _ = alpha.getextrema()
+    if isinstance(low, int | float) and low < 128:
+        paletted.paste(255, mask=alpha.point(lambda a: 255 if a < 128 else 0))
+        paletted.info["transparency"] = 255
+    return paletted
+
+
+def _params(out_format: str, quality: int, icc: bytes | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if out_format == "JPEG":
+        params = {"quality": quality, "optimize": True, "progressive": True}
+    elif out_format == "WEBP":
+        params = {"quality": quality, "method": 4}
+    elif out_format == "AVIF":
+        params = {"quality": quality, "speed": 8}
+    elif out_format == "PNG":
+        params = {"compress_level": 6}
+    if icc and out_format != "GIF":
+        params["icc_profile"] = icc
+    return params
+
+
+def encode(image: Image.Image, out_format: str, quality: int, icc: bytes | None = None) -> bytes:
+    """``image`` as ``out_format`` bytes, with no EXIF/XMP (only the ICC profile, when given)."""
+    if out_format == "JPEG":
+        image = _flatten(image)
+    elif out_format in ("WEBP", "AVIF") and image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+        icc = None
+    elif out_format == "GIF":
+        image = _gif_frame(image)
+    if icc and image.mode not in ("RGB", "RGBA", "L"):
+        icc = None
+    # Drop everything the source carried (exif, xmp, comments, dpi ...): only explicit parameters are written.
+    transparency = image.info.get("transparency") if out_format == "GIF" else None
+    image.info = {}
+    params = _params(out_format, quality, icc)
+    if transparency is not None:
+        params["transparency"] = transparency
+    buffer = BytesIO()
+    image.save(buffer, format=out_format, **params)
+    return buffer.getvalue()
+
+
+def encode_animation(
+    frames: list[Image.Image], out_format: str, quality: int, durations: list[int], loop: int
+) -> bytes:
+    """An animated GIF or WebP of ``frames``."""
+    buffer = BytesIO()
+    if out_format == "GIF":
+        paletted = [_gif_frame(frame) for frame in frames]
+        first = paletted[0]
+        transparency = first.info.get("transparency")
+        for frame in paletted:
+            frame.info = {}
+        params: dict[str, Any] = {"save_all": True, "append_images": paletted[1:], "duration": durations,
+                                  "loop": loop, "disposal": 2}
+        if transparency is not None:
+            params["transparency"] = transparency
+        first.save(buffer, format="GIF", **params)
+    else:
+        for frame in frames:
+            frame.info = {}
+        frames[0].save(buffer, format=out_format, save_all=True, append_images=frames[1:], duration=durations,
+                       loop=loop, quality=quality)
+    return buffer.getvalue()
+
+
+def decoded_bytes(width: int, height: int, mode: str = "RGB") -> int:
+    """Bytes of a decoded image (Pillow stores 1, 2 or 4 bytes per pixel; RGB takes 4)."""
+    per_pixel = {"1": 1, "L": 1, "P": 1, "LA": 4, "RGB": 4, "RGBA": 4, "CMYK": 4}.get(mode, 4)
+    return math.prod((width, height, per_pixel))
