@@ -225,7 +225,7 @@ def _ensure_budget(parsed: ChecksConfig, context: LambdaContext) -> None:
     worst = parsed.worst_case_seconds()
     if worst > available:
         raise ConfigurationError(
-            f"the checks can take up to {worst:g} s (attempts {parsed.attempts} x timeout_seconds "
+            f"the checks can take up to {worst:.0f} s (attempts {parsed.attempts} x timeout_seconds "
             f"{parsed.timeout_seconds:g} + {parsed.attempts - 1} x interval_seconds {parsed.interval_seconds:g}), "
             f"more than the {max(available, 0):.0f} s the function has left; lower them or raise the "
             f"automation's timeout_seconds setting"

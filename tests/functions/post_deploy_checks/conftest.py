@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -19,7 +21,7 @@ import trustme
 
 from tests.conftest import load_event
 
-SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"  # noqa: S105
+SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"
 
 
 class Endpoints:
@@ -46,7 +48,7 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             with lock:
                 hits[self.path] = hits.get(self.path, 0) + 1
                 count = hits[self.path]
@@ -76,9 +78,9 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
             else:
                 self._send(404, "not found", "text/plain")
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler
@@ -171,3 +173,18 @@ def job_event(user_parameters: Any, *, continuation_token: str | None = None,
     if continuation_token is not None:
         data["continuationToken"] = continuation_token
     return event
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Everything the function's Powertools logger writes (its JSON lines, extras included)."""
+    from shared.observability import logger
+
+    buffer = io.StringIO()
+    stream = logging.StreamHandler(buffer)
+    stream.setFormatter(logger.registered_formatter)
+    logger.addHandler(stream)
+    try:
+        yield buffer
+    finally:
+        logger.removeHandler(stream)

@@ -121,7 +121,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_source_names_the_origin() -> None:
-    with pytest.raises(ConfigurationError, match="^CHECKS is not valid JSON"):
+    with pytest.raises(ConfigurationError, match=r"^CHECKS is not valid JSON"):
         checks.parse_config("{", source="CHECKS")
 
 
