@@ -129,6 +129,7 @@ def rotate(event: Mapping[str, Any], config: Config) -> dict[str, Any]:
         metrics.add_metric(name="RotationFailures", unit=MetricUnit.Count, value=1)
         raise
     logger.info("rotation step done", extra={**log, "outcome": result.outcome, "detail": result.detail})
+    metrics.add_metric(name="RotationSteps", unit=MetricUnit.Count, value=1)
     _report_rotation(parsed, result, config)
     return {"step": result.step, "outcome": result.outcome, "detail": result.detail}
 

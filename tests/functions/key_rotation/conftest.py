@@ -40,11 +40,8 @@ class Env:
 
     def managed_secret(self, user: str, name: str | None = None) -> str:
         """The secret the stack creates: ``{"UserName": user}`` only (the first rotation creates the key)."""
-        return str(
-            self.sm.create_secret(Name=name or f"opsauto/key-rotation/{user}", SecretString=json.dumps({"UserName": user}))[
-                "ARN"
-            ]
-        )
+        value = json.dumps({"UserName": user})
+        return str(self.sm.create_secret(Name=name or f"opsauto/key-rotation/{user}", SecretString=value)["ARN"])
 
     def start_rotation(self, secret_id: str, token: str | None = None, *, enable: bool = True) -> str:
         token = token or str(uuid.uuid4())

@@ -14,10 +14,10 @@ import json
 from typing import Any
 
 import pytest
-from tests.conftest import load_event
 
 from key_rotation import handler
 from key_rotation.rotation import TAG_CURRENT_KEY, TAG_CURRENT_SINCE, TAG_PREVIOUS_KEY, RotationError
+from tests.conftest import load_event
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
@@ -160,7 +160,8 @@ def test_first_rotation_next_to_an_unmanaged_active_key_adds_a_second(aws: Any, 
 # --------------------------------------------------------------------------- testSecret / finishSecret
 
 
-def test_test_secret_with_a_key_that_does_not_work(aws: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_secret_with_a_key_that_does_not_work(aws: Any, lambda_context: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     aws.user("alice")
     secret = aws.managed_secret("alice")
     token = aws.start_rotation(secret)
@@ -178,7 +179,8 @@ def test_test_secret_with_a_key_that_does_not_work(aws: Any, lambda_context: Any
     assert aws.stages(secret)[token] == ["AWSPENDING"]
 
 
-def test_test_secret_succeeds_on_a_later_attempt(aws: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_secret_succeeds_on_a_later_attempt(aws: Any, lambda_context: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A new key that needs a few seconds: the adapter fails twice, then works."""
     from key_rotation import aws as adapter
 
@@ -244,7 +246,8 @@ def test_secret_naming_another_user_than_configured_is_refused(aws: Any, lambda_
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     aws.user("alice")
     aws.user("admin")
-    secret = aws.sm.create_secret(Name="opsauto/key-rotation/alice", SecretString=json.dumps({"UserName": "admin"}))["ARN"]
+    value = json.dumps({"UserName": "admin"})
+    secret = aws.sm.create_secret(Name="opsauto/key-rotation/alice", SecretString=value)["ARN"]
     monkeypatch.setenv("MANAGED_SECRETS", json.dumps({"alice": secret}))
     with pytest.raises(RotationError, match="refusing to rotate"):
         handler.handler(step_event("createSecret", secret, aws.start_rotation(secret)), lambda_context)

@@ -1,0 +1,119 @@
+"""Pure decisions of the sweep and of createSecret: unit and property tests (no AWS)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from key_rotation.policy import Action, Decision, KeyFacts, Managed, Thresholds, age_days, decide, plan
+from key_rotation.rotation import AccessKey, RotationError, key_to_make_room, user_matches
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TH = Thresholds()
+
+
+def key(status: str = "Active", created: datetime = T0, last_used: datetime | None = None,
+        key_id: str = "AKIAEXAMPLE000000001") -> KeyFacts:
+    return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used)
+
+
+def test_thresholds_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS"):
+        Thresholds(warn_after_days=90, deactivate_after_days=90)
+
+
+def test_age_is_whole_days_and_never_negative() -> None:
+    assert age_days(T0, T0 + timedelta(days=85, hours=23)) == 85
+    assert age_days(T0 + timedelta(days=1), T0) == 0
+
+
+@pytest.mark.parametrize(
+    ("days", "status", "expected"),
+    [(79, "Active", Action.NONE), (80, "Active", Action.WARN), (89, "Active", Action.WARN),
+     (90, "Active", Action.DEACTIVATE), (400, "Active", Action.DEACTIVATE),
+     (85, "Inactive", Action.WARN), (119, "Inactive", Action.WARN), (120, "Inactive", Action.DELETE)],
+)
+def test_boundaries(days: int, status: str, expected: Action) -> None:
+    assert decide(key(status), now=T0 + timedelta(days=days), thresholds=TH).action is expected
+
+
+def test_grace_rule_uses_the_time_the_new_key_became_current() -> None:
+    since = T0 + timedelta(days=30)
+    managed = Managed("secret", "AKIANEW", since)
+    previous = key(created=T0)
+    early = since + timedelta(days=6, hours=23)
+    assert decide(previous, now=early, thresholds=TH, managed=managed).action is Action.NONE
+    assert decide(previous, now=since + timedelta(days=7), thresholds=TH, managed=managed).action is Action.DEACTIVATE
+    used_after = key(created=T0, last_used=since + timedelta(seconds=1))
+    assert decide(used_after, now=since + timedelta(days=9), thresholds=TH, managed=managed).action is Action.HOLD
+    current = key(created=since, key_id="AKIANEW")
+    assert decide(current, now=since + timedelta(days=500), thresholds=TH, managed=managed).action is Action.WARN
+
+
+def test_key_to_make_room() -> None:
+    a = AccessKey("A", "Active", T0)
+    b_inactive = AccessKey("B", "Inactive", T0 + timedelta(days=1))
+    assert key_to_make_room([a], "A", "bob") is None
+    assert key_to_make_room([a, b_inactive], "A", "bob") == b_inactive
+    assert key_to_make_room([AccessKey("A", "Inactive", T0), b_inactive], "B", "bob") == AccessKey("A", "Inactive", T0)
+    with pytest.raises(RotationError, match="A Active \\(AWSCURRENT\\), B Active"):
+        key_to_make_room([a, AccessKey("B", "Active", T0)], "A", "bob")
+    with pytest.raises(RotationError):
+        key_to_make_room([AccessKey("A", "Inactive", T0), AccessKey("B", "Active", T0)], "A", "bob")
+
+
+def test_user_matches() -> None:
+    assert user_matches("arn:aws:iam::123456789012:user/alice", "alice")
+    assert user_matches("arn:aws:iam::123456789012:user/team/ops/alice", "alice")
+    assert not user_matches("arn:aws:iam::123456789012:user/malice", "alice")
+    assert not user_matches("arn:aws:sts::123456789012:user/moto", "moto")
+    assert not user_matches("arn:aws:sts::123456789012:assumed-role/alice/session", "alice")
+
+
+moments = st.integers(min_value=0, max_value=400).map(lambda d: T0 + timedelta(days=d))
+maybe_moment = st.none() | moments
+facts = st.builds(
+    key,
+    status=st.sampled_from(["Active", "Inactive"]),
+    created=moments,
+    last_used=maybe_moment,
+    key_id=st.sampled_from(["AKIA1", "AKIA2", "AKIA3"]),
+)
+managed_states = st.none() | st.builds(Managed, st.just("secret"), st.none() | st.sampled_from(["AKIA1", "AKIA2"]),
+                                       maybe_moment)
+
+
+@settings(max_examples=150, deadline=None)
+@given(k=facts, now=moments, managed=managed_states, exempt=st.booleans())
+def test_properties_of_decide(k: KeyFacts, now: datetime, managed: Managed | None, exempt: bool) -> None:
+    decision = decide(k, now=now, thresholds=TH, managed=managed, exempt=exempt)
+    if k.status == "Active":
+        assert decision.action is not Action.DELETE  # an active key is never deleted
+    else:
+        assert decision.action is not Action.DEACTIVATE
+    if decision.action is Action.DELETE:  # deletion needs a long quiet period
+        assert k.last_used is None or now - k.last_used >= timedelta(days=TH.unused_before_delete_days)
+    if managed is not None and managed.current_key_id == k.key_id and managed.current_since is not None:
+        assert not decision.is_change  # AWSCURRENT is never touched by the sweep
+    if managed is not None and decision.action is Action.DEACTIVATE:
+        assert managed.current_since is not None and now >= managed.current_since + timedelta(days=TH.grace_days)
+        assert k.last_used is None or k.last_used < managed.current_since
+    assert decision.reason
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    actions=st.lists(st.tuples(st.sampled_from(list(Action)), st.booleans()), max_size=30),
+    mode=st.sampled_from(["report", "enforce"]),
+    max_changes=st.integers(min_value=0, max_value=10),
+)
+def test_properties_of_plan(actions: list[tuple[Action, bool]], mode: str, max_changes: int) -> None:
+    decisions = [Decision(key(key_id=f"AKIA{i}"), a, "r", 0, exempt=e) for i, (a, e) in enumerate(actions)]
+    result = plan(decisions, mode=mode, max_changes=max_changes)
+    assert len(result.execute) <= max_changes
+    assert all(d.is_change and not d.exempt for d in result.execute)
+    if mode == "report" or result.guard_tripped:
+        assert result.execute == ()
