@@ -1,0 +1,167 @@
+"""Fixtures of the ec2_scheduler tests: a moto account with tagged instances, and a run helper."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import load_event
+
+REGION = "us-east-1"
+AMI = "ami-12c6146b"
+
+# Europe/Berlin office hours; 2026-11-30 is a Monday (CET, UTC+1).
+SCHEDULES: dict[str, Any] = {
+    "office": {
+        "timezone": "Europe/Berlin",
+        "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+        "skip_dates": ["2026-12-24"],
+    },
+    "office-enforced": {
+        "timezone": "Europe/Berlin",
+        "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+        "enforced": True,
+    },
+    "office-keep-new": {
+        "timezone": "Europe/Berlin",
+        "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+        "stop_new_instances": False,
+    },
+    "office-hibernate": {
+        "timezone": "Europe/Berlin",
+        "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}],
+        "hibernate": True,
+    },
+    "broken": {"timezone": "Mars/Olympus", "periods": [{"days": "mon-fri", "start": "08:00"}]},
+}
+
+
+@dataclass
+class Account:
+    """A moto account: EC2, RDS, SNS topic with an SQS subscriber to read the reports."""
+
+    ec2: Any
+    rds: Any
+    sqs: Any
+    queue_url: str
+    topic_arn: str
+    env: dict[str, str]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # (operation, predicate on the call's parameters, error code): the call fails with that code
+    failures: list[tuple[str, Callable[[dict[str, Any]], bool], str]] = field(default_factory=list)
+
+    def fail(self, operation: str, when: Callable[[dict[str, Any]], bool], code: str) -> None:
+        self.failures.append((operation, when, code))
+
+    def ops(self, *names: str) -> list[dict[str, Any]]:
+        return [params for op, params in self.calls if op in names]
+
+    def launch(self, schedule: str | None, count: int = 1, state: str = "running", **kwargs: Any) -> list[str]:
+        tags = [{"Key": "Name", "Value": f"test-{schedule}"}]
+        if schedule is not None:
+            tags.append({"Key": "Schedule", "Value": schedule})
+        tags += [{"Key": k, "Value": v} for k, v in kwargs.pop("tags", {}).items()]
+        response = self.ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count, InstanceType="t3.micro",
+                                          TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **kwargs)
+        ids = [i["InstanceId"] for i in response["Instances"]]
+        if state == "stopped":
+            self.ec2.stop_instances(InstanceIds=ids)
+        return ids
+
+    def state(self, instance_id: str) -> str:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return str(reservations[0]["Instances"][0]["State"]["Name"])
+
+    def tags(self, instance_id: str) -> dict[str, str]:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return {t["Key"]: t["Value"] for t in reservations[0]["Instances"][0].get("Tags", [])}
+
+    def set_tag(self, instance_id: str, key: str, value: str) -> None:
+        self.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
+
+    def reports(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(json.loads(message["Body"])["Message"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    with mock_aws():
+        sns = boto3.client("sns", REGION)
+        sqs = boto3.client("sqs", REGION)
+        topic_arn = sns.create_topic(Name="ops")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="ops-reports")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        env = {
+            "SCHEDULES": json.dumps(SCHEDULES),
+            "TAG_KEY": "Schedule",
+            "MODE": "enforce",
+            "NOTIFY_TOPIC_ARN": topic_arn,
+            "MAX_CHANGES": "500",
+            "REGIONS": REGION,
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        acct = Account(boto3.client("ec2", REGION), boto3.client("rds", REGION), sqs, queue_url, topic_arn, env)
+        yield acct
+
+
+@pytest.fixture
+def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """Invoke the handler with the Scheduler event at ``time`` (UTC ISO); extra env overrides allowed.
+
+    Every AWS call the function makes is recorded in ``account.calls`` as (operation, params).
+    """
+    from ec2_scheduler import handler as module
+    from shared import clients
+
+    def _record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        account.calls.append((model.name, dict(params)))
+
+    def _inject(model: Any, **_: Any) -> Any:
+        if not account.calls:
+            return None
+        operation, params = account.calls[-1]
+        for name, when, code in account.failures:
+            if name == operation == model.name and when(params):
+                error = {"Code": code, "Message": f"injected {code}"}
+                return SimpleNamespace(status_code=400, headers={}), {
+                    "Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    original = clients.client
+
+    def recording_client(service: str, region: str | None = None) -> Any:
+        made = original(service, region)
+        if not getattr(made, "_test_hooked", False):
+            made.meta.events.register("before-parameter-build", _record)
+            made.meta.events.register("before-call", _inject)
+            made._test_hooked = True
+        return made
+
+    monkeypatch.setattr("ec2_scheduler.aws.client", recording_client)
+
+    def _run(time: str, **env: str) -> dict[str, Any]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        event = load_event("ec2_scheduler/scheduler_invoke.json")
+        event["time"] = time
+        account.calls.clear()
+        result: dict[str, Any] = module.handler(event, lambda_context)
+        return result
+
+    return _run
