@@ -80,7 +80,8 @@ class Sandbox:
 
 
 def world(port: int, to_port: int | None = None, protocol: str = "tcp", v6: bool = False) -> dict[str, Any]:
-    permission: dict[str, Any] = {"IpProtocol": protocol, "FromPort": port, "ToPort": port if to_port is None else to_port}
+    permission: dict[str, Any] = {"IpProtocol": protocol, "FromPort": port,
+                                  "ToPort": port if to_port is None else to_port}
     if v6:
         permission["Ipv6Ranges"] = [{"CidrIpv6": "::/0"}]
     else:
