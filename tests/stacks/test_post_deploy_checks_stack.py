@@ -1,0 +1,188 @@
+"""The post_deploy_checks stack: the function's permissions, its environment and the example pipeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as cpactions
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from stacks.post_deploy_checks_stack import PostDeployChecks, PostDeployChecksStack
+from stacks.settings import PostDeployChecksSettings, SettingsError, load_settings
+from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, template
+
+SETTINGS: dict[str, Any] = {
+    "example_pipeline": True,
+    "header_secrets": ["api-token"],
+    "codedeploy_applications": ["shop"],
+    "timeout_seconds": 120,
+    "checks": {"checks": [{"name": "api", "url": "https://api.example/health",
+                           "headers": {"Authorization": {"secret": "api-token"}}}], "attempts": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return build_with("post_deploy_checks", SETTINGS).stacks["post_deploy_checks"]
+
+
+@pytest.fixture(scope="module")
+def tpl(stack: Stack) -> Template:
+    return template(stack)
+
+
+def _statements(tpl: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in tpl.find_resources("AWS::IAM::Policy").values():
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def _checks_policies(tpl: Template) -> list[dict[str, Any]]:
+    """Statements of the policies attached to the checks function's role."""
+    roles = tpl.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [
+        Match.object_like({"Principal": {"Service": "lambda.amazonaws.com"}})]}}})
+    (role_id,) = roles
+    found = []
+    for policy in tpl.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def test_function_environment(tpl: Template) -> None:
+    functions = tpl.find_resources("AWS::Lambda::Function").values()
+    (function,) = [f for f in functions
+                   if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME")
+                   == "post_deploy_checks"]
+    props = function["Properties"]
+    env = props["Environment"]["Variables"]
+    assert json.loads(env["CHECKS"]) == SETTINGS["checks"]
+    assert env["HEADER_SECRETS"] == "api-token"
+    assert env["SECRETS_MAX_AGE_SECONDS"] == "300"
+    assert props["Timeout"] == 120 and props["Handler"] == "handler.handler"
+
+
+def test_put_job_result_permissions_are_granted(tpl: Template) -> None:
+    statements = _checks_policies(tpl)
+    put_job = [s for s in statements if "codepipeline:PutJobSuccessResult" in _actions(s)]
+    assert put_job and all(s["Resource"] == "*" for s in put_job)
+    assert {"codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"} <= set(_actions(put_job[0]))
+    # The only "*" resources of the role: these two (no resource-level permissions) and X-Ray.
+    wildcard = sorted(a for s in statements if s["Resource"] == "*" for a in _actions(s))
+    assert wildcard == ["codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult",
+                        "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_codedeploy_alarms_and_secret_permissions_are_scoped(tpl: Template) -> None:
+    statements = {a: s for s in _checks_policies(tpl) for a in _actions(s)}
+    codedeploy = json.dumps(statements["codedeploy:PutLifecycleEventHookExecutionStatus"]["Resource"])
+    assert ":deploymentgroup:shop/*" in codedeploy and '"AWS::AccountId"' in codedeploy
+    alarms = json.dumps(statements["cloudwatch:DescribeAlarms"]["Resource"])
+    assert ":alarm:*" in alarms and '"AWS::AccountId"' in alarms
+    secret = json.dumps(statements["secretsmanager:GetSecretValue"]["Resource"])
+    assert ":secret:api-token-??????" in secret
+
+
+def test_example_pipeline_invokes_the_checks(tpl: Template) -> None:
+    (pipeline,) = tpl.find_resources("AWS::CodePipeline::Pipeline").values()
+    props = pipeline["Properties"]
+    assert props["PipelineType"] == "V2"
+    stages = {stage["Name"]: stage for stage in props["Stages"]}
+    assert list(stages) == ["Source", "Verify"]
+    (source,) = stages["Source"]["Actions"]
+    assert source["ActionTypeId"]["Provider"] == "S3"
+    assert source["Configuration"]["S3ObjectKey"] == "source.zip"
+    (verify,) = stages["Verify"]["Actions"]
+    assert verify["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
+    assert verify["Namespace"] == "Checks"
+    user_parameters = json.loads(verify["Configuration"]["UserParameters"])
+    assert user_parameters["checks"][0]["name"] == "homepage"
+
+
+def test_example_buckets_encrypted_ssl_only_versioned_private(tpl: Template) -> None:
+    buckets = tpl.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 3  # source, artifacts, access logs
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True}
+    policies = tpl.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 3
+    for policy in policies.values():
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_cdk_nag_clean(stack: Stack) -> None:
+    assert nag_errors(stack) == []
+
+
+def test_without_example_pipeline_only_the_function() -> None:
+    app = App()
+    from stacks.core_stack import CoreStack
+
+    project = load_settings({"automations": {"post_deploy_checks": {"enabled": True}}})
+    core = CoreStack(app, "core", project=project, env=TEST_ENV)
+    stack = PostDeployChecksStack(app, "checks", project=project, settings=project.automations.post_deploy_checks,
+                                  core=core.core, env=TEST_ENV)
+    # The construct in a user's own pipeline (another stack): the action validates its parameters.
+    other = Stack(app, "user-pipeline", env=TEST_ENV)
+    checks: PostDeployChecks = stack.checks
+    source_output = codepipeline.Artifact()
+    bucket = s3.Bucket(other, "Src", versioned=True)
+    with pytest.raises(ValueError, match=r"Verify: user_parameters.*attempts"):
+        checks.action("Verify", {"alarms": ["a"], "attempts": 0})
+    with pytest.raises(ValueError, match="header secret"):
+        checks.action("Verify", {"checks": [{"name": "a", "url": "https://a.example/",
+                                             "headers": {"X": {"secret": "undeclared"}}}]})
+    codepipeline.Pipeline(other, "Pipeline", stages=[
+        codepipeline.StageProps(stage_name="Source", actions=[
+            cpactions.S3SourceAction(action_name="Src", bucket=bucket, bucket_key="a.zip", output=source_output)]),
+        codepipeline.StageProps(stage_name="Verify", actions=[
+            checks.action("Checks", {"alarms": ["api-5xx"]}, run_order=2)]),
+    ])
+    tpl = Template.from_stack(stack)
+    tpl.resource_count_is("AWS::CodePipeline::Pipeline", 0)
+    tpl.resource_count_is("AWS::S3::Bucket", 0)
+    env = tpl.find_resources("AWS::Lambda::Function")
+    assert all("CHECKS" not in f["Properties"]["Environment"]["Variables"] for f in env.values())
+    (pipeline,) = Template.from_stack(other).find_resources("AWS::CodePipeline::Pipeline").values()
+    verify = pipeline["Properties"]["Stages"][1]["Actions"][0]
+    assert verify["RunOrder"] == 2
+    assert json.loads(verify["Configuration"]["UserParameters"]) == {"alarms": ["api-5xx"]}
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"checks": {"checks": [{"name": "a", "url": "nope"}]}},
+     "automations.post_deploy_checks.checks: checks: checks[0] (a).url"),
+    ({"checks": {"alarms": ["a"], "stabilize_seconds": 30}}, "stabilize_seconds is only for CodePipeline"),
+    ({"header_secrets": ["arn:aws:secretsmanager:eu-west-1:1:secret:x"]}, "give the name, not the ARN"),
+    ({"example_user_parameters": {"checks": [{"name": "a", "url": "https://a/", "headers": {"X": {"secret": "s"}}}]}},
+     "uses header secret(s) s that are not in header_secrets"),
+    ({"codedeploy_applications": ["bad app"]}, "is not a CodeDeploy application name"),
+    ({"example_pipeline": "maybe"}, "automations.post_deploy_checks.example_pipeline"),
+])
+def test_bad_settings_fail_with_a_clear_message(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"automations": {"post_deploy_checks": settings}})
+    assert message in str(info.value)
+
+
+def test_every_setting_has_a_default_and_description() -> None:
+    PostDeployChecksSettings()
+    for name, field in PostDeployChecksSettings.model_fields.items():
+        assert field.description, name
