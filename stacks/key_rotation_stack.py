@@ -23,7 +23,6 @@ Permissions:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_cdk import Aws, Duration, RemovalPolicy, SecretValue, Stack
@@ -203,7 +202,3 @@ class KeyRotationStack(Stack):
         self.sweep_policy.attach_to_role(self.ops.role)
         suppress(self.sweep_policy, "AwsSolutions-IAM5", reason, applies_to=applies_to)
 
-
-def managed_secrets_json(mapping: dict[str, str]) -> str:
-    """The MANAGED_SECRETS value for known ARNs (used by the demo and docs)."""
-    return json.dumps(mapping, sort_keys=True)

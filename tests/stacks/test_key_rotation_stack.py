@@ -118,7 +118,8 @@ def test_wildcards_are_only_the_expected_ones(built: dict[str, Any]) -> None:
 
 def test_secrets_manager_actions_only_on_managed_secrets(built: dict[str, Any]) -> None:
     for statement in statements(built["templates"]["enforce"]):
-        acts = [a for a in actions_of(statement) if a.startswith("secretsmanager:") and a != "secretsmanager:GetRandomPassword"]
+        acts = [a for a in actions_of(statement)
+                if a.startswith("secretsmanager:") and a != "secretsmanager:GetRandomPassword"]
         if acts:
             assert "Secret" in resource_text(statement) and statement["Resource"] != "*"
 
