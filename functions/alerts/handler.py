@@ -103,6 +103,7 @@ def process(event: Any, config: Config, *, policy: delivery.Policy | None = None
         logger.warning("unreadable event dropped", extra={"reason": str(exc)})
         metrics.add_metric(name="BadEvents", unit=MetricUnit.Count, value=1)
         return {"alerts": 0, "delivered": 0, "dropped": "bad event"}
+    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=len(alerts))
     wanted = [alert for alert in alerts if at_least(alert.severity, config.min_severity)]
     if len(wanted) < len(alerts):
         metrics.add_metric(name="AlertsBelowMinSeverity", unit=MetricUnit.Count, value=len(alerts) - len(wanted))

@@ -1,0 +1,138 @@
+"""The alerts stack: secret, triggers, least-privilege role, cdk-nag."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.assembly import Assembly
+from tests.stacks.helpers import build_with, nag_errors, template
+
+SETTINGS = {
+    "min_severity": "warning",
+    "max_log_lines": 30,
+    "extra_sns_topic_arns": ["arn:aws:sns:eu-central-1:123456789012:app-alarms"],
+    "log_subscriptions": [
+        {"log_group_name": "/aws/lambda/orders-api"},
+        {"log_group_name": "/ecs/web", "filter_pattern": '{ $.level = "ERROR" }'},
+    ],
+    "event_rules": {"ec2_state_changes": True, "guardduty": 7, "health": True,
+                    "codepipeline_failures": True, "codebuild_failures": False},
+    "custom_event_patterns": [{"source": ["aws.s3"], "detail-type": ["Object Created"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[Assembly, Template]:
+    assembly = build_with("alerts", SETTINGS)
+    return assembly, template(assembly.stacks["alerts"])
+
+
+def _resources(t: Template, kind: str) -> dict[str, Any]:
+    return t.find_resources(kind)
+
+
+def test_function_environment(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    t.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "DESTINATIONS_SECRET_ARN": {"Ref": Match.string_like_regexp("Destinations")},
+        "MIN_SEVERITY": "warning",
+        "MAX_LOG_LINES": "30",
+        "HTTP_TIMEOUT_SECONDS": "5",
+    })}})
+
+
+def test_secret_is_a_placeholder_without_urls(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    (secret,) = _resources(t, "AWS::SecretsManager::Secret").values()
+    assert json.loads(secret["Properties"]["SecretString"]) == {"destinations": []}
+    assert secret["Properties"]["Name"] == "opsauto/alerts/destinations"
+    assert not re.search(r"https://[a-z0-9]", json.dumps(t.to_json()))  # the description shows "https://..." only
+
+
+def test_role_reads_only_that_secret(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    statements = [s for p in _resources(t, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    secret_statements = [s for s in statements if any(str(a).startswith("secretsmanager:")
+                                                      for a in (s["Action"] if isinstance(s["Action"], list)
+                                                                else [s["Action"]]))]
+    assert secret_statements == [{"Action": "secretsmanager:GetSecretValue", "Effect": "Allow",
+                                  "Resource": {"Ref": next(iter(_resources(t, "AWS::SecretsManager::Secret")))}}]
+    wildcard = [s["Action"] for s in statements if s.get("Resource") == "*"]
+    assert wildcard == [["xray:PutTraceSegments", "xray:PutTelemetryRecords"]]
+
+
+def test_sns_subscriptions_ops_topic_and_extra(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    subs = _resources(t, "AWS::SNS::Subscription").values()
+    topics = sorted(json.dumps(s["Properties"]["TopicArn"]) for s in subs)
+    assert len(topics) == 2
+    assert any("OpsTopic" in topic for topic in topics)
+    assert '"arn:aws:sns:eu-central-1:123456789012:app-alarms"' in topics
+    assert all(s["Properties"]["Protocol"] == "lambda" for s in subs)
+    t.has_resource_properties("AWS::Lambda::Permission", {
+        "Principal": "sns.amazonaws.com", "SourceArn": "arn:aws:sns:eu-central-1:123456789012:app-alarms"})
+
+
+def test_log_subscription_filters_and_scoped_permission(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    filters = sorted((f["Properties"]["LogGroupName"], f["Properties"]["FilterPattern"])
+                     for f in _resources(t, "AWS::Logs::SubscriptionFilter").values())
+    assert filters == [("/aws/lambda/orders-api", "?ERROR ?Error ?error ?CRITICAL ?Critical ?FATAL ?Fatal ?Exception "
+                        "?Traceback"), ("/ecs/web", '{ $.level = "ERROR" }')]
+    permissions = [p["Properties"] for p in _resources(t, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+    assert len(permissions) == 2
+    arns = sorted(json.dumps(p["SourceArn"]) for p in permissions)
+    assert "log-group:/aws/lambda/orders-api:*" in arns[0] and "log-group:/ecs/web:*" in arns[1]
+
+
+def test_event_rules_with_dlq_and_retries(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    rules = {k: r["Properties"] for k, r in _resources(t, "AWS::Events::Rule").items()}
+    patterns = {k.rstrip("0123456789ABCDEF"): r["EventPattern"] for k, r in rules.items()}
+    assert set(patterns) == {"Ec2StateChanges", "GuardDutyFindings", "HealthEvents", "CodePipelineFailures",
+                             "CustomPattern"}
+    assert patterns["GuardDutyFindings"]["detail"] == {"severity": [{"numeric": [">=", 7]}]}
+    assert patterns["Ec2StateChanges"]["detail"] == {"state": ["stopped", "terminated"]}
+    assert patterns["CodePipelineFailures"]["detail"] == {"state": ["FAILED"]}
+    assert patterns["CustomPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+    queue = next(k for k in _resources(t, "AWS::SQS::Queue"))
+    for rule in rules.values():
+        (target,) = rule["Targets"]
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+
+
+def test_no_codebuild_rule_when_off(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    assert not any("aws.codebuild" in json.dumps(r) for r in _resources(t, "AWS::Events::Rule").values())
+
+
+def test_cdk_nag_clean(built: tuple[Assembly, Template]) -> None:
+    assembly, _ = built
+    assert nag_errors(assembly.stacks["alerts"]) == []
+    assert nag_errors(assembly.core) == []
+
+
+def test_bad_settings_fail_with_named_keys() -> None:
+    from stacks.settings import SettingsError, load_settings
+
+    cases = [
+        ({"min_severity": "loud"}, "automations.alerts.min_severity"),
+        ({"event_rules": {"guardduty": 11}}, "automations.alerts.event_rules.guardduty"),
+        ({"extra_sns_topic_arns": ["my-topic"]}, "is not an SNS topic ARN"),
+        ({"custom_event_patterns": [{"source": "aws.s3"}]}, "must be a list of values"),
+        ({"custom_event_patterns": [{"detail": {"x": ["y"]}}]}, "give at least 'source' or 'detail-type'"),
+        ({"log_subscriptions": [{"log_group_name": "a"}, {"log_group_name": "a"}]}, "listed more than once"),
+        ({"log_subscriptions": [{"log_group_name": "bad name!"}]}, "log_subscriptions.0.log_group_name"),
+    ]
+    for settings, message in cases:
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"automations": {"alerts": {"enabled": True, **settings}}})
+        assert message in str(caught.value), (settings, str(caught.value))
