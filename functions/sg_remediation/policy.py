@@ -21,11 +21,13 @@ The policy:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_PORT = 65535
+_PORT_ITEM = re.compile(r"^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$", re.ASCII)
 
 _PROTOCOL_NAMES = {
     "-1": "all",
@@ -102,14 +104,11 @@ def parse_allowed_ports(text: str) -> AllowedPorts:
         if item.lower() == "icmp":
             icmp = True
             continue
-        low_text, sep, high_text = item.partition("-")
-        try:
-            low = int(low_text.strip())
-            high = int(high_text.strip()) if sep else low
-        except ValueError:
-            raise PolicyError(
-                f"{item!r} is not a port (0-65535), a range like 8000-8080, or 'icmp'"
-            ) from None
+        match = _PORT_ITEM.match(item)
+        if not match:
+            raise PolicyError(f"{item!r} is not a port (0-65535), a range like 8000-8080, or 'icmp'")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
         if not (0 <= low <= MAX_PORT and 0 <= high <= MAX_PORT):
             raise PolicyError(f"{item!r}: ports must be between 0 and {MAX_PORT}")
         if low > high:

@@ -1,0 +1,201 @@
+"""sg_remediation stack: the CloudTrail event pattern, the sweep schedule, targets, the role's scope, the trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Match, Template
+
+from stacks.settings import SettingsError, load_settings
+from tests.stacks.helpers import build_with, nag_errors
+
+EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
+
+
+@pytest.fixture(scope="module")
+def default() -> tuple[Stack, Template]:
+    stack = build_with("sg_remediation").stacks["sg_remediation"]
+    return stack, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def custom() -> tuple[Stack, Template]:
+    stack = build_with("sg_remediation", {
+        "create_trail": True,
+        "mode": "report",
+        "regions": ["eu-central-1", "us-east-1"],
+        "allowed_public_ports": "80,443,8000-8080,icmp",
+        "exempt_tag": "Remediation=skip",
+        "max_changes": 10,
+        "sweep_interval_minutes": 15,
+        "event_retry_attempts": 2,
+    }).stacks["sg_remediation"]
+    return stack, Template.from_stack(stack)
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_cloudtrail_event_pattern(default: tuple[Stack, Template]) -> None:
+    default[1].has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": {
+            "source": ["aws.ec2"],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": EVENT_NAMES},
+        },
+        "State": "ENABLED",
+    })
+
+
+def test_sweep_schedule_default_hourly_and_setting(default: tuple[Stack, Template],
+                                                   custom: tuple[Stack, Template]) -> None:
+    default[1].has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 hour)"})
+    custom[1].has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(15 minutes)"})
+
+
+def test_both_rules_target_the_function_with_retries_and_dlq(default: tuple[Stack, Template],
+                                                              custom: tuple[Stack, Template]) -> None:
+    for template, attempts in ((default[1], 4), (custom[1], 2)):
+        rules = template.find_resources("AWS::Events::Rule")
+        assert len(rules) == 2
+        for rule in rules.values():
+            (target,) = rule["Properties"]["Targets"]
+            assert target["Arn"]["Fn::GetAtt"][0].startswith("RemediatorFunction")
+            assert target["RetryPolicy"] == {"MaximumRetryAttempts": attempts, "MaximumEventAgeInSeconds": 7200}
+            assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("RemediatorFailureQueue")
+        # EventBridge may invoke the function and write to the DLQ
+        template.resource_count_is("AWS::Lambda::Permission", 2)
+        template.has_resource_properties("AWS::SQS::QueuePolicy", {"PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Action": "sqs:SendMessage", "Principal": {"Service": "events.amazonaws.com"}})
+        ])}})
+
+
+def test_function_environment(default: tuple[Stack, Template], custom: tuple[Stack, Template]) -> None:
+    env = Match.object_like
+    default[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
+        "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443", "EXEMPT_TAG": "AutoRemediate=false",
+        "MAX_CHANGES": "50", "NOTIFY_TOPIC_ARN": Match.any_value(), "POWERTOOLS_SERVICE_NAME": "sg_remediation",
+    })}})
+    (function,) = default[1].find_resources("AWS::Lambda::Function").values()
+    assert "REGIONS" not in function["Properties"]["Environment"]["Variables"]  # the function's own region
+    custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
+        "MODE": "report", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
+        "MAX_CHANGES": "10", "REGIONS": "eu-central-1,us-east-1",
+    })}})
+
+
+def test_role_revokes_only_and_never_authorizes(default: tuple[Stack, Template]) -> None:
+    found = statements(default[1])
+    ec2 = [s for s in found if any(a.startswith("ec2:") for a in actions(s))]
+    assert sorted(a for s in ec2 for a in actions(s)) == [
+        "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"]
+    assert not any("Authorize" in a or a in ("ec2:*", "*") for s in found for a in actions(s))
+    text = json.dumps(default[1].to_json())
+    assert "AuthorizeSecurityGroup" not in text.replace('"eventName": ["AuthorizeSecurityGroupIngress"', "")
+    assert "RevokeSecurityGroupEgress" not in text
+
+
+def test_revoke_is_scoped_to_this_accounts_groups_and_not_exempt_ones(default: tuple[Stack, Template],
+                                                                       custom: tuple[Stack, Template]) -> None:
+    def revoke_statement(template: Template) -> dict[str, Any]:
+        (statement,) = [s for s in statements(template) if "ec2:RevokeSecurityGroupIngress" in actions(s)]
+        return statement
+
+    statement = revoke_statement(default[1])
+    assert statement["Condition"] == {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/AutoRemediate": "false"}}
+    arns = [json.dumps(r) for r in statement["Resource"]]
+    assert len(arns) == 2
+    assert all(":ec2:eu-central-1:123456789012:security-group" in arn for arn in arns)
+
+    statement = revoke_statement(custom[1])
+    assert statement["Condition"] == {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/Remediation": "skip"}}
+    arns = " ".join(json.dumps(r) for r in statement["Resource"])
+    for region in ("eu-central-1", "us-east-1"):
+        assert f":ec2:{region}:123456789012:security-group/*" in arns
+        assert f":ec2:{region}:123456789012:security-group-rule/*" in arns
+
+
+def test_describe_is_star_but_region_limited(custom: tuple[Stack, Template]) -> None:
+    (statement,) = [s for s in statements(custom[1]) if "ec2:DescribeSecurityGroups" in actions(s)]
+    assert statement["Resource"] == "*"
+    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": ["eu-central-1", "us-east-1"]}}
+
+
+def test_no_trail_by_default(default: tuple[Stack, Template]) -> None:
+    default[1].resource_count_is("AWS::CloudTrail::Trail", 0)
+    default[1].resource_count_is("AWS::S3::Bucket", 0)
+
+
+def test_trail_when_asked(custom: tuple[Stack, Template]) -> None:
+    template = custom[1]
+    template.has_resource_properties("AWS::CloudTrail::Trail", {
+        "IsMultiRegionTrail": True,
+        "IsLogging": True,
+        "EnableLogFileValidation": True,
+        "EventSelectors": [Match.object_like({"IncludeManagementEvents": True, "ReadWriteType": "WriteOnly"})],
+    })
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({"ExpirationInDays": 365})])},
+    })
+    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    ])}})
+
+
+def test_cdk_nag_clean(default: tuple[Stack, Template], custom: tuple[Stack, Template]) -> None:
+    assert nag_errors(default[0]) == []
+    assert nag_errors(custom[0]) == []
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"allowed_public_ports": "80,ssh"}, "allowed_public_ports: 'ssh' is not a port"),
+    ({"allowed_public_ports": ""}, "use 'none'"),
+    ({"allowed_public_ports": "70000"}, "between 0 and 65535"),
+    ({"allowed_public_ports": "9000-8000"}, "start is above its end"),
+    ({"exempt_tag": "AutoRemediate"}, "exempt_tag: must look like Key=Value"),
+    ({"exempt_tag": "aws:x=y"}, "reserved"),
+    ({"regions": ["moon-1"]}, "regions: 'moon-1' is not a region"),
+    ({"regions": ["us-east-1", "us-east-1"]}, "more than once"),
+    ({"regions": ["us-east-1"], "sweep_interval_minutes": 0}, "sweep_interval_minutes=0 disables"),
+    ({"max_changes": 0}, "max_changes"),
+    ({"mode": "dry-run"}, "allowed values: 'enforce' or 'report'"),
+    ({"sweep_intervall_minutes": 5}, "unknown setting"),
+])
+def test_bad_settings_name_the_key(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings({"automations": {"sg_remediation": settings}})
+
+
+def test_settings_and_function_agree_on_allowed_ports() -> None:
+    from sg_remediation import policy
+    from stacks.settings.sg_remediation import check_allowed_ports
+
+    for text in ["80,443", "80, 443 ,8000-8080", "none", "icmp", "0-65535", "22,icmp,1-5", "80,,443", "80-", "x",
+                 "65536", "5-4", " ", "1 - 2", "-1", "+5"]:
+        try:
+            check_allowed_ports(text)
+            settings_ok = True
+        except ValueError:
+            settings_ok = False
+        try:
+            policy.parse_allowed_ports(text)
+            function_ok = True
+        except policy.PolicyError:
+            function_ok = False
+        assert settings_ok == function_ok, text
