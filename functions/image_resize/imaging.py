@@ -14,6 +14,7 @@ No AWS and no environment here. The pipeline for one source image:
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import warnings
@@ -253,20 +254,24 @@ def resize(source: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Lanczos resize with ``reduce()`` first where the ratio allows, in horizontal bands for big sources.
 
     Pillow resizes in two passes and keeps a (new width x old height) intermediate; in bands that
-    intermediate stays small. The ``box`` argument makes the bands exact: the filter still reads the
-    rows around each band, so the result is pixel-identical to one whole-image resize.
+    intermediate stays small. The ``box`` argument keeps the bands seamless: the filter still reads the
+    rows around each band, so the result matches one whole-image resize (to +-1 from float rounding).
     """
     width, height = size
-    if source.width * source.height <= BAND_MIN_PIXELS or height <= BAND_ROWS:
+    if source.width * source.height <= BAND_MIN_PIXELS or height < 2 * BAND_ROWS:
         return source.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(source.mode)
     work = source.convert(premultiplied) if premultiplied else source
     out = Image.new(work.mode, size)
-    scale = source.height / height
-    for top in range(0, height, BAND_ROWS):
-        bottom = min(height, top + BAND_ROWS)
+    # Bands of at least BAND_ROWS rows: for very short outputs Pillow runs its two passes in the other
+    # order, which rounds differently.
+    count = max(1, height // BAND_ROWS)
+    edges = [round(i * height / count) for i in range(count + 1)]
+    for top, bottom in itertools.pairwise(edges):
+        box_top = top * source.height / height
+        box_bottom = source.height if bottom == height else bottom * source.height / height
         band = work.resize(
-            (width, bottom - top), Image.Resampling.LANCZOS, box=(0, top * scale, source.width, bottom * scale),
+            (width, bottom - top), Image.Resampling.LANCZOS, box=(0, box_top, source.width, box_bottom),
             reducing_gap=2.0,
         )
         out.paste(band, (0, top))

@@ -1,0 +1,218 @@
+"""image_resize: the function, its scoped S3 access, and its trigger (S3 notifications, direct or through SQS).
+
+The source bucket is created here (public access blocked, SSL only, encrypted, access-logged) or an existing
+one is imported by name (``source_bucket_name``). Notifications are added through CDK's bucket-notifications
+custom resource either way, which merges them into the bucket's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
+
+from stacks.platform import Core, OpsFunction, suppress
+from stacks.settings import ProjectSettings
+from stacks.settings.image_resize import ImageResizeSettings
+
+AUTOMATION = "image_resize"
+# Image suffixes the notifications filter on. S3 suffix filters are case-sensitive and take one
+# suffix per rule, so each suffix gets its own notification, in lower and upper case.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".avif")
+# CDK's singleton Lambda behind Custom::S3BucketNotifications.
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+def notification_suffixes() -> list[str]:
+    suffixes: list[str] = []
+    for suffix in IMAGE_SUFFIXES:
+        for variant in (suffix, suffix.upper()):
+            if variant not in suffixes:
+                suffixes.append(variant)
+    return suffixes
+
+
+class ImageResizeStack(Stack):
+    """Resize images uploaded under a prefix of an S3 bucket into named renditions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: ProjectSettings,
+        settings: ImageResizeSettings,
+        core: Core,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+
+        self.source_bucket = self._source_bucket(settings)
+        if settings.dest_bucket_name and settings.dest_bucket_name != settings.source_bucket_name:
+            self.dest_bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "DestBucket", settings.dest_bucket_name)
+        else:
+            self.dest_bucket = self.source_bucket
+
+        renditions = [r.model_dump() for r in settings.renditions]
+        timeout = Duration.seconds(settings.timeout_seconds)
+        self.ops = OpsFunction(
+            self,
+            "Resize",
+            automation=AUTOMATION,
+            project=project,
+            core=core,
+            description=f"Resizes images under s3://.../{settings.source_prefix} into renditions under "
+            f"{settings.dest_prefix}",
+            memory_mb=settings.memory_mb,
+            timeout=timeout,
+            environment={
+                "DEST_BUCKET": self.dest_bucket.bucket_name,
+                "SOURCE_PREFIX": settings.source_prefix,
+                "DEST_PREFIX": settings.dest_prefix,
+                "RENDITIONS": json.dumps(renditions, separators=(",", ":")),
+                "OUTPUT_FORMAT": settings.output_format,
+                "QUALITY": str(settings.quality),
+                "MAX_PIXELS": str(settings.max_pixels),
+                "MAX_BYTES": str(settings.max_bytes),
+                "DELETE_RENDITIONS": "true" if settings.delete_renditions else "false",
+            },
+        )
+        self._grant(settings)
+        self._trigger(settings, timeout)
+        self._suppress_notifications_handler()
+
+        CfnOutput(self, "SourceBucketName", value=self.source_bucket.bucket_name,
+                  description=f"Upload images under {settings.source_prefix}")
+        CfnOutput(self, "FunctionName", value=self.ops.function.function_name)
+
+    # -- buckets -------------------------------------------------------------------------------------
+    def _source_bucket(self, settings: ImageResizeSettings) -> s3.IBucket:
+        if settings.source_bucket_name:
+            return s3.Bucket.from_bucket_name(self, "SourceBucket", settings.source_bucket_name)
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        suppress(self.access_logs, "AwsSolutions-S1", "This is the access-log bucket of the source bucket; "
+                 "logging it into itself would loop")
+        return s3.Bucket(
+            self,
+            "SourceBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=False,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="source-bucket/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    # -- permissions ---------------------------------------------------------------------------------
+    def _grant(self, settings: ImageResizeSettings) -> None:
+        source_objects = self.source_bucket.arn_for_objects(f"{settings.source_prefix}*")
+        dest_objects = self.dest_bucket.arn_for_objects(f"{settings.dest_prefix}*")
+        statements = [
+            iam.PolicyStatement(sid="ReadSourcePrefix", actions=["s3:GetObject"], resources=[source_objects]),
+            iam.PolicyStatement(
+                sid="WriteDestPrefix",
+                # GetObject (HeadObject) reads the renditions' metadata: the idempotency check.
+                actions=["s3:PutObject", "s3:GetObject", *(["s3:DeleteObject"] if settings.delete_renditions else [])],
+                resources=[dest_objects],
+            ),
+            # Without ListBucket, HeadObject on a missing key answers 403 instead of 404: the function
+            # could not tell "no rendition yet" (or "source deleted") from a permission problem.
+            iam.PolicyStatement(
+                sid="ListBuckets",
+                actions=["s3:ListBucket"],
+                resources=list(dict.fromkeys([self.source_bucket.bucket_arn, self.dest_bucket.bucket_arn])),
+            ),
+        ]
+        self.policy = iam.Policy(self, "ImageAccess", statements=statements)
+        self.policy.attach_to_role(self.ops.role)
+        NagSuppressions.add_resource_suppressions(
+            self.policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Object access is scoped to the configured prefixes: read <source_prefix>*, "
+                    "write/read(/delete) <dest_prefix>*; a prefix wildcard is the narrowest S3 allows",
+                    applies_to=[
+                        RegexAppliesTo(regex=_object_regex(settings.source_prefix)),
+                        RegexAppliesTo(regex=_object_regex(settings.dest_prefix)),
+                    ],
+                )
+            ],
+        )
+
+    # -- trigger -------------------------------------------------------------------------------------
+    def _trigger(self, settings: ImageResizeSettings, timeout: Duration) -> None:
+        destination: s3.IBucketNotificationDestination
+        if settings.trigger == "queue":
+            self.dead_letter_queue = sqs.Queue(
+                self,
+                "ImageEventsDLQ",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(14),
+            )
+            suppress(self.dead_letter_queue, "AwsSolutions-SQS3", "This queue is the dead-letter queue of the "
+                     "image events queue")
+            self.queue = sqs.Queue(
+                self,
+                "ImageEvents",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                visibility_timeout=Duration.seconds(max(30, settings.timeout_seconds * 6)),
+                retention_period=Duration.days(4),
+                dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=5),
+            )
+            self.ops.function.add_event_source(
+                event_sources.SqsEventSource(
+                    self.queue,
+                    batch_size=settings.batch_size,
+                    report_batch_item_failures=True,
+                )
+            )
+            destination = s3n.SqsDestination(self.queue)
+        else:
+            destination = s3n.LambdaDestination(self.ops.function)
+        event_types = [s3.EventType.OBJECT_CREATED]
+        if settings.delete_renditions:
+            event_types.append(s3.EventType.OBJECT_REMOVED)
+        for event_type in event_types:
+            for suffix in notification_suffixes():
+                self.source_bucket.add_event_notification(
+                    event_type, destination, s3.NotificationKeyFilter(prefix=settings.source_prefix, suffix=suffix)
+                )
+
+    def _suppress_notifications_handler(self) -> None:
+        handler = self.node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+        if handler is None:
+            return
+        suppress(handler, "AwsSolutions-IAM4", "CDK's bucket-notifications custom resource handler uses "
+                 "AWSLambdaBasicExecutionRole to write its own logs; it runs only on deploy",
+                 applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])
+        suppress(handler, "AwsSolutions-IAM5", "CDK's bucket-notifications custom resource handler needs "
+                 "s3:PutBucketNotification on the bucket it configures; CDK grants it on '*'",
+                 applies_to=["Resource::*"])
+
+
+def _object_regex(prefix: str) -> str:
+    """cdk-nag's rendering of ``<bucket arn>/<prefix>*`` for a created (token) or imported (name) bucket."""
+    escaped = "".join(f"\\{c}" if c in r".^$*+?()[]{}|\/" else c for c in prefix)
+    return f"/^Resource::(<[A-Za-z0-9]+\\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)\\/{escaped}\\*$/"
