@@ -16,10 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from shared.timeutil import iso, parse_time
+from shared.timeutil import parse_time
 
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
@@ -29,6 +29,11 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 TAG_CURRENT_KEY = "KeyRotation:CurrentKeyId"
 TAG_PREVIOUS_KEY = "KeyRotation:PreviousKeyId"
 TAG_CURRENT_SINCE = "KeyRotation:CurrentSince"
+
+
+def precise(moment: datetime) -> str:
+    """ISO-8601 UTC with microseconds: the sweep compares last use against it, so no rounding down."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class RotationError(Exception):
@@ -236,7 +241,7 @@ class Rotator:
         old_key_id = current.get("AccessKeyId")
         self._aws.move_current(event.secret_id, event.token, current_version)
         since = self._clock()
-        tags = {TAG_CURRENT_KEY: str(new_key_id), TAG_CURRENT_SINCE: iso(since)}
+        tags = {TAG_CURRENT_KEY: str(new_key_id), TAG_CURRENT_SINCE: precise(since)}
         if old_key_id:
             tags[TAG_PREVIOUS_KEY] = str(old_key_id)
         self._aws.tag_secret(event.secret_id, tags)
@@ -255,7 +260,8 @@ class Rotator:
         key_id = current.get("AccessKeyId")
         tags = {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
         if key_id and tags.get(TAG_CURRENT_KEY) != key_id:
-            self._aws.tag_secret(event.secret_id, {TAG_CURRENT_KEY: str(key_id), TAG_CURRENT_SINCE: iso(self._clock())})
+            record = {TAG_CURRENT_KEY: str(key_id), TAG_CURRENT_SINCE: precise(self._clock())}
+            self._aws.tag_secret(event.secret_id, record)
             detail = f"version already AWSCURRENT; recorded key {key_id} as current"
             return StepResult("finishSecret", "current", detail, new_key_id=key_id)
         return StepResult("finishSecret", "current", "version already AWSCURRENT: nothing to do", new_key_id=key_id)
