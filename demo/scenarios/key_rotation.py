@@ -117,7 +117,8 @@ def run(ctx: DemoContext) -> str:
             ctx.say("  " + line)
     (ctx.out_dir / "sweep-report.json").write_text(json.dumps(sweep_reports[0], indent=2))
     entries = {e["user"]: e["action"] for e in json.loads(sweep_reports[0]["metadata"]["additionalContext"]["keys"])}
-    expected = {"ci-deployer": "deactivate",  # the previous key: grace period over, unused since the switch "legacy-app": "warn", "old-batch": "deactivate",
+    # ci-deployer: the previous key, grace period over and unused since the switch.
+    expected = {"ci-deployer": "deactivate", "legacy-app": "warn", "old-batch": "deactivate",
                 "retired-tool": "delete", "break-glass": "deactivate"}
     if entries != expected:
         raise DemoFailure(f"sweep decisions {entries} != {expected}")
