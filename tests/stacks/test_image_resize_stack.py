@@ -1,0 +1,216 @@
+"""image_resize stack: notification filters, bucket policies, the role's scope, the queue trigger, settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.image_resize_stack import notification_suffixes
+from stacks.settings import SettingsError, load_settings
+from tests.stacks.helpers import build_with, nag_errors, template
+
+pytestmark = pytest.mark.synth
+
+
+@pytest.fixture(scope="module")
+def direct() -> tuple[Any, Template]:
+    """Defaults: the stack creates the source bucket; S3 invokes the function directly."""
+    assembly = build_with("image_resize", {})
+    stack = assembly.stacks["image_resize"]
+    return stack, template(stack)
+
+
+@pytest.fixture(scope="module")
+def queued() -> tuple[Any, Template]:
+    """Imported buckets, SQS trigger, renditions deleted with their source, WebP output."""
+    assembly = build_with("image_resize", {
+        "source_bucket_name": "my-photos",
+        "dest_bucket_name": "my-renditions",
+        "source_prefix": "incoming/",
+        "dest_prefix": "web/",
+        "trigger": "queue",
+        "delete_renditions": True,
+        "output_format": "webp",
+        "quality": 70,
+    })
+    stack = assembly.stacks["image_resize"]
+    return stack, template(stack)
+
+
+def _statements(tpl: Template, policy_prefix: str = "ImageAccess") -> list[dict[str, Any]]:
+    found = []
+    for logical_id, policy in tpl.find_resources("AWS::IAM::Policy").items():
+        if logical_id.startswith(policy_prefix):
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def _notifications(tpl: Template) -> dict[str, Any]:
+    (resource,) = tpl.find_resources("Custom::S3BucketNotifications").values()
+    return dict(resource["Properties"]["NotificationConfiguration"])
+
+
+def _rules(config: dict[str, Any]) -> list[dict[str, str]]:
+    return [{r["Name"]: r["Value"] for r in c["Filter"]["Key"]["FilterRules"]} for c in config]
+
+
+def test_direct_notification_filters_prefix_and_every_suffix_case(direct: tuple[Any, Template]) -> None:
+    config = _notifications(direct[1])
+    lambdas = config["LambdaFunctionConfigurations"]
+    assert {tuple(c["Events"]) for c in lambdas} == {("s3:ObjectCreated:*",)}
+    rules = _rules(lambdas)
+    assert all(rule["prefix"] == "uploads/" for rule in rules)
+    suffixes = sorted(rule["suffix"] for rule in rules)
+    assert suffixes == sorted(notification_suffixes())
+    assert {".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".gif", ".webp", ".tif", ".tiff", ".avif"} <= set(
+        suffixes)
+    assert "QueueConfigurations" not in config
+
+
+def test_function_environment(direct: tuple[Any, Template]) -> None:
+    tpl = direct[1]
+    functions = tpl.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.handler"}})
+    (function,) = functions.values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["SOURCE_PREFIX"] == "uploads/"
+    assert env["DEST_PREFIX"] == "resized/"
+    assert list(env["DEST_BUCKET"]) == ["Ref"] and env["DEST_BUCKET"]["Ref"].startswith("SourceBucket")
+    assert json.loads(env["RENDITIONS"])[0] == {"name": "large", "width": 2048, "height": 2048, "fit": "contain"}
+    assert (env["OUTPUT_FORMAT"], env["QUALITY"], env["MAX_PIXELS"], env["DELETE_RENDITIONS"]) == (
+        "original", "85", "50000000", "false")
+    assert env["MAX_BYTES"] == str(50 * 1024 * 1024)
+    assert function["Properties"]["MemorySize"] == 1024
+
+
+def test_source_bucket_blocks_public_access_is_encrypted_and_logged(direct: tuple[Any, Template]) -> None:
+    tpl = direct[1]
+    tpl.has_resource_properties("AWS::S3::Bucket", {
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "source-bucket/"},
+    })
+    policies = tpl.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 2  # source bucket and its access-log bucket
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in statements)
+
+
+def test_role_reads_source_prefix_and_writes_dest_prefix_only(direct: tuple[Any, Template]) -> None:
+    statements = {s["Sid"]: s for s in _statements(direct[1])}
+    read = statements["ReadSourcePrefix"]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"]["Fn::Join"][1][1] == "/uploads/*"
+    write = statements["WriteDestPrefix"]
+    assert sorted(write["Action"]) == ["s3:GetObject", "s3:PutObject"]  # no delete unless delete_renditions
+    assert write["Resource"]["Fn::Join"][1][1] == "/resized/*"
+    assert statements["ListBuckets"]["Action"] == "s3:ListBucket"
+    # No statement of the function's role grants S3 on "*" or a whole bucket's objects.
+    for statement in _statements(direct[1], "Resize"):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(a.startswith("s3:") for a in actions):
+            pytest.fail(f"unexpected S3 statement {statement}")
+
+
+def test_direct_nag_clean(direct: tuple[Any, Template]) -> None:
+    assert nag_errors(direct[0]) == []
+
+
+def test_queue_trigger_encrypted_ssl_only_with_dlq_and_partial_batch(queued: tuple[Any, Template]) -> None:
+    tpl = queued[1]
+    tpl.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BatchSize": 5,
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("^ImageEvents"), "Arn"]},
+    })
+    tpl.has_resource_properties("AWS::SQS::Queue", {
+        "SqsManagedSseEnabled": True,
+        "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 5},
+        "VisibilityTimeout": 360,
+    })
+    queue_policies = tpl.find_resources("AWS::SQS::QueuePolicy")
+    for policy in queue_policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in statements)
+    config = _notifications(tpl)
+    assert "LambdaFunctionConfigurations" not in config
+    queues = config["QueueConfigurations"]
+    assert {tuple(c["Events"]) for c in queues} == {("s3:ObjectCreated:*",), ("s3:ObjectRemoved:*",)}
+    assert len(queues) == 2 * len(notification_suffixes())
+    assert all(rule["prefix"] == "incoming/" for rule in _rules(queues))
+
+
+def test_imported_buckets_scope_and_delete_permission(queued: tuple[Any, Template]) -> None:
+    tpl = queued[1]
+    assert tpl.find_resources("AWS::S3::Bucket") == {}
+    statements = {s["Sid"]: s for s in _statements(tpl)}
+    assert statements["ReadSourcePrefix"]["Resource"]["Fn::Join"][1][2] == ":s3:::my-photos/incoming/*"
+    write = statements["WriteDestPrefix"]
+    assert sorted(write["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert write["Resource"]["Fn::Join"][1][2] == ":s3:::my-renditions/web/*"
+    (notifications,) = tpl.find_resources("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["BucketName"] == "my-photos"
+    (function,) = tpl.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.handler"}}).values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert (env["DEST_BUCKET"], env["OUTPUT_FORMAT"], env["QUALITY"], env["DELETE_RENDITIONS"]) == (
+        "my-renditions", "webp", "70", "true")
+
+
+def test_queued_nag_clean(queued: tuple[Any, Template]) -> None:
+    assert nag_errors(queued[0]) == []
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+
+def _load(settings: dict[str, Any]) -> Any:
+    return load_settings({"automations": {"image_resize": {"enabled": True, **settings}}}).automations.image_resize
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"dest_prefix": "uploads/resized/"}, "overlaps source_prefix"),
+        ({"source_prefix": "img/", "dest_prefix": "img/"}, "overlaps source_prefix"),
+        ({"source_prefix": "photos/uploads/", "dest_prefix": "photos/"}, "overlaps source_prefix"),
+        ({"source_bucket_name": "same-bucket", "dest_bucket_name": "same-bucket", "dest_prefix": "uploads/x/"},
+         "overlaps"),
+        ({"dest_prefix": ""}, "overlaps"),
+        ({"source_prefix": ""}, "source_prefix: must not be empty"),
+        ({"source_prefix": "uploads"}, "must end with '/'"),
+        ({"quality": 0}, "quality: must be between 1 and 100"),
+        ({"quality": 101}, "quality"),
+        ({"output_format": "bmp"}, "allowed values"),
+        ({"renditions": [{"name": "a", "width": 10, "height": 10}, {"name": "a", "width": 5, "height": 5}]},
+         "unique; repeated: a"),
+        ({"renditions": [{"name": "../up", "width": 10, "height": 10}]}, "renditions.0.name"),
+        ({"renditions": [{"name": "a/b", "width": 10, "height": 10}]}, "renditions.0.name"),
+        ({"renditions": [{"name": "a", "width": 0, "height": 10}]}, "renditions.0.width"),
+        ({"renditions": [{"name": "a", "width": 10, "height": 10, "fit": "fill"}]}, "allowed values"),
+        ({"renditions": []}, "at least one rendition"),
+        ({"max_pixels": 0}, "max_pixels"),
+        ({"source_bucket_name": "Bad_Bucket"}, "not a valid S3 bucket name"),
+        ({"trigger": "poll"}, "allowed values"),
+        ({"batch_size": 11}, "batch_size"),
+        ({"unknown_key": 1}, "unknown setting"),
+    ],
+)
+def test_bad_settings_fail_synth_with_a_clear_message(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        _load(settings)
+    assert "automations.image_resize" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_separate_destination_bucket_may_share_prefixes() -> None:
+    settings = _load({"dest_bucket_name": "other-bucket", "dest_prefix": "uploads/"})
+    assert settings.dest_prefix == "uploads/"
+    settings = _load({"dest_bucket_name": "other-bucket", "dest_prefix": ""})
+    assert settings.dest_prefix == ""
