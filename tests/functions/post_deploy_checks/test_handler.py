@@ -175,7 +175,8 @@ def test_continuation_before_ready_continues_again(endpoints: Endpoints, pipelin
 
 
 def test_continuation_after_ready_runs_the_checks(endpoints: Endpoints, pipeline: Stubber, no_sleep: Sleeps,
-                                                  fixed_latency: None, lambda_context: FakeContext) -> None:
+                                                  fixed_latency: None, lambda_context: FakeContext,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     event = load_event("post_deploy_checks/codepipeline_job_continuation.json")  # ready at 12:05
     event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(
         {"checks": [{"name": "api", "url": endpoints.url("/healthy")}], "stabilize_seconds": 300})
@@ -183,7 +184,7 @@ def test_continuation_after_ready_runs_the_checks(endpoints: Endpoints, pipeline
     expect_continuation(pipeline, NOW + timedelta(minutes=5))
     assert invoke(event, lambda_context)["result"] == "continue"
     # Ready: the checks run and the job succeeds without a token (and with the output variables).
-    handler.utcnow = lambda: NOW + timedelta(minutes=5, seconds=30)  # type: ignore[assignment]
+    monkeypatch.setattr(handler, "utcnow", lambda: NOW + timedelta(minutes=5, seconds=30))
     expect_success(pipeline, "1 of 1 check(s) passed: api (200, 12 ms, 1 attempt(s)): passed")
     assert invoke(event, lambda_context)["result"] == "success"
 
@@ -222,6 +223,14 @@ def test_checks_that_cannot_finish_in_time_are_a_configuration_error(pipeline: S
                    "setting")
     invoke(job_event({"checks": [{"name": "a", "url": "https://a.example/"}], "attempts": 10,
                       "timeout_seconds": 15, "interval_seconds": 6.666}), lambda_context)
+
+
+def test_bad_function_environment_fails_the_job(pipeline: Stubber, monkeypatch: pytest.MonkeyPatch,
+                                                lambda_context: FakeContext) -> None:
+    monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "soon")
+    expect_failure(pipeline, "ConfigurationError",
+                   "function environment: SECRETS_MAX_AGE_SECONDS='soon' is not a whole number")
+    invoke(job_event({"alarms": ["a"]}), lambda_context)
 
 
 def test_job_without_id_is_ignored(lambda_context: FakeContext) -> None:
