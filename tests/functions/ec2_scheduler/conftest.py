@@ -99,6 +99,7 @@ class Account:
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # much faster; the tests use a made-up AMI id
     with mock_aws():
         sns = boto3.client("sns", REGION)
         sqs = boto3.client("sqs", REGION)

@@ -1,0 +1,129 @@
+"""The ec2_scheduler stack: schedule, its target, the function's environment and the roles' scope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.settings import SettingsError, load_settings
+from tests.stacks.helpers import build_with, nag_errors, template
+
+SETTINGS = {
+    "interval_minutes": 10,
+    "timeout_seconds": 300,
+    "regions": ["eu-central-1", "eu-west-1"],
+    "kms_key_arns": ["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    "schedules": {"office": {"timezone": "Europe/Berlin", "periods": [{"days": "mon-fri", "start": "08:00",
+                                                                      "stop": "18:00"}]}},
+}
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[Any, Template]:
+    assembly = build_with("ec2_scheduler", SETTINGS)
+    stack = assembly.stacks["ec2_scheduler"]
+    return stack, template(stack)
+
+
+def _statements(t: Template) -> list[dict[str, Any]]:
+    found = []
+    for policy in t.find_resources("AWS::IAM::Policy").values():
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_schedule_rate_without_timezone_and_no_flexible_window(built: tuple[Any, Template]) -> None:
+    _, t = built
+    t.has_resource_properties("AWS::Scheduler::Schedule", {
+        "ScheduleExpression": "rate(10 minutes)",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED",
+        "Target": {
+            "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 600},
+            "DeadLetterConfig": {"Arn": Match.any_value()},
+            "Input": Match.any_value(),
+        },
+    })
+    (schedule,) = t.find_resources("AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"].get("ScheduleExpressionTimezone", "Etc/UTC") in ("Etc/UTC", "UTC")
+    text = json.dumps(schedule["Properties"]["Target"]["Input"])
+    assert "<aws.scheduler.scheduled-time>" in text  # the function's "now"
+
+
+def test_function_environment_from_settings(built: tuple[Any, Template]) -> None:
+    _, t = built
+    functions = [f for f in t.find_resources("AWS::Lambda::Function").values()
+                 if f["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+                 == "ec2_scheduler"]
+    (function,) = functions
+    env = function["Properties"]["Environment"]["Variables"]
+    assert json.loads(env["SCHEDULES"])["office"]["timezone"] == "Europe/Berlin"
+    assert env["TAG_KEY"] == "Schedule" and env["MODE"] == "enforce" and env["MAX_CHANGES"] == "500"
+    assert env["REGIONS"] == "eu-central-1,eu-west-1"
+    assert function["Properties"]["Timeout"] == 300
+
+
+def test_start_stop_conditioned_on_the_tag_key(built: tuple[Any, Template]) -> None:
+    _, t = built
+    by_action: dict[str, dict[str, Any]] = {}
+    for statement in _statements(t):
+        for action in _actions(statement):
+            by_action[action] = statement
+    for action in ("ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "rds:StopDBInstance",
+                   "rds:StartDBCluster", "rds:AddTagsToResource"):
+        assert by_action[action]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}, action
+        assert by_action[action]["Resource"] != "*"
+    assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleState"]}
+    assert by_action["kms:CreateGrant"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert by_action["kms:CreateGrant"]["Resource"] == SETTINGS["kms_key_arns"][0]
+    wildcard = sorted(a for s in _statements(t) if s["Resource"] == "*" for a in _actions(s))
+    assert wildcard == ["ec2:DescribeInstances", "rds:DescribeDBClusters", "rds:DescribeDBInstances",
+                        "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_schedule_role_invokes_only_the_function(built: tuple[Any, Template]) -> None:
+    _, t = built
+    roles = t.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [
+        Match.object_like({"Principal": {"Service": "scheduler.amazonaws.com"}})]}}})
+    (role_id,) = roles
+    statements = []
+    for policy in t.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    actions = sorted(a for s in statements for a in _actions(s))
+    assert actions == ["lambda:InvokeFunction", "sqs:SendMessage"]
+    invoke = next(s for s in statements if _actions(s) == ["lambda:InvokeFunction"])
+    assert all("SchedulerFunction" in json.dumps(r) for r in invoke["Resource"])
+
+
+def test_cdk_nag_clean(built: tuple[Any, Template]) -> None:
+    stack, _ = built
+    assert nag_errors(stack) == []
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"schedules": {"x": {"timezone": "Europe/Berlni", "periods": [{"start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.x.timezone: timezone 'Europe/Berlni' is not an IANA timezone"),
+    ({"schedules": {"x": {"periods": [{"days": "mon-fry", "start": "08:00"}]}}},
+     "schedules.x.periods.0.days: days 'mon-fry': 'fry' is not a day"),
+    ({"schedules": {"x": {"periods": [{"start": "25:00"}]}}}, "schedules.x.periods.0.start: start '25:00'"),
+    ({"schedules": {"x": {"periods": [{"start": "08:00"}], "skip_dates": ["24.12.2026"]}}},
+     "schedules.x.skip_dates: '24.12.2026' is not a date YYYY-MM-DD"),
+    ({"schedules": {"x": {"periods": []}}}, "schedules.x.periods: needs at least one period"),
+    ({"mode": "dry-run"}, "automations.ec2_scheduler.mode: got 'dry-run'; allowed values: 'enforce' or 'report'"),
+    ({"interval_minutes": 2}, "timeout_seconds (180) must be less than interval_minutes (2) x 60"),
+    ({"tag_key": "aws:schedule"}, "automations.ec2_scheduler.tag_key"),
+    ({"kms_key_arns": ["alias/ebs"]}, "is not a KMS key ARN"),
+])
+def test_bad_settings_fail_with_the_key_named(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"automations": {"ec2_scheduler": settings}})
+    assert message in str(info.value)
