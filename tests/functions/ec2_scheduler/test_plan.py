@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +53,7 @@ def test_state_and_override_tag_formats() -> None:
     assert parse_state_tag("sleeping@2026-11-30T07:05:00Z") is None
     assert parse_state_tag("running@yesterday") is None
     assert parse_override("running-until=2026-12-01T18:00Z").until == datetime(2026, 12, 1, 18, tzinfo=UTC)
-    with pytest.raises(ValueError, match="not '<running|stopped>-until"):
+    with pytest.raises(ValueError, match=re.escape("not '<running|stopped>-until")):
         parse_override("on until friday")
     with pytest.raises(ValueError, match="not an ISO 8601 time"):
         parse_override("running-until=friday")

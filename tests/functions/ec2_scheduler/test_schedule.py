@@ -181,7 +181,7 @@ def test_next_transition() -> None:
 
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        desired_state(sched(), datetime(2026, 1, 1))  # noqa: DTZ001
+        desired_state(sched(), datetime(2026, 1, 1))
 
 
 def test_period_needs_a_side() -> None:
