@@ -80,7 +80,7 @@ def function_environment(automation: str, context: dict[str, Any], enable: str |
     from stacks.assembly import build
 
     with tempfile.TemporaryDirectory(prefix="opsauto-preview-") as outdir:
-        app = App(outdir=outdir)
+        app = App(outdir=outdir, context={"aws:cdk:enable-asset-metadata": True})
         build(context, ",".join(filter(None, [enable, automation])), app=app, nag=False)
         app.synth()
         specs = read_functions(Path(outdir)).get(automation)

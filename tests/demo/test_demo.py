@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    app = App(outdir=str(outdir))
+    app = App(outdir=str(outdir), context={"aws:cdk:enable-asset-metadata": True})
     build(context, "all", app=app, nag=False)
     app.synth()
     return outdir
