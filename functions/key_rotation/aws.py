@@ -80,7 +80,13 @@ class Aws:
         self._sm.tag_resource(SecretId=secret_id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def secret_tags(self, secret_id: str) -> dict[str, str]:
-        meta = self.describe_secret(secret_id)
+        """The secret's tags; ``LookupError`` when the secret does not exist (reported by the caller)."""
+        try:
+            meta = self.describe_secret(secret_id)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                raise LookupError(f"managed secret {secret_id} does not exist") from None
+            raise
         return {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
 
     # -- IAM keys

@@ -65,7 +65,11 @@ def run_sweep(aws: SweepAdapter, settings: SweepSettings, now: datetime) -> Swee
     notes: list[str] = []
     managed: dict[str, Managed] = {}
     for user, secret in settings.managed_secrets.items():
-        key_id, since = current_since(aws.secret_tags(secret))
+        try:
+            key_id, since = current_since(aws.secret_tags(secret))
+        except LookupError as exc:
+            notes.append(f"{exc}: keys of {user} are left alone")
+            key_id, since = None, None
         managed[user] = Managed(secret, key_id, since)
     exempt_members: set[str] = set()
     if settings.exempt_group:

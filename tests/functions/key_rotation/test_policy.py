@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from key_rotation.policy import Action, Decision, KeyFacts, Managed, Thresholds, age_days, decide, plan
-from key_rotation.rotation import AccessKey, RotationError, key_to_make_room, user_matches
+from key_rotation.rotation import (
+    TAG_CURRENT_KEY,
+    TAG_CURRENT_SINCE,
+    AccessKey,
+    RotationError,
+    current_since,
+    key_to_make_room,
+    precise,
+    user_matches,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TH = Thresholds()
@@ -117,3 +126,10 @@ def test_properties_of_plan(actions: list[tuple[Action, bool]], mode: str, max_c
     assert all(d.is_change and not d.exempt for d in result.execute)
     if mode == "report" or result.guard_tripped:
         assert result.execute == ()
+
+
+def test_rotation_record_keeps_sub_second_precision() -> None:
+    moment = datetime(2026, 11, 28, 23, 44, 44, 512345, tzinfo=UTC)
+    assert precise(moment) == "2026-11-28T23:44:44.512345Z"
+    assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: precise(moment)}) == ("AKIA1", moment)
+    assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: "garbage"}) == ("AKIA1", None)

@@ -286,3 +286,15 @@ def test_rotation_then_sweep_end_to_end(aws: Any, lambda_context: Any,
     sweep(lambda_context, datetime.now(UTC) + timedelta(days=8))
 
     assert aws.keys("alice") == {previous: "Inactive", current: "Active"}
+
+
+def test_missing_managed_secret_is_noted_and_its_user_left_alone(aws: Any, lambda_context: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (key,) = aws.user("alice", keys=1)
+    aws.set_key("alice", key, created=T0)
+    gone = "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsauto/key-rotation/alice-AbCdEf"
+    monkeypatch.setenv("MANAGED_SECRETS", json.dumps({"alice": gone}))
+    monkeypatch.setenv("MODE", "enforce")
+    sweep(lambda_context, T0 + timedelta(days=100))
+    assert aws.keys("alice") == {key: "Active"}
+    assert f"managed secret {gone} does not exist" in one_report(aws)["content"]["description"]
