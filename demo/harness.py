@@ -10,7 +10,6 @@ bundle the harness makes (REQUESTS_CA_BUNDLE / SSL_CERT_FILE).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import ssl
@@ -181,6 +180,7 @@ class DemoContext:
     _loaded: dict[str, Path] = field(default_factory=dict)
     _reports: list[dict[str, Any]] = field(default_factory=list)
     verbose: bool = True
+    _log_file: Any = None
 
     # -- AWS
     def client(self, service: str, region: str | None = None) -> Any:
@@ -255,15 +255,21 @@ class DemoContext:
 
     @contextlib.contextmanager
     def _capture(self, automation: str) -> Iterator[None]:
-        """The function's logs and metrics go to demo-output/<automation>/function.log, not the screen."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            try:
-                yield
-            finally:
-                with (self.out_dir / "function.log").open("a") as log:
-                    log.write(buffer.getvalue())
+        """The function's logs and metrics go to demo-output/<automation>/function.log, not the screen.
+
+        One file object per scenario: Powertools' logger keeps the stream it saw at import.
+        """
+        if self._log_file is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._log_file = (self.out_dir / "function.log").open("a")
+        with contextlib.redirect_stdout(self._log_file), contextlib.redirect_stderr(self._log_file):
+            yield
+        self._log_file.flush()
+
+    def close(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     # -- action reports published to the ops topic
     def reports(self) -> list[dict[str, Any]]:
@@ -335,7 +341,11 @@ def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool =
                     for old in out_dir.iterdir():
                         if old.is_file():
                             old.unlink()
-                yield DemoContext(automation, functions, receiver, out_dir, topic_arn, queue_url, verbose=verbose)
+                context = DemoContext(automation, functions, receiver, out_dir, topic_arn, queue_url, verbose=verbose)
+                try:
+                    yield context
+                finally:
+                    context.close()
         finally:
             receiver.close()
             _purge_modules(automation)
