@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from alerts import render
@@ -119,3 +121,35 @@ def test_slack_truncation_does_not_split_an_entity() -> None:
     assert len(text) <= 3_000
     body = text.removesuffix("… (truncated)")
     assert not body.endswith("&") and not body.endswith("&am") and body.count("&") == body.count("&amp;")
+
+
+texts = st.text(alphabet=st.sampled_from("ab &<>*_`\n\"é🔴"), max_size=4_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    title=texts,
+    summary=texts,
+    details=texts,
+    severity=st.sampled_from(["info", "warning", "critical"]),
+    fields=st.lists(st.tuples(st.text(max_size=30), texts), max_size=25),
+)
+def test_any_alert_fits_slack_and_teams(title: str, summary: str, details: str, severity: str,
+                                        fields: list[tuple[str, str]]) -> None:
+    alert = Alert(title=title or "t", severity=severity, summary=summary, source="prop", fields=tuple(fields),
+                  details=details, links=(Link("console", "https://example.com/x"),))
+    assert_slack_limits(render.render_slack(alert))
+    assert teams_bytes(render.render_teams(alert)) <= render.TEAMS_MAX_BYTES
+    assert json.dumps(render.render_webhook(alert))
+
+
+@pytest.mark.parametrize("region,host", [
+    ("eu-central-1", "https://eu-central-1.console.aws.amazon.com"),
+    ("cn-north-1", "https://console.amazonaws.cn"),
+    ("us-gov-west-1", "https://console.amazonaws-us-gov.com"),
+])
+def test_console_host_per_partition(region: str, host: str) -> None:
+    from alerts.alert import alarm_url, console_base
+
+    assert console_base(region) == host
+    assert alarm_url(region, "a/b").startswith(f"{host}/cloudwatch/home?region={region}#alarmsV2:alarm/a%2Fb")

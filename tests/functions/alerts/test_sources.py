@@ -115,7 +115,8 @@ def test_log_batch_shows_count_and_first_lines_only() -> None:
 
 
 @pytest.mark.parametrize("data", ["not base64!", base64.b64encode(b"not gzip").decode(),
-                                  base64.b64encode(gzip.compress(b"[1, 2]")).decode(), None])
+                                  base64.b64encode(gzip.compress(b"[1, 2]", mtime=0)).decode(), None],
+                         ids=["not-base64", "not-gzip", "not-an-object", "missing"])
 def test_unreadable_logs_data_is_bad_event(data: Any) -> None:
     with pytest.raises(BadEvent):
         alerts_from_event({"awslogs": {"data": data}}, OPTIONS)
