@@ -12,6 +12,7 @@ from typing import Any
 from sg_remediation import aws, events, messages, policy
 from shared.config import ConfigError, env_int, env_mode, env_regions, env_str
 from shared.observability import MetricUnit, logger, metrics, tracer
+from shared.timeutil import parse_time, utcnow
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
     change = parsed if isinstance(parsed, events.Change) else None
     result = Result(trigger=change.event_name if change else "sweep")
+    if change is not None:
+        _record_delay(change)
     groups = _read_groups(change, config, result)
     result.groups_checked = len(groups)
     plan = policy.plan_run(groups, config.allowed, config.exempt, config.mode, config.max_changes)
@@ -141,6 +144,17 @@ def _read_groups(
             continue
         groups.append((group, aws.group_rules(change.region, group_id)))
     return groups
+
+
+def _record_delay(change: events.Change) -> None:
+    """EventDelaySeconds: from the API call (CloudTrail eventTime) to this invocation's start."""
+    if not change.event_time:
+        return
+    try:
+        delay = (utcnow() - parse_time(change.event_time)).total_seconds()
+    except ValueError:
+        return
+    metrics.add_metric(name="EventDelaySeconds", unit=MetricUnit.Seconds, value=max(delay, 0.0))
 
 
 def _group_gone(group_id: str, result: Result) -> None:

@@ -307,3 +307,15 @@ def test_bad_configuration_fails_loudly(aws: Sandbox, lambda_context: Any, env: 
     env.setenv("ALLOWED_PUBLIC_PORTS", "80,http")
     with pytest.raises(ConfigError, match="'http' is not a port"):
         invoke(load_event("sg_remediation/scheduled_sweep.json"), lambda_context)
+
+
+def test_event_delay_metric_measures_cloudtrail_delivery(aws: Sandbox, lambda_context: Any,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    group = aws.group("web", [world(443)])
+    event = cloudtrail_event("authorize_ingress_world.json", group)
+    event["detail"]["eventTime"] = (datetime.now(UTC) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    invoke(event, lambda_context)
+    delay = metric_values(capsys.readouterr().out)["EventDelaySeconds"]
+    assert 89 <= delay <= 120
