@@ -142,9 +142,12 @@ class Aws:
 
     def caller_identity(self, key_id: str, secret_access_key: str) -> Identity:
         """GetCallerIdentity signed with the given key: a separate client, never the cached one."""
-        sts = boto3.session.Session(
-            aws_access_key_id=key_id, aws_secret_access_key=secret_access_key, region_name=self._region
-        ).client("sts", config=_TEST_CONFIG)
+        # boto3.client (the default session: its service models are already loaded) with explicit credentials:
+        # a client of its own, signed only with the key under test, never the function's role.
+        sts = boto3.client(
+            "sts", region_name=self._region, aws_access_key_id=key_id, aws_secret_access_key=secret_access_key,
+            aws_session_token=None, config=_TEST_CONFIG,
+        )
         try:
             response = sts.get_caller_identity()
         except ClientError as exc:
