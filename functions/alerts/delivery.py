@@ -94,6 +94,11 @@ class Policy:
     backoff_base: float = 0.5
     retry_after_cap: float = 10.0
     sleep: Callable[[float], None] = time.sleep
+    # Seconds left in the invocation (Lambda context); no retry is started that could not finish in time.
+    remaining: Callable[[], float] | None = None
+
+    def can_retry(self, wait: float) -> bool:
+        return self.remaining is None or self.remaining() > wait + self.timeout + 1.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,9 @@ def post(session: requests.Session, destination: Destination, payload: dict[str,
                 return Result(destination.name, destination.type, False, attempts, status,
                               f"HTTP {status}: {_body_hint(response)}")
         if attempts < policy.max_attempts:
+            if not policy.can_retry(wait):
+                reason += " (no time left in this invocation to retry)"
+                break
             policy.sleep(wait)
     return Result(destination.name, destination.type, False, attempts, status, reason)
 

@@ -10,7 +10,7 @@ Environment (read once per invocation by :meth:`Config.from_env`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,8 @@ class Config:
             region=env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1", env=env), env=env),
         )
 
-    def policy(self) -> delivery.Policy:
-        return delivery.Policy(timeout=float(self.http_timeout_seconds), retry_after_cap=5.0)
+    def policy(self, remaining: Callable[[], float] | None = None) -> delivery.Policy:
+        return delivery.Policy(timeout=float(self.http_timeout_seconds), retry_after_cap=5.0, remaining=remaining)
 
 
 _session: requests.Session | None = None
@@ -95,7 +95,7 @@ def deliver(alerts: list[Alert], destinations: list[delivery.Destination], polic
 
 
 def process(event: Any, config: Config, *, policy: delivery.Policy | None = None,
-            session: requests.Session | None = None) -> dict[str, Any]:
+            session: requests.Session | None = None, remaining: Callable[[], float] | None = None) -> dict[str, Any]:
     """Everything the handler does, with the delivery policy and HTTP session injectable."""
     try:
         alerts = alerts_from_event(event, Options(region=config.region, max_log_lines=config.max_log_lines))
@@ -116,7 +116,7 @@ def process(event: Any, config: Config, *, policy: delivery.Policy | None = None
                        extra={"alerts": len(wanted)})
         metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=len(wanted))
         return {"alerts": len(wanted), "delivered": 0}
-    results = deliver(wanted, destinations, policy or config.policy(), session or _http())
+    results = deliver(wanted, destinations, policy or config.policy(remaining), session or _http())
     failed = [result for result in results if not result.ok]
     if failed:
         raise DeliveryError(
@@ -130,4 +130,4 @@ def process(event: Any, config: Config, *, policy: delivery.Policy | None = None
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process(event, Config.from_env())
+    return process(event, Config.from_env(), remaining=lambda: context.get_remaining_time_in_millis() / 1000)

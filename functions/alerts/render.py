@@ -7,6 +7,7 @@ destination's limits and marks what it cut with ``… (truncated)``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,17 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+
+
+def _slack_markdown(text: str, limit: int) -> str:
+    """Markdown of action reports (``**bold**``, ``[text](url)``) as Slack mrkdwn, escaped and cut."""
+    escaped = _slack_text(text, limit)
+    escaped = _BOLD.sub(r"*\1*", escaped)
+    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", escaped)
+
+
 def _slack_text(text: str, limit: int) -> str:
     """Escape, then cut to ``limit`` without splitting an ``&amp;``-style entity."""
     escaped = _slack_escape(text)
@@ -72,7 +84,7 @@ def render_slack(alert: Alert) -> dict[str, Any]:
         }
     ]
     if alert.summary:
-        summary = _slack_text(alert.summary, SLACK_SECTION_CHARS)
+        summary = _slack_markdown(alert.summary, SLACK_SECTION_CHARS)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary}})
     for start in range(0, len(alert.fields), SLACK_FIELDS_PER_SECTION):
         chunk = alert.fields[start : start + SLACK_FIELDS_PER_SECTION]

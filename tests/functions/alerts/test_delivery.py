@@ -141,3 +141,13 @@ def test_retry_after_forms() -> None:
                                now=now.timestamp()) == 4
     assert retry_after_seconds(format_datetime(now - timedelta(seconds=4), usegmt=True), cap=10,
                                now=now.timestamp()) == 0
+
+
+def test_no_retry_started_without_time_left(receiver: Receiver) -> None:
+    receiver.plan("/flaky", Reply(500), Reply(200))
+    sleeps = Sleeps()
+    destination = Destination(type="slack", url=receiver.url + "/flaky")
+    with requests.Session() as session:
+        result = delivery.post(session, destination, PAYLOAD, Policy(sleep=sleeps, timeout=5, remaining=lambda: 4.0))
+    assert not result.ok and result.attempts == 1 and sleeps == []
+    assert result.reason == "HTTP 500 (no time left in this invocation to retry)"

@@ -38,7 +38,8 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Config, "policy", lambda self: delivery.Policy(timeout=2.0, sleep=lambda _: None))
+    monkeypatch.setattr(Config, "policy", lambda self, remaining=None: delivery.Policy(
+        timeout=2.0, sleep=lambda _: None, remaining=remaining))
 
 
 def _two(receiver: Receiver, teams_min: str = "info") -> dict[str, Any]:

@@ -153,3 +153,10 @@ def test_console_host_per_partition(region: str, host: str) -> None:
 
     assert console_base(region) == host
     assert alarm_url(region, "a/b").startswith(f"{host}/cloudwatch/home?region={region}#alarmsV2:alarm/a%2Fb")
+
+
+def test_report_markdown_becomes_slack_mrkdwn() -> None:
+    alert = Alert(title="t", severity="info", source="s",
+                  summary="Closed **tcp/22** on [sg-1](https://console.example/sg-1) & told <alice>")
+    text = render.render_slack(alert)["blocks"][1]["text"]["text"]
+    assert text == "Closed *tcp/22* on <https://console.example/sg-1|sg-1> &amp; told &lt;alice&gt;"
