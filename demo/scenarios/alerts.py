@@ -15,7 +15,7 @@ from typing import Any
 
 from demo.harness import ROOT, DemoContext, DemoFailure
 
-TITLE = "CloudWatch alarm, log error burst and EC2 state change -> Slack + Teams"
+TITLE = "CloudWatch alarm, log error burst, EC2 state change, action report -> Slack + Teams"
 
 EVENTS = ROOT / "tests" / "events" / "alerts"
 LOG_LINES = 250
@@ -85,5 +85,13 @@ def run(ctx: DemoContext) -> str:
     if len(ctx.webhook.bodies("/slack")) != 4 or len(ctx.webhook.bodies("/teams")) != 3:
         raise DemoFailure("the OK alarm should go to Slack only (Teams min_severity is warning)")
     ctx.say(f"OK alarm (info): Slack only, text = {ctx.webhook.bodies('/slack')[-1]['text']!r}")
+
+    # Another automation's action report, as the ops topic delivers it.
+    ctx.invoke("alerts", _event("sns_action_report"), env)
+    report = ctx.webhook.bodies("/slack")[-1]
+    if len(ctx.webhook.bodies("/slack")) != 5 or "Closed SSH" not in report["text"]:
+        raise DemoFailure(f"the action report did not reach Slack: {report.get('text')!r}")
+    _save(ctx.out_dir, "slack-action-report", report)
+    ctx.say(f"action report of sg_remediation (ops topic): Slack text = {report['text']!r}")
     ctx.say(f"payloads written to {ctx.out_dir}/slack-*.json and teams-*.json")
-    return f"4 alerts -> 4 Slack + 3 Teams messages; {LOG_LINES} log lines became one message"
+    return f"5 alerts -> 5 Slack + 4 Teams messages; {LOG_LINES} log lines became one message"

@@ -121,7 +121,7 @@ def render_slack(alert: Alert) -> dict[str, Any]:
         blocks = [*blocks[: SLACK_MAX_BLOCKS - 1], blocks[-1]]
     first_line = alert.summary.strip().splitlines()[0] if alert.summary.strip() else ""
     text = f"{emoji} [{alert.severity.upper()}] {alert.title}" + (f": {first_line}" if first_line else "")
-    return {"text": _slack_text(text, SLACK_TEXT_CHARS), "blocks": blocks, "unfurl_links": False}
+    return {"text": _slack_markdown(text, SLACK_TEXT_CHARS), "blocks": blocks, "unfurl_links": False}
 
 
 def _teams_card(alert: Alert, summary_chars: int, details_chars: int, fact_chars: int) -> dict[str, Any]:
