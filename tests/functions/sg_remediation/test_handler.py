@@ -301,6 +301,7 @@ def test_allowed_ports_setting_is_honoured(aws: Sandbox, lambda_context: Any, en
     assert aws.sources(group) == {("tcp", 8000, 8080, "0.0.0.0/0"), ("icmp", -1, -1, "0.0.0.0/0")}
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_bad_configuration_fails_loudly(aws: Sandbox, lambda_context: Any, env: pytest.MonkeyPatch) -> None:
     from shared.config import ConfigError
 
