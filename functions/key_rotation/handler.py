@@ -136,16 +136,18 @@ def rotate(event: Mapping[str, Any], config: Config) -> dict[str, Any]:
 
 def _report_rotation(event: RotationEvent, result: StepResult, config: Config) -> None:
     report: ActionReport | None = None
-    if result.step == "createSecret" and result.deleted_key_id:
-        metrics.add_metric(name="KeysDeleted", unit=MetricUnit.Count, value=1)
+    if result.step == "createSecret" and result.deleted_key_ids:
+        metrics.add_metric(name="KeysDeleted", unit=MetricUnit.Count, value=len(result.deleted_key_ids))
+        deleted = ", ".join(f"`{key_id}`" for key_id in result.deleted_key_ids)
         report = ActionReport(
             automation=AUTOMATION, mode="enforce",
-            title=f"Deleted inactive key {result.deleted_key_id} to make room for a rotation",
-            description=f"Rotation of `{event.secret_id}`: IAM allows two keys per user; the inactive key "
-            f"`{result.deleted_key_id}` (not AWSCURRENT) was deleted and key `{result.new_key_id}` created as "
-            "AWSPENDING.",
+            title=f"Deleted {len(result.deleted_key_ids)} never-current or inactive key(s) to rotate",
+            description=f"Rotation of `{event.secret_id}`: IAM allows two keys per user. Deleted {deleted} "
+            "(inactive and not AWSCURRENT, or created by an earlier rotation that never finished) and created "
+            f"key `{result.new_key_id}` as AWSPENDING.",
             event_type="AccessKeyDeleted", related_resources=[event.secret_id], keywords=["iam", "rotation"],
-            context={"secretId": event.secret_id, "deletedKeyId": result.deleted_key_id},
+            context={"secretId": event.secret_id, "deletedKeyIds": list(result.deleted_key_ids),
+                     "newKeyId": result.new_key_id},
         )
     elif result.step == "finishSecret" and result.outcome == "finished":
         metrics.add_metric(name="KeysRotated", unit=MetricUnit.Count, value=1)

@@ -29,6 +29,7 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 TAG_CURRENT_KEY = "KeyRotation:CurrentKeyId"
 TAG_PREVIOUS_KEY = "KeyRotation:PreviousKeyId"
 TAG_CURRENT_SINCE = "KeyRotation:CurrentSince"
+TAG_PENDING_KEY = "KeyRotation:PendingKeyId"
 
 
 def precise(moment: datetime) -> str:
@@ -100,7 +101,7 @@ class StepResult:
     detail: str
     new_key_id: str | None = None
     old_key_id: str | None = None
-    deleted_key_id: str | None = None
+    deleted_key_ids: tuple[str, ...] = ()
 
 
 def key_to_make_room(keys: list[AccessKey], current_key_id: str | None, user_name: str) -> AccessKey | None:
@@ -189,10 +190,22 @@ class Rotator:
         keys = self._aws.list_keys(user)
         if current_key_id and current_key_id not in {k.key_id for k in keys}:
             current_key_id = None  # the secret points at a key that no longer exists: treat as a first rotation
+        deleted: list[str] = []
+        # A key created by an earlier createSecret that never became current (its rotation was abandoned, or
+        # storing it failed): nobody can hold it, and left alone it would block this rotation.
+        tags = {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
+        orphan = tags.get(TAG_PENDING_KEY)
+        if orphan and orphan != current_key_id and orphan in {k.key_id for k in keys}:
+            self._aws.delete_key(user, orphan)
+            deleted.append(orphan)
+            keys = [k for k in keys if k.key_id != orphan]
         doomed = key_to_make_room(keys, current_key_id, user)
         if doomed is not None:
             self._aws.delete_key(user, doomed.key_id)
+            deleted.append(doomed.key_id)
         new = self._aws.create_key(user)
+        # Recorded before the value is stored: if storing fails, the retry finds and deletes this key.
+        self._aws.tag_secret(event.secret_id, {TAG_PENDING_KEY: new.key_id})
         self._aws.put_pending(
             event.secret_id,
             event.token,
@@ -201,8 +214,7 @@ class Rotator:
         first = "" if current_key_id else " (first key of this secret)"
         return StepResult(
             "createSecret", "created", f"created key {new.key_id} for {user}{first}",
-            new_key_id=new.key_id, old_key_id=current_key_id,
-            deleted_key_id=doomed.key_id if doomed else None,
+            new_key_id=new.key_id, old_key_id=current_key_id, deleted_key_ids=tuple(deleted),
         )
 
     def set_secret(self, event: RotationEvent, meta: dict[str, Any]) -> StepResult:

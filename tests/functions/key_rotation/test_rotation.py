@@ -258,3 +258,48 @@ def test_bad_step_and_unknown_events_are_ignored_not_retried(aws: Any, lambda_co
     bad = step_event("rotateEverything", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "t")
     assert handler.handler(bad, lambda_context)["ignored"] is True
     assert handler.handler({"hello": "world"}, lambda_context) == {"ignored": True}
+
+
+# --------------------------------------------------------------------------- unfinished rotations
+
+
+def test_key_of_an_abandoned_rotation_is_deleted_by_the_next_one(aws: Any, lambda_context: Any) -> None:
+    secret, current = _with_current_key(aws, lambda_context)
+    abandoned = aws.start_rotation(secret)
+    handler.handler(step_event("createSecret", secret, abandoned), lambda_context)
+    orphan = aws.secret_value(secret, "AWSPENDING")["AccessKeyId"]
+    assert set(aws.keys("alice")) == {current, orphan}  # both active: without cleanup the next rotation fails
+
+    token = aws.start_rotation(secret)  # Secrets Manager moves AWSPENDING to the new token
+    result = handler.handler(step_event("createSecret", secret, token), lambda_context)
+
+    new = aws.secret_value(secret, "AWSPENDING")["AccessKeyId"]
+    assert result["outcome"] == "created"
+    assert aws.keys("alice") == {current: "Active", new: "Active"}
+    report = aws.reports()[-1]
+    assert report["metadata"]["eventType"] == "AccessKeyDeleted" and orphan in report["content"]["description"]
+
+
+def test_retry_after_storing_the_new_key_failed_leaves_no_orphan(aws: Any, lambda_context: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from key_rotation import aws as adapter
+
+    secret, current = _with_current_key(aws, lambda_context)
+    token = aws.start_rotation(secret)
+    real = adapter.Aws.put_pending
+
+    def failing(self: Any, *args: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "try again"}}, "PutSecretValue")
+
+    monkeypatch.setattr(adapter.Aws, "put_pending", failing)
+    with pytest.raises(ClientError):
+        handler.handler(step_event("createSecret", secret, token), lambda_context)
+    assert len(aws.keys("alice")) == 2  # the key was created, its secret part is lost
+    monkeypatch.setattr(adapter.Aws, "put_pending", real)
+
+    run_steps(lambda_context, secret, token)  # Secrets Manager retries the rotation with the same token
+
+    new = aws.secret_value(secret)["AccessKeyId"]
+    assert aws.keys("alice") == {current: "Active", new: "Active"}
