@@ -99,8 +99,9 @@ def test_cmyk_becomes_rgb() -> None:
     assert open_image(large.data).mode == "RGB"
 
 
-def test_cmyk_with_icc_profile_is_converted_to_srgb() -> None:
-    # Pillow has no CMYK profile to embed; a CMYK TIFF with a (bogus) profile falls back to a plain conversion.
+def test_cmyk_with_an_unusable_icc_profile_falls_back_to_plain_conversion() -> None:
+    # No CMYK ICC profile ships with Pillow or this machine (ImageCms can only create sRGB/LAB/XYZ), so the
+    # LittleCMS path is not exercised here: a damaged profile must still give an RGB rendition, without it.
     cmyk = gradient((200, 120)).convert("CMYK")
     data = encode(cmyk, "TIFF", icc_profile=b"not really a profile")
     large = render(data, "jpeg")[0]
