@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
@@ -144,6 +144,12 @@ class KeyRotationStack(Stack):
                      applies_to=["Resource::*"])
 
         self._sweep_permissions(settings)
+        for index, (user_name, secret) in enumerate(self.secrets.items()):
+            CfnOutput(self, f"SecretArn{index}", value=secret.secret_arn,
+                      description=f"Secret holding the access key of {user_name} (read AWSCURRENT)")
+        if self.secrets:
+            CfnOutput(self, "SecretsKeyArn", value=self.key.key_arn,
+                      description="KMS key of the secrets: readers need kms:Decrypt on it (via Secrets Manager)")
 
         self.rule = events.Rule(
             self,

@@ -251,6 +251,8 @@ class Rotator:
         current = self._aws.get_secret(event.secret_id, stage=CURRENT) or {}
         new_key_id = pending.get("AccessKeyId")
         old_key_id = current.get("AccessKeyId")
+        if not new_key_id:
+            raise RotationError(f"AWSPENDING version {event.token} of {event.secret_id} holds no access key")
         self._aws.move_current(event.secret_id, event.token, current_version)
         since = self._clock()
         tags = {TAG_CURRENT_KEY: str(new_key_id), TAG_CURRENT_SINCE: precise(since)}

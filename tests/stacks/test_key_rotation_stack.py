@@ -163,3 +163,16 @@ def test_defaults() -> None:
             value.delete_after_days, value.max_changes, value.sweep_schedule) == (
         "report", 7, 80, 90, 120, 20, "rate(1 day)")
     assert _load({"sweep_schedule": "cron(0 6 * * ? *)"}).sweep_schedule == "cron(0 6 * * ? *)"
+
+
+def test_function_uses_the_secrets_key_only_through_secrets_manager(built: dict[str, Any]) -> None:
+    template = built["templates"]["enforce"]
+    (key,) = template.find_resources("AWS::KMS::Key").values()
+    (role_id,) = [k for k in template.find_resources("AWS::IAM::Role") if k.startswith("KeyRotationRole")]
+    role_statements = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                       if s["Principal"].get("AWS") == {"Fn::GetAtt": [role_id, "Arn"]}]
+    assert role_statements
+    for statement in role_statements:
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
+    outputs = template.to_json()["Outputs"]
+    assert {"SecretArn0", "SecretArn1", "SecretsKeyArn"} <= set(outputs)
