@@ -54,7 +54,7 @@ synth: install ## synthesize every stack (ENABLE=a,b or ENABLE=all switches auto
 test: install ## lint, synth every automation + cfn-lint, and the whole test suite
 	$(MAKE) --no-print-directory lint
 	$(CDK) synth --quiet -c enable=all --output cdk.out.test
-	$(VENV)/bin/cfn-lint --info=false --format parseable -- cdk.out.test/*.template.json
+	$(VENV)/bin/cfn-lint --format parseable -- cdk.out.test/*.template.json
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: install ## ruff + mypy (strict for functions/)
