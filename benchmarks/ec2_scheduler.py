@@ -152,7 +152,7 @@ def run(count: int = 5000) -> dict[str, Any]:
             "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "enforce", "REGIONS": REGION,
             "MAX_CHANGES": str(count), "NOTIFY_TOPIC_ARN": sns.create_topic(Name="ops")["TopicArn"],
         })
-        ids, create_seconds = create_instances(count)
+        _, create_seconds = create_instances(count)
 
         from ec2_scheduler import aws as adapter
         from ec2_scheduler.handler import handler

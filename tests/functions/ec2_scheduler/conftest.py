@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from tests.conftest import load_event
@@ -56,6 +57,7 @@ class Account:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # (operation, predicate on the call's parameters, error code): the call fails with that code
     failures: list[tuple[str, Callable[[dict[str, Any]], bool], str]] = field(default_factory=list)
+    max_attempts: int | None = None  # set to 1 for clients without retries (no backoff sleeps)
 
     def fail(self, operation: str, when: Callable[[dict[str, Any]], bool], code: str) -> None:
         self.failures.append((operation, when, code))
@@ -146,8 +148,16 @@ def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) 
 
     original = clients.client
 
+    own: dict[tuple[str, str | None], Any] = {}
+
     def recording_client(service: str, region: str | None = None) -> Any:
-        made = original(service, region)
+        if account.max_attempts is not None:
+            if (service, region) not in own:
+                config = Config(retries={"mode": "standard", "max_attempts": account.max_attempts})
+                own[(service, region)] = boto3.client(service, region_name=region, config=config)
+            made = own[(service, region)]
+        else:
+            made = original(service, region)
         if not getattr(made, "_test_hooked", False):
             made.meta.events.register("before-parameter-build", _record)
             made.meta.events.register("before-call", _inject)

@@ -298,3 +298,28 @@ def test_single_bad_instance_codes(account: Account, run: Run, code: str) -> Non
     account.fail("StopInstances", lambda p: ids[0] in p["InstanceIds"], code)
     result = run(MON_1805)
     assert result["stopped"] == [ids[1]] and code in result["failed"][ids[0]]
+
+
+def test_persistent_throttling_records_what_was_done_reports_and_raises(
+    account: Account, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    account.max_attempts = 1  # the adaptive retries of the real clients would sleep between attempts
+    monkeypatch.setattr("ec2_scheduler.runner.BATCH_SIZE", 2)  # batches of 2 instead of 50: fewer instances
+    ids = account.launch("office", count=3, tags={"ScheduleState": "running@2026-11-30T07:05:00Z"})
+    stops = {"n": 0}
+
+    def second_batch(params: dict[str, Any]) -> bool:
+        stops["n"] += 1
+        return stops["n"] > 1
+
+    account.fail("StopInstances", second_batch, "RequestLimitExceeded")
+    with pytest.raises(ClientError, match="RequestLimitExceeded"):
+        run(MON_1805)
+    instances = [i for r in account.ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+    stopped = [i for i in instances if i["State"]["Name"] == "stopped"]
+    assert len(stopped) == 2  # the first batch went through
+    assert all({"Key": "ScheduleState", "Value": "stopped@2026-11-30T17:05:00Z"} in i["Tags"] for i in stopped)
+    (report,) = account.reports()
+    assert "aborted" in report["content"]["title"]
