@@ -283,6 +283,8 @@ class Rotator:
     def _user_of(self, secret_id: str, meta: dict[str, Any], current: Mapping[str, Any]) -> str:
         expected = self._expected.get(str(meta.get("ARN", ""))) or self._expected.get(str(meta.get("Name", "")))
         expected = expected or self._expected.get(secret_id)
+        if self._expected and expected is None:
+            raise RotationError(f"secret {secret_id} is not one of this function's managed secrets: refusing to rotate")
         in_secret = current.get("UserName")
         if in_secret and expected and in_secret != expected:
             raise RotationError(

@@ -303,3 +303,17 @@ def test_retry_after_storing_the_new_key_failed_leaves_no_orphan(aws: Any, lambd
 
     new = aws.secret_value(secret)["AccessKeyId"]
     assert aws.keys("alice") == {current: "Active", new: "Active"}
+
+
+def test_secret_not_configured_as_managed_is_refused(aws: Any, lambda_context: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.user("alice")
+    aws.user("bob")
+    managed = aws.managed_secret("alice")
+    stranger = aws.managed_secret("bob")
+    monkeypatch.setenv("MANAGED_SECRETS", json.dumps({"alice": managed}))
+    with pytest.raises(RotationError, match="not one of this function's managed secrets"):
+        handler.handler(step_event("createSecret", stranger, aws.start_rotation(stranger)), lambda_context)
+    assert aws.keys("bob") == {}
+    run_steps(lambda_context, managed, aws.start_rotation(managed))  # the configured one rotates
+    assert len(aws.keys("alice")) == 1
