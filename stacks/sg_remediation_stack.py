@@ -6,8 +6,9 @@
   management events in the account; ``create_trail`` creates one;
 - a scheduled EventBridge rule (default hourly) that sweeps every security group of the configured regions;
 - both targets retry a failed delivery and keep an undeliverable event in the function's failure queue;
-- the role may revoke ingress on security groups of this account in those regions, except groups carrying
-  the exempt tag (enforced by IAM too), and may describe groups and rules; nothing can authorize ingress.
+- the role may revoke ingress on security groups of this account in those regions and the stack's own, except
+  groups carrying the exempt tag (enforced by IAM too), and may describe groups and rules; nothing can
+  authorize ingress.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class SgRemediationStack(Stack):
             timeout=Duration.seconds(settings.timeout_seconds),
         )
         function = self.ops.function
-        regions = list(settings.regions) or [self.region]
+        # The sweep's regions plus the stack's own: CloudTrail events arrive from the stack's region.
+        regions = list(dict.fromkeys([*settings.regions, self.region]))
         self._grant(settings, regions)
 
         retry = {

@@ -12,6 +12,7 @@ from typing import Any
 from sg_remediation import aws, events, messages, policy
 from shared.config import ConfigError, env_int, env_mode, env_regions, env_str
 from shared.observability import MetricUnit, logger, metrics, tracer
+from shared.reports import ActionReport
 from shared.timeutil import parse_time, utcnow
 
 
@@ -116,6 +117,8 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
                                                                    "maxChanges": config.max_changes})
         _publish(messages.guard_report(report_only, plan.total_findings, config.max_changes, change, config.mode),
                  config, result)
+    elif change is None and report_only:
+        _publish(messages.sweep_findings_report(report_only, config.mode, config.exempt.describe()), config, result)
     else:
         for group_plan in report_only:
             _publish(messages.finding_report(group_plan, change, config.mode, config.exempt.describe()),
@@ -163,6 +166,6 @@ def _group_gone(group_id: str, result: Result) -> None:
     result.groups_gone.append(group_id)
 
 
-def _publish(report: Any, config: Config, result: Result) -> None:
+def _publish(report: ActionReport, config: Config, result: Result) -> None:
     aws.publish(report, config.topic_arn)
     result.reports_published += 1

@@ -161,3 +161,41 @@ def guard_report(plans: Sequence[GroupPlan], total: int, max_changes: int, chang
             "trigger": change.event_name if change else "sweep",
         },
     )
+
+
+def sweep_findings_report(plans: Sequence[GroupPlan], mode: str, exempt_tag: str) -> ActionReport:
+    """One digest per sweep of the world-open rules left in place (report mode, exempt groups).
+
+    A sweep repeats every interval; a report per group each time would flood the chat channel.
+    """
+    total = sum(len(plan.findings) for plan in plans)
+    verb = "would revoke" if mode == "report" else "left open"
+    lines = [f"The sweep found {_plural(total, 'world-open ingress rule')} in {_plural(len(plans), 'group')} "
+             f"that it {verb}:", ""]
+    for plan in plans:
+        vpc = f", {plan.group.vpc_id}" if plan.group.vpc_id else ""
+        lines.append(f"**{plan.group.label()}** ({plan.group.region}{vpc}; {plan.why}):")
+        lines += [_finding_line(finding, None) for finding in plan.findings]
+    return ActionReport(
+        automation=AUTOMATION,
+        mode=mode,
+        title=f"Sweep: {_plural(total, 'world-open ingress rule')} in {_plural(len(plans), 'group')} not revoked",
+        description="\n".join(lines),
+        event_type=EVENT_FINDING,
+        severity="warning",
+        next_steps=[
+            "Review the rules above and revoke them, or narrow their source.",
+            f"Groups tagged {exempt_tag} are never changed, only reported.",
+        ],
+        keywords=["security-group", "sweep"],
+        related_resources=[plan.group.arn() for plan in plans],
+        context={
+            "trigger": "sweep",
+            "findings": [
+                {"groupId": plan.group.group_id, "groupName": plan.group.name, "vpcId": plan.group.vpc_id or "",
+                 "region": plan.group.region, "reason": plan.why,
+                 "rules": [{**finding.rule.as_report(), "reason": finding.reason} for finding in plan.findings]}
+                for plan in plans
+            ],
+        },
+    )

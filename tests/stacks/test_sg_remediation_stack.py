@@ -26,7 +26,7 @@ def custom() -> tuple[Stack, Template]:
     stack = build_with("sg_remediation", {
         "create_trail": True,
         "mode": "report",
-        "regions": ["eu-central-1", "us-east-1"],
+        "regions": ["us-east-1", "us-west-2"],
         "allowed_public_ports": "80,443,8000-8080,icmp",
         "exempt_tag": "Remediation=skip",
         "max_changes": 10,
@@ -92,7 +92,7 @@ def test_function_environment(default: tuple[Stack, Template], custom: tuple[Sta
     assert "REGIONS" not in function["Properties"]["Environment"]["Variables"]  # the function's own region
     custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
         "MODE": "report", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
-        "MAX_CHANGES": "10", "REGIONS": "eu-central-1,us-east-1",
+        "MAX_CHANGES": "10", "REGIONS": "us-east-1,us-west-2",
     })}})
 
 
@@ -122,7 +122,8 @@ def test_revoke_is_scoped_to_this_accounts_groups_and_not_exempt_ones(default: t
     statement = revoke_statement(custom[1])
     assert statement["Condition"] == {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/Remediation": "skip"}}
     arns = " ".join(json.dumps(r) for r in statement["Resource"])
-    for region in ("eu-central-1", "us-east-1"):
+    assert len(statement["Resource"]) == 6  # the sweep's regions and the stack's own (events come from there)
+    for region in ("us-east-1", "us-west-2", "eu-central-1"):
         assert f":ec2:{region}:123456789012:security-group/*" in arns
         assert f":ec2:{region}:123456789012:security-group-rule/*" in arns
 
@@ -130,7 +131,8 @@ def test_revoke_is_scoped_to_this_accounts_groups_and_not_exempt_ones(default: t
 def test_describe_is_star_but_region_limited(custom: tuple[Stack, Template]) -> None:
     (statement,) = [s for s in statements(custom[1]) if "ec2:DescribeSecurityGroups" in actions(s)]
     assert statement["Resource"] == "*"
-    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": ["eu-central-1", "us-east-1"]}}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": ["us-east-1", "us-west-2", "eu-central-1"]}}
 
 
 def test_no_trail_by_default(default: tuple[Stack, Template]) -> None:

@@ -320,3 +320,21 @@ def test_event_delay_metric_measures_cloudtrail_delivery(aws: Sandbox, lambda_co
     invoke(event, lambda_context)
     delay = metric_values(capsys.readouterr().out)["EventDelaySeconds"]
     assert 89 <= delay <= 120
+
+
+def test_sweep_reports_left_open_findings_in_one_digest(aws: Sandbox, lambda_context: Any,
+                                                        env: pytest.MonkeyPatch) -> None:
+    env.setenv("MODE", "report")
+    groups = [aws.group(f"g{i}", [world(22), world(443)]) for i in range(3)]
+    exempt = aws.group("bastion", [world(22)], tags={"AutoRemediate": "false"})
+    result = invoke(load_event("sg_remediation/scheduled_sweep.json"), lambda_context)
+    assert result["revoked"] == [] and len(result["reported"]) == 4
+    (report,) = aws.reports()
+    assert report["content"]["title"] == "[report mode] Sweep: 4 world-open ingress rules in 4 groups not revoked"
+    findings = json.loads(report["metadata"]["additionalContext"]["findings"])
+    assert {f["groupId"] for f in findings} == {*groups, exempt}
+    reasons = {f["groupId"]: f["reason"] for f in findings}
+    assert reasons[exempt] == "the group is tagged AutoRemediate=false"
+    assert reasons[groups[0]] == "report mode"
+    for group in groups:
+        assert len(aws.ingress(group)) == 2
