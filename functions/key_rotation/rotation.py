@@ -195,7 +195,8 @@ class Rotator:
         # storing it failed): nobody can hold it, and left alone it would block this rotation.
         tags = {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
         orphan = tags.get(TAG_PENDING_KEY)
-        if orphan and orphan != current_key_id and orphan in {k.key_id for k in keys}:
+        was_current = {current_key_id, tags.get(TAG_CURRENT_KEY), tags.get(TAG_PREVIOUS_KEY)}
+        if orphan and orphan not in was_current and orphan in {k.key_id for k in keys}:
             self._aws.delete_key(user, orphan)
             deleted.append(orphan)
             keys = [k for k in keys if k.key_id != orphan]

@@ -317,3 +317,22 @@ def test_secret_not_configured_as_managed_is_refused(aws: Any, lambda_context: A
     assert aws.keys("bob") == {}
     run_steps(lambda_context, managed, aws.start_rotation(managed))  # the configured one rotates
     assert len(aws.keys("alice")) == 1
+
+
+def test_a_key_that_was_ever_current_is_never_taken_for_an_orphan(aws: Any, lambda_context: Any) -> None:
+    """An admin rolled AWSCURRENT back to the previous version: the newer key was current once, readers may hold it."""
+    aws.user("alice")
+    secret = aws.managed_secret("alice")
+    run_steps(lambda_context, secret, aws.start_rotation(secret))
+    older = aws.secret_value(secret)["AccessKeyId"]
+    newer_token = aws.start_rotation(secret)
+    run_steps(lambda_context, secret, newer_token)
+    newer = aws.secret_value(secret)["AccessKeyId"]
+    previous_version = next(v for v, s in aws.stages(secret).items() if "AWSPREVIOUS" in s)
+    aws.sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSCURRENT", MoveToVersionId=previous_version,
+                                       RemoveFromVersionId=newer_token)
+    assert aws.secret_value(secret)["AccessKeyId"] == older
+
+    with pytest.raises(RotationError, match="already has two access keys"):  # both active: refuse, delete nothing
+        handler.handler(step_event("createSecret", secret, aws.start_rotation(secret)), lambda_context)
+    assert aws.keys("alice") == {older: "Active", newer: "Active"}
