@@ -52,8 +52,8 @@ class SgRemediationSettings(AutomationSettings):
     )
     regions: list[str] = Field(
         default_factory=list,
-        description="Regions the sweep covers (and the role may revoke in); empty: the stack's own region. "
-        "Event-driven remediation covers the stack's region only (EventBridge rules are regional).",
+        description="Regions the sweep covers; empty: the stack's own region. The role may act in these and the "
+        "stack's region. Event-driven remediation covers the stack's region only (EventBridge rules are regional).",
     )
     max_changes: int = Field(
         50, ge=1, le=1000, description="Most rules one run revokes; above it, the run reports instead of acting."
