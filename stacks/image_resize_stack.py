@@ -208,9 +208,6 @@ class ImageResizeStack(Stack):
         suppress(handler, "AwsSolutions-IAM4", "CDK's bucket-notifications custom resource handler uses "
                  "AWSLambdaBasicExecutionRole to write its own logs; it runs only on deploy",
                  applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])
-        suppress(handler, "AwsSolutions-IAM5", "CDK's bucket-notifications custom resource handler needs "
-                 "s3:PutBucketNotification on the bucket it configures; CDK grants it on '*'",
-                 applies_to=["Resource::*"])
 
 
 def _object_regex(prefix: str) -> str:

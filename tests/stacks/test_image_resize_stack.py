@@ -214,3 +214,23 @@ def test_separate_destination_bucket_may_share_prefixes() -> None:
     assert settings.dest_prefix == "uploads/"
     settings = _load({"dest_bucket_name": "other-bucket", "dest_prefix": ""})
     assert settings.dest_prefix == ""
+
+
+def test_nag_suppressions_are_scoped(direct: tuple[Any, Template]) -> None:
+    """The prefix wildcards are suppressed on the S3 policy only, by exact pattern; no blanket '*' of ours."""
+    resources = direct[1].to_json()["Resources"]
+    suppressions = {
+        logical_id: resource["Metadata"]["cdk_nag"]["rules_to_suppress"]
+        for logical_id, resource in resources.items()
+        if "cdk_nag" in resource.get("Metadata", {})
+    }
+    (access,) = [rules for logical_id, rules in suppressions.items() if logical_id.startswith("ImageAccess")]
+    (rule,) = access
+    assert rule["id"] == "AwsSolutions-IAM5"
+    patterns = [item["regex"] for item in rule["applies_to"]]
+    assert len(patterns) == 2 and all(p.endswith("\\*$/") for p in patterns)
+    assert "uploads" in patterns[0] and "resized" in patterns[1]
+    for logical_id, rules in suppressions.items():
+        for item in rules:
+            if "Resource::*" in item.get("applies_to", []):
+                assert logical_id.startswith("ResizeXRayPolicy"), logical_id  # OpsFunction's X-Ray statement
