@@ -95,11 +95,10 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
     for group_plan in plan.to_revoke:
         rule_ids = [finding.rule.rule_id for finding in group_plan.findings]
         outcome = aws.revoke_ingress(group_plan.group.region, group_plan.group.group_id, rule_ids)
-        if outcome.group_gone:
-            _group_gone(group_plan.group.group_id, result)
-            continue
         result.revoked += outcome.revoked
         result.already_gone += outcome.already_gone
+        if outcome.group_gone:
+            _group_gone(group_plan.group.group_id, result)
         if outcome.already_gone:
             logger.info("rules already removed", extra={"groupId": group_plan.group.group_id,
                                                           "ruleIds": outcome.already_gone})
