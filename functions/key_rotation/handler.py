@@ -128,6 +128,10 @@ def rotate(event: Mapping[str, Any], config: Config) -> dict[str, Any]:
         logger.error("rotation step failed", extra={**log, "reason": str(exc)})
         metrics.add_metric(name="RotationFailures", unit=MetricUnit.Count, value=1)
         raise
+    except Exception:  # transient (throttling, 5xx): Secrets Manager retries the rotation
+        logger.exception("rotation step failed on an AWS error", extra=log)
+        metrics.add_metric(name="RotationFailures", unit=MetricUnit.Count, value=1)
+        raise
     logger.info("rotation step done", extra={**log, "outcome": result.outcome, "detail": result.detail})
     metrics.add_metric(name="RotationSteps", unit=MetricUnit.Count, value=1)
     _report_rotation(parsed, result, config)
