@@ -63,14 +63,15 @@ class KeyRotationStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.secrets: dict[str, secretsmanager.Secret] = {}
+        # The key exists only with managed users (a KMS key costs money every month).
         self.key = kms.Key(
             self,
             "SecretsKey",
             description=f"{project.prefix} key_rotation: encrypts the secrets holding IAM access keys",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.secrets: dict[str, secretsmanager.Secret] = {}
+        ) if settings.managed_users else None
         for index, user in enumerate(settings.managed_users):
             self.secrets[user.user_name] = secretsmanager.Secret(
                 self,
@@ -147,7 +148,7 @@ class KeyRotationStack(Stack):
         for index, (user_name, secret) in enumerate(self.secrets.items()):
             CfnOutput(self, f"SecretArn{index}", value=secret.secret_arn,
                       description=f"Secret holding the access key of {user_name} (read AWSCURRENT)")
-        if self.secrets:
+        if self.key is not None:
             CfnOutput(self, "SecretsKeyArn", value=self.key.key_arn,
                       description="KMS key of the secrets: readers need kms:Decrypt on it (via Secrets Manager)")
 

@@ -18,11 +18,14 @@ MANAGED = [
 
 @pytest.fixture(scope="module")
 def built() -> dict[str, Any]:
-    """Two builds in one app process (the second is quick): enforce with exemptions, and report (default)."""
+    """Three builds in one process (after the first they are quick): enforce with exemptions, report (the
+    default) with one managed user, and the defaults (no managed user: the sweep alone)."""
     enforce = build_with("key_rotation", {"managed_users": MANAGED, "mode": "enforce", "exempt_group": "break-glass",
                                           "exempt_tag": "key-rotation=exempt", "grace_days": 5})
     report = build_with("key_rotation", {"managed_users": MANAGED[:1]})
-    stacks = {"enforce": enforce.stacks["key_rotation"], "report": report.stacks["key_rotation"]}
+    sweep_only = build_with("key_rotation", {})
+    stacks = {"enforce": enforce.stacks["key_rotation"], "report": report.stacks["key_rotation"],
+              "sweep_only": sweep_only.stacks["key_rotation"]}
     return {"stacks": stacks, "templates": {k: Template.from_stack(v) for k, v in stacks.items()}}
 
 
@@ -125,8 +128,19 @@ def test_secrets_manager_actions_only_on_managed_secrets(built: dict[str, Any]) 
 
 
 def test_cdk_nag_clean(built: dict[str, Any]) -> None:
-    assert nag_errors(built["stacks"]["enforce"]) == []
-    assert nag_errors(built["stacks"]["report"]) == []
+    for stack in built["stacks"].values():
+        assert nag_errors(stack) == []
+
+
+def test_without_managed_users_only_the_sweep_is_deployed(built: dict[str, Any]) -> None:
+    template = built["templates"]["sweep_only"]
+    for absent in ("AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::SecretsManager::RotationSchedule"):
+        template.resource_count_is(absent, 0)
+    template.resource_count_is("AWS::Events::Rule", 1)
+    assert not [s for s in statements(template) if "iam:CreateAccessKey" in actions_of(s)]
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({"MANAGED_SECRETS": "{}"})}}
+    )
 
 
 # --------------------------------------------------------------------------- settings (no synth)
