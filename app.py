@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
+# Node 20 still runs the CDK fine; keep jsii's end-of-life banner off the synth output.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
 from aws_cdk import App, Environment
 
 from stacks.assembly import build

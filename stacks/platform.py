@@ -265,7 +265,7 @@ class OpsFunction(Construct):
         )
         cfn_function: Any = self.function.node.default_child
         cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
-        cfn_function.add_dependency(xray.node.default_child)  # traces can be sent from the first invocation
+        cfn_function.add_resource_dependency(xray.node.default_child)  # traces can be sent from the first invocation
         if RUNTIME.name != _latest_python().name:
             suppress(self.function, "AwsSolutions-L1", f"The project targets {RUNTIME.name} (DESIGN.md); "
                      f"{_latest_python().name} is adopted once Powertools and Pillow wheels are proven on it")
