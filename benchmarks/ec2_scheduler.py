@@ -39,6 +39,9 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 REGION = "us-east-1"
+# Instances per run_instances call. moto pages DescribeInstances by reservation (AWS by instance), so
+# one instance per reservation gives the page count AWS would give: ceil(instances / 1000).
+RESERVATION_SIZE = 1
 SCHEDULES = {
     # 2026-11-30 is a Monday. "early" stops at 17:00 UTC, the others later.
     "early": {"timezone": "UTC", "periods": [{"days": "mon-fri", "start": "07:00", "stop": "17:00"}]},
@@ -112,7 +115,7 @@ def create_instances(count: int) -> tuple[list[str], float]:
     for schedule, total in plan:
         remaining = total
         while remaining:
-            chunk = min(500, remaining)
+            chunk = min(RESERVATION_SIZE, remaining)
             response = ec2.run_instances(
                 ImageId="ami-12c6146b", MinCount=chunk, MaxCount=chunk, InstanceType="t3.micro",
                 TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Schedule", "Value": schedule}]}],
@@ -204,6 +207,7 @@ def run(count: int = 5000) -> dict[str, Any]:
             "start_stop_batches": batches,
             "none_only_describes": set(none_calls) <= {"DescribeInstances", "DescribeDBInstances",
                                                        "DescribeDBClusters"},
+            "describe_instances_calls_eq_pages": none_calls.get("DescribeInstances") == describe_pages,
             "half_start_stop_calls_le_batches": half_calls.get("StopInstances", 0)
             + half_calls.get("StartInstances", 0) <= batches,
         },
