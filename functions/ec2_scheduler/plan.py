@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from ec2_scheduler.schedule import RUNNING, STOPPED, Schedule, State, desired_state
@@ -135,6 +136,10 @@ def parse_override(value: str) -> Override:
     return Override(match.group(1), until)  # type: ignore[arg-type]
 
 
+# Every resource on a schedule shares its desired state at a moment: evaluate it once per run.
+_desired_state = lru_cache(maxsize=256)(desired_state)
+
+
 def decide(
     resource: Resource,
     schedules: Mapping[str, Schedule],
@@ -179,7 +184,7 @@ def decide(
             reason = f"override {keys.override}={override_text}"
             return _converge(resource, schedule, override.state, current, recorded, reason)
 
-    desired = desired_state(schedule, now)
+    desired = _desired_state(schedule, now)
     if recorded is None:
         if desired.state == STOPPED and current == RUNNING and not schedule.stop_new_instances:
             return Decision(resource, "none", f"new: {desired.reason}; stop_new_instances is off, so it keeps "
