@@ -249,8 +249,22 @@ def transitions(schedule: Schedule, first: date, last: date) -> list[tuple[datet
     return kept
 
 
+def days_label(days: frozenset[int]) -> str:
+    """{0, 1, 2, 3, 4} → ``mon-fri``; {0, 2, 3, 4} → ``mon,wed-fri``; all → ``*``."""
+    if len(days) == 7:
+        return "*"
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = [DAY_NAMES[r[0]] if len(r) == 1 else f"{DAY_NAMES[r[0]]}-{DAY_NAMES[r[-1]]}" for r in runs]
+    return ",".join(parts)
+
+
 def _period_label(index: int, period: Period) -> str:
-    days = ",".join(DAY_NAMES[d] for d in sorted(period.days))
+    days = days_label(period.days)
     start = f"{period.start:%H:%M}" if period.start else "…"
     stop = f"{period.stop:%H:%M}" if period.stop else "…"
     return f"period {index + 1} ({days} {start}-{stop})"

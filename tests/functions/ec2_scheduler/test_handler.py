@@ -40,7 +40,7 @@ def test_start_at_period_start_and_stop_at_period_end(account: Account, run: Run
     assert recorded(account, ids[0]) == "running@2026-11-30T07:05:00Z"
     (report,) = account.reports()
     assert report["content"]["title"] == "EC2/RDS scheduler: started 3"
-    assert "period 1 (mon,tue,wed,thu,fri 08:00-18:00) started at 08:00" in report["content"]["description"]
+    assert "period 1 (mon-fri 08:00-18:00) started at 08:00" in report["content"]["description"]
 
     result = run(MON_1805)
     assert result["stopped"] == sorted(ids)

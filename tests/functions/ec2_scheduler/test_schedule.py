@@ -87,7 +87,7 @@ def test_office_hours_in_berlin() -> None:
     assert desired_state(s, local(BERLIN, 2026, 11, 30, 18, 0)).state == STOPPED
     assert desired_state(s, local(BERLIN, 2026, 12, 5, 12, 0)).state == STOPPED  # Saturday
     reason = desired_state(s, local(BERLIN, 2026, 11, 30, 9, 0)).reason
-    assert reason == "schedule 's': period 1 (mon,tue,wed,thu,fri 08:00-18:00) started at 08:00 Mon 2026-11-30 " \
+    assert reason == "schedule 's': period 1 (mon-fri 08:00-18:00) started at 08:00 Mon 2026-11-30 " \
         "(08:00 CET)"
 
 
@@ -279,3 +279,11 @@ def test_desired_state_only_changes_at_a_transition(zone: str, days: set[int], n
         assert later.state == first.state
     else:
         assert first.state != upcoming[1]
+
+
+@FAST
+@given(days=DAY_SETS)
+def test_days_label_round_trips(days: set[int]) -> None:
+    from ec2_scheduler.schedule import days_label
+
+    assert parse_days(days_label(frozenset(days))) == days
