@@ -287,3 +287,30 @@ def test_days_label_round_trips(days: set[int]) -> None:
     from ec2_scheduler.schedule import days_label
 
     assert parse_days(days_label(frozenset(days))) == days
+
+
+DAY_TOKENS = st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun", "fry", "-", ",", "*", " ", "Mon"])
+TIMES = st.sampled_from(["08:00", "8:00", "23:59", "24:00", "00:00", "12:60", "07:30", "", "noon"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(days=st.lists(DAY_TOKENS, min_size=1, max_size=5).map("".join), start=TIMES, tz=st.sampled_from(
+    ["Europe/Berlin", "America/New_York", "UTC", "Mars/Olympus", "Europe/Berlni", ""]))
+def test_synth_validation_and_function_validation_agree(days: str, start: str, tz: str) -> None:
+    """A schedule the settings model accepts, the function accepts too, and the other way round."""
+    from pydantic import ValidationError
+
+    from stacks.settings.ec2_scheduler import ScheduleSettings
+
+    raw = {"timezone": tz, "periods": [{"days": days, "start": start}]}
+    try:
+        ScheduleSettings.model_validate(raw)
+        synth_ok = True
+    except ValidationError:
+        synth_ok = False
+    try:
+        parse_schedule("s", raw)
+        function_ok = True
+    except ScheduleError:
+        function_ok = False
+    assert synth_ok == function_ok, (raw, synth_ok, function_ok)
