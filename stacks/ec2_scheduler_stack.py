@@ -61,60 +61,8 @@ class Ec2SchedulerStack(Stack):
         )
         function = self.ops.function
         tagged = {"StringLike": {f"aws:ResourceTag/{tag_key}": "*"}}
-
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="StartStopTaggedInstances",
-                actions=["ec2:StartInstances", "ec2:StopInstances"],
-                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
-                conditions=tagged,
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="RecordStateOnTaggedInstances",
-                actions=["ec2:CreateTags"],
-                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
-                conditions={
-                    **tagged,
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
-                },
-            )
-        )
-        rds_resources = [
-            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:db:*",
-            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:cluster:*",
-        ]
-        if settings.include_rds:
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid="StartStopTaggedDatabases",
-                    actions=["rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster", "rds:StopDBCluster"],
-                    resources=rds_resources,
-                    conditions=tagged,
-                )
-            )
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid="RecordStateOnTaggedDatabases",
-                    actions=["rds:AddTagsToResource"],
-                    resources=rds_resources,
-                    conditions={
-                        **tagged,
-                        "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
-                    },
-                )
-            )
-        if settings.kms_key_arns:
-            # Starting an instance whose EBS volumes use a customer-managed key needs a grant for EC2.
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid="GrantsForEncryptedVolumes",
-                    actions=["kms:CreateGrant"],
-                    resources=list(settings.kms_key_arns),
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                )
-            )
+        if settings.mode == "enforce":  # report mode changes nothing: the role stays read-only
+            self._grant_changes(function, settings, tagged)
         describe_actions = ["ec2:DescribeInstances"]
         if settings.include_rds:
             describe_actions += ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
@@ -176,6 +124,63 @@ class Ec2SchedulerStack(Stack):
         suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
                  "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
                  applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
+
+    def _grant_changes(self, function: Any, settings: Ec2SchedulerSettings, tagged: dict[str, Any]) -> None:
+        """Start/stop/record on resources that carry the tag key; grants for CMK-encrypted volumes."""
+        tag_key = settings.tag_key
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StartStopTaggedInstances",
+                actions=["ec2:StartInstances", "ec2:StopInstances"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
+                conditions=tagged,
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RecordStateOnTaggedInstances",
+                actions=["ec2:CreateTags"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
+                conditions={
+                    **tagged,
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
+                },
+            )
+        )
+        rds_resources = [
+            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:db:*",
+            f"arn:{Aws.PARTITION}:rds:*:{Aws.ACCOUNT_ID}:cluster:*",
+        ]
+        if settings.include_rds:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="StartStopTaggedDatabases",
+                    actions=["rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster", "rds:StopDBCluster"],
+                    resources=rds_resources,
+                    conditions=tagged,
+                )
+            )
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="RecordStateOnTaggedDatabases",
+                    actions=["rds:AddTagsToResource"],
+                    resources=rds_resources,
+                    conditions={
+                        **tagged,
+                        "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
+                    },
+                )
+            )
+        if settings.kms_key_arns:
+            # Starting an instance whose EBS volumes use a customer-managed key needs a grant for EC2.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="GrantsForEncryptedVolumes",
+                    actions=["kms:CreateGrant"],
+                    resources=list(settings.kms_key_arns),
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
 
     def _logical_id(self, construct: Construct) -> str:
         child: Any = construct.node.default_child

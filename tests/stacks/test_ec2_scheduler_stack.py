@@ -104,6 +104,26 @@ def test_schedule_role_invokes_only_the_function(built: tuple[Any, Template]) ->
     assert all("SchedulerFunction" in json.dumps(r) for r in invoke["Resource"])
 
 
+def test_report_mode_role_is_read_only() -> None:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from stacks.core_stack import CoreStack
+    from stacks.ec2_scheduler_stack import Ec2SchedulerStack
+    from stacks.settings import ProjectSettings
+    from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
+
+    app = App()
+    project = ProjectSettings()
+    core = CoreStack(app, "core", project=project)
+    stack = Ec2SchedulerStack(app, "report", project=project, settings=Ec2SchedulerSettings(mode="report"),
+                              core=core.core)
+    actions = {a for s in _statements(Template.from_stack(stack)) for a in _actions(s)}
+    assert "ec2:DescribeInstances" in actions
+    assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "rds:StopDBInstance",
+                          "rds:AddTagsToResource"}
+
+
 def test_cdk_nag_clean(built: tuple[Any, Template]) -> None:
     stack, _ = built
     assert nag_errors(stack) == []
