@@ -173,8 +173,7 @@ class DemoContext:
     functions: dict[str, list[FunctionSpec]]
     webhook: WebhookReceiver
     out_dir: Path
-    ops_topic_arn: str
-    _ops_queue_url: str
+    ops_topic: OpsTopicTap
     region: str = DEFAULT_REGION
     lines: list[str] = field(default_factory=list)
     _loaded: dict[str, Path] = field(default_factory=dict)
@@ -211,7 +210,7 @@ class DemoContext:
             if isinstance(value, str):
                 env[key] = value
             elif key == "NOTIFY_TOPIC_ARN":
-                env[key] = self.ops_topic_arn
+                env[key] = self.ops_topic.topic_arn
             else:
                 missing.append(f"{key} ({json.dumps(value)[:80]})")
         if missing:
@@ -273,23 +272,19 @@ class DemoContext:
 
     # -- action reports published to the ops topic
     def reports(self) -> list[dict[str, Any]]:
-        sqs = self.client("sqs")
-        while True:
-            response = sqs.receive_message(QueueUrl=self._ops_queue_url, MaxNumberOfMessages=10)
-            messages = response.get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                self._reports.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self._ops_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        """Action reports published to the ops topic so far in this scenario."""
+        self._reports.extend(self.ops_topic.messages())
         return list(self._reports)
 
 
-def _purge_modules(automation: str) -> None:
+def _purge_modules(automation: str) -> dict[str, types.ModuleType]:
+    """Forget the modules an asset provides (so the asset's own copies load); returns what was forgotten."""
     roots = (*_ASSET_MODULE_ROOTS, automation)
+    removed = {}
     for name in list(sys.modules):
         if name.split(".", 1)[0] in roots:
-            del sys.modules[name]
+            removed[name] = sys.modules.pop(name)
+    return removed
 
 
 @contextlib.contextmanager
@@ -301,9 +296,36 @@ def _patched_env(env: dict[str, str]) -> Iterator[None]:
 # --------------------------------------------------------------------------- running scenarios
 
 
+class OpsTopicTap:
+    """An SNS topic with an SQS queue subscribed (raw delivery), to read back what was published to it.
+
+    Stands in for the ops notifications topic in the demo and in the function tests.
+    """
+
+    def __init__(self, region: str, name: str = "opsauto-ops") -> None:
+        self._sqs = boto3.client("sqs", region_name=region)
+        sns = boto3.client("sns", region_name=region)
+        self.topic_arn: str = sns.create_topic(Name=name)["TopicArn"]
+        self.queue_url: str = self._sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"],
+                      Attributes={"RawMessageDelivery": "true"})
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The JSON messages published since the last call (each read once)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            response = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            if not response.get("Messages"):
+                return found
+            for message in response["Messages"]:
+                found.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 @contextlib.contextmanager
-def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[tuple[str, str]]:
-    """moto in process with fake credentials; yields (ops topic ARN, URL of a queue subscribed to it)."""
+def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[OpsTopicTap]:
+    """moto in process with fake credentials; yields the ops topic (with a queue to read it)."""
     from moto import mock_aws
 
     fake = {
@@ -317,31 +339,26 @@ def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[tuple[str, str]]:
     }
     with mock.patch.dict(os.environ, fake), mock_aws():
         os.environ.pop("AWS_PROFILE", None)
-        sns = boto3.client("sns", region_name=region)
-        sqs = boto3.client("sqs", region_name=region)
-        topic_arn = sns.create_topic(Name="opsauto-ops")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="opsauto-ops-reports")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                      Attributes={"RawMessageDelivery": "true"})
-        yield topic_arn, queue_url
+        yield OpsTopicTap(region)
 
 
 @contextlib.contextmanager
 def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool = True) -> Iterator[DemoContext]:
     """Everything one scenario needs: a fresh embedded AWS, the receiver, the synthesized functions."""
     functions = read_functions(cdk_out)
+    # The asset's modules replace same-named ones (functions/ in tests) only for this scenario.
+    saved = _purge_modules(automation)
     with tempfile.TemporaryDirectory(prefix="opsauto-demo-") as workdir:
         receiver = WebhookReceiver(Path(workdir))
         ca = {"REQUESTS_CA_BUNDLE": str(receiver.ca_path), "SSL_CERT_FILE": str(receiver.ca_path)}
         try:
-            with embedded_aws() as (topic_arn, queue_url), mock.patch.dict(os.environ, ca):
+            with embedded_aws() as tap, mock.patch.dict(os.environ, ca):
                 out_dir = out_root / automation
                 if out_dir.exists():
                     for old in out_dir.iterdir():
                         if old.is_file():
                             old.unlink()
-                context = DemoContext(automation, functions, receiver, out_dir, topic_arn, queue_url, verbose=verbose)
+                context = DemoContext(automation, functions, receiver, out_dir, tap, verbose=verbose)
                 try:
                     yield context
                 finally:
@@ -349,3 +366,4 @@ def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool =
         finally:
             receiver.close()
             _purge_modules(automation)
+            sys.modules.update(saved)

@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from demo.harness import OpsTopicTap
 from tests.conftest import load_event
 
 REGION = "us-east-1"
@@ -50,8 +51,7 @@ class Account:
 
     ec2: Any
     rds: Any
-    sqs: Any
-    queue_url: str
+    tap: OpsTopicTap
     topic_arn: str
     env: dict[str, str]
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -89,26 +89,15 @@ class Account:
         self.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
 
     def reports(self) -> list[dict[str, Any]]:
-        found = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(json.loads(message["Body"])["Message"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self.tap.messages()
 
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # much faster; the tests use a made-up AMI id
     with mock_aws():
-        sns = boto3.client("sns", REGION)
-        sqs = boto3.client("sqs", REGION)
-        topic_arn = sns.create_topic(Name="ops")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="ops-reports")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        tap = OpsTopicTap(REGION)
+        topic_arn = tap.topic_arn
         env = {
             "SCHEDULES": json.dumps(SCHEDULES),
             "TAG_KEY": "Schedule",
@@ -119,7 +108,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        acct = Account(boto3.client("ec2", REGION), boto3.client("rds", REGION), sqs, queue_url, topic_arn, env)
+        acct = Account(boto3.client("ec2", REGION), boto3.client("rds", REGION), tap, topic_arn, env)
         yield acct
 
 

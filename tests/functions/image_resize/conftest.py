@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
+from demo.harness import OpsTopicTap
 from tests.conftest import load_event
 
 REGION = "us-east-1"
@@ -98,9 +99,8 @@ def open_image(data: bytes) -> Image.Image:
 @dataclass
 class Sandbox:
     s3: Any
-    sqs: Any
+    tap: OpsTopicTap
     topic_arn: str
-    queue_url: str
 
     def put(self, key: str, data: bytes, bucket: str = BUCKET, **extra: Any) -> str:
         """Upload; returns the ETag without quotes."""
@@ -117,14 +117,7 @@ class Sandbox:
         return dict(response)
 
     def reports(self) -> list[dict[str, Any]]:
-        found = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self.tap.messages()
 
 
 @pytest.fixture
@@ -150,18 +143,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def sandbox(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
         for bucket in (BUCKET, OTHER_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        topic_arn = sns.create_topic(Name="ops")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="ops-reports")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                      Attributes={"RawMessageDelivery": "true"})
-        env["NOTIFY_TOPIC_ARN"] = topic_arn
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
-        yield Sandbox(s3=s3, sqs=sqs, topic_arn=topic_arn, queue_url=queue_url)
+        tap = OpsTopicTap(REGION)
+        env["NOTIFY_TOPIC_ARN"] = tap.topic_arn
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
+        yield Sandbox(s3=s3, tap=tap, topic_arn=tap.topic_arn)
 
 
 # ----------------------------------------------------------------------------------- events

@@ -24,6 +24,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
+from demo.harness import OpsTopicTap
+
 REGION = "us-east-1"
 
 
@@ -31,10 +33,8 @@ REGION = "us-east-1"
 class Env:
     iam: Any
     sm: Any
-    sns: Any
-    sqs: Any
+    tap: OpsTopicTap
     topic_arn: str
-    queue_url: str
 
     # -- Secrets Manager stand-in
 
@@ -91,26 +91,14 @@ class Env:
     # -- reports
 
     def reports(self) -> list[dict[str, Any]]:
-        found = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self.tap.messages()
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     with mock_aws():
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        topic_arn = sns.create_topic(Name="ops")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="ops-reports")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
+        tap = OpsTopicTap(REGION)
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
         for var in ("MODE", "WARN_AFTER_DAYS", "DEACTIVATE_AFTER_DAYS", "DELETE_AFTER_DAYS", "GRACE_DAYS",
                     "EXEMPT_GROUP", "EXEMPT_TAG", "MAX_CHANGES", "MANAGED_SECRETS"):
             monkeypatch.delenv(var, raising=False)
@@ -118,4 +106,4 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
         monkeypatch.setattr(handler, "SLEEP", lambda seconds: None)
         yield Env(boto3.client("iam", region_name=REGION), boto3.client("secretsmanager", region_name=REGION),
-                  sns, sqs, topic_arn, queue_url)
+                  tap, tap.topic_arn)

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from demo.harness import OpsTopicTap
 from tests.conftest import load_event
 
 REGION = "us-east-1"
@@ -25,8 +26,7 @@ class Sandbox:
     ec2: Any
     vpc_id: str
     topic_arn: str
-    queue_url: str
-    sqs: Any
+    tap: OpsTopicTap
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     def group(self, name: str, permissions: list[dict[str, Any]] | None = None,
@@ -67,14 +67,7 @@ class Sandbox:
 
     def reports(self) -> list[dict[str, Any]]:
         """Action reports published since the last call."""
-        new = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                new.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        new = self.tap.messages()
         self.seen += new
         return new
 
@@ -116,12 +109,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def aws(env: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
         vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        topic_arn = sns.create_topic(Name="opsauto-ops")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="ops-reports")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
-        env.setenv("NOTIFY_TOPIC_ARN", topic_arn)
-        yield Sandbox(ec2=ec2, vpc_id=vpc_id, topic_arn=topic_arn, queue_url=queue_url, sqs=sqs)
+        tap = OpsTopicTap(REGION)
+        env.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
+        yield Sandbox(ec2=ec2, vpc_id=vpc_id, topic_arn=tap.topic_arn, tap=tap)
