@@ -15,7 +15,7 @@ report building, Powertools logging and metrics).
 
 moto answers in process, so these figures are CPU time of the code path, not EC2 latency: in AWS each of
 the four calls adds a network round trip (tens of milliseconds). What dominates the time from a bad change
-to its revocation is neither: it is CloudTrail delivering the event to EventBridge (see README.md, section sg_remediation).
+to its revocation is neither: it is CloudTrail delivering the event to EventBridge (README, sg_remediation).
 """
 
 from __future__ import annotations
