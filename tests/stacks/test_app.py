@@ -56,3 +56,12 @@ def test_bad_project_value_from_context_fails_synth(tmp_path: Path) -> None:
 def test_core_stack_is_nag_clean() -> None:
     assembly = build({})
     assert nag_errors(assembly.core) == []
+
+
+def test_every_stack_of_the_app_as_configured_is_nag_clean() -> None:
+    """cdk.json as shipped, with every automation switched on: no unsuppressed cdk-nag finding anywhere."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    assembly = build(context, "all")
+    assert sorted(assembly.stacks) == sorted(AUTOMATION_NAMES)
+    findings = {name: nag_errors(stack) for name, stack in assembly.stacks.items()}
+    assert findings == {name: [] for name in AUTOMATION_NAMES}
