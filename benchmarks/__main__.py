@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "functions"))
 from demo.harness import read_functions  # noqa: E402
 from stacks.settings import AUTOMATION_NAMES  # noqa: E402
 
-COLD_START_RUNS = 7
+COLD_START_RUNS = 11
 COLD_START_TARGET = 1.5
 
 
@@ -42,8 +42,10 @@ def _import_seconds(statement: str, pythonpath: str, env: dict[str, str]) -> flo
         env={**env, "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"{statement} from {pythonpath or 'the venv'} failed:\n{result.stderr[-2000:]}")
     return float(result.stdout.strip().splitlines()[-1])
 
 

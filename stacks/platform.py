@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import compileall
 import hashlib
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -48,6 +50,8 @@ PLATFORM_TAGS = {
     "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
 }
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", "requirements.txt")
+# Bump when the staged content changes for the same sources (e.g. bytecode added).
+_ASSET_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def build_layer(requirements: str, architecture: str) -> Path:
     requirements, platform and Python version; a concurrent build of the same hash is harmless
     (the second one is discarded).
     """
-    digest = hashlib.sha256(f"{requirements}|{architecture}|{PYTHON_VERSION}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{requirements}|{architecture}|{PYTHON_VERSION}|pyc".encode()).hexdigest()[:16]
     target = BUILD_DIR / "layers" / f"{architecture}-{digest}"
     if (target / ".complete").exists():
         return target
@@ -114,6 +118,7 @@ def build_layer(requirements: str, architecture: str) -> Path:
         for path in (staging / "python").glob(pattern):
             shutil.rmtree(path, ignore_errors=True)
     req_file.unlink()
+    precompile(staging / "python")
     (staging / ".complete").write_text(requirements)
     try:
         staging.rename(target)
@@ -137,7 +142,7 @@ def stage_code(automation: str) -> Path:
         f'"""Lambda entry point: handler.handler."""\n\nfrom {automation}.handler import handler\n\n'
         '__all__ = ["handler"]\n'
     )
-    digest = hashlib.sha256(shim.encode())
+    digest = hashlib.sha256((_ASSET_FORMAT + shim).encode())
     for folder in (source, FUNCTIONS_DIR / "shared"):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
@@ -149,11 +154,26 @@ def stage_code(automation: str) -> Path:
     shutil.copytree(source, staging / automation, ignore=_IGNORE)
     shutil.copytree(FUNCTIONS_DIR / "shared", staging / "shared", ignore=_IGNORE)
     (staging / "handler.py").write_text(shim)
+    precompile(staging)
     try:
         staging.rename(target)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)  # a concurrent build of the same content won
     return target
+
+
+def precompile(folder: Path) -> None:
+    """Write bytecode next to the sources, as Lambda cannot (its code folder is read-only).
+
+    Without it every cold start compiles every module it imports. Unchecked-hash pycs do not depend on
+    file times (zip archives keep those only to two seconds), and are only valid for the same Python
+    minor version, so they are written only when synth runs on the runtime's version.
+    """
+    if sys.version_info[:2] != tuple(int(part) for part in PYTHON_VERSION.split(".")):
+        return
+    compileall.compile_dir(
+        str(folder), quiet=2, workers=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
 
 
 def _ensure(path: Path) -> Path:
@@ -239,6 +259,7 @@ class OpsFunction(Construct):
             "POWERTOOLS_SERVICE_NAME": automation,
             "POWERTOOLS_METRICS_NAMESPACE": project.prefix,
             "POWERTOOLS_LOG_LEVEL": project.log_level,
+            "XRAY_SDK": "true" if project.xray_sdk else "false",
             "NOTIFY_TOPIC_ARN": core.topic.topic_arn,
         }
         env.update(environment or {})

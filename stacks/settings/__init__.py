@@ -71,6 +71,11 @@ class ProjectSettings(StrictModel):
     architecture: Literal["arm64", "x86_64"] = Field("arm64", description="Lambda architecture of every function.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Powertools log level.")
     alarm_actions: bool = Field(True, description="Alarms notify the ops topic.")
+    xray_sdk: bool = Field(
+        False,
+        description="Trace inside functions with the X-Ray SDK (Powertools Tracer: a subsegment per AWS call). "
+        "Lambda's active tracing records every invocation either way; the SDK adds about 100 ms to cold starts.",
+    )
     ops_topic: OpsTopicSettings = Field(default_factory=OpsTopicSettings)
     automations: Automations = Field(default_factory=Automations)
 

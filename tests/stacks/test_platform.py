@@ -56,6 +56,7 @@ def test_function_runtime_architecture_handler_tracing(built: tuple[Stack, CoreS
                     {
                         "POWERTOOLS_SERVICE_NAME": "probe",
                         "POWERTOOLS_METRICS_NAMESPACE": "opsauto",
+                        "XRAY_SDK": "false",
                         "NOTIFY_TOPIC_ARN": Match.any_value(),
                         "MODE": "report",
                     }
@@ -129,11 +130,13 @@ def test_code_asset_has_shim_package_and_shared(tmp_path: Path, monkeypatch: pyt
     (functions / "probe").mkdir()
     (functions / "probe" / "handler.py").write_text("def handler(event, context):\n    return {'echo': event}\n")
     (functions / "probe" / "__pycache__").mkdir()
+    (functions / "probe" / "__pycache__" / "stale.pyc").write_bytes(b"old")
     monkeypatch.setattr(platform, "FUNCTIONS_DIR", functions)
     monkeypatch.setattr(platform, "BUILD_DIR", tmp_path / "build")
     asset = platform.stage_code("probe")
-    assert sorted(p.name for p in asset.iterdir()) == ["handler.py", "probe", "shared"]
-    assert not (asset / "probe" / "__pycache__").exists()
+    assert sorted(p.name for p in asset.iterdir()) == ["__pycache__", "handler.py", "probe", "shared"]
+    assert list((asset / "probe" / "__pycache__").glob("handler.cpython-313.pyc")), "bytecode is precompiled"
+    assert not (asset / "probe" / "__pycache__" / "stale.pyc").exists()
     assert not (asset / "shared" / "requirements.txt").exists()
     # The root shim is what Lambda's "handler.handler" imports.
     namespace: dict[str, object] = {}

@@ -124,3 +124,22 @@ def test_clients_are_cached_with_adaptive_retries() -> None:
     assert client("sts", "eu-west-1") is not client("sts")
     assert RETRY_CONFIG.retries is not None
     assert RETRY_CONFIG.retries["mode"] == "adaptive"
+
+
+def test_xray_sdk_tracer_only_when_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools import Tracer
+
+    from shared import observability
+
+    monkeypatch.setenv("XRAY_SDK", "false")
+    plain = observability._tracer()
+    assert isinstance(plain, observability.LambdaTracer)
+
+    def handler(event: dict, context: object) -> dict:
+        return event
+
+    assert plain.capture_lambda_handler(handler) is handler
+    assert plain.capture_lambda_handler(capture_response=False)(handler) is handler
+    monkeypatch.setenv("XRAY_SDK", "true")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    assert isinstance(observability._tracer(), Tracer)
