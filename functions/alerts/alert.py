@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 SEVERITIES = ("info", "warning", "critical")
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
-TRUNCATED = "… (truncated)"
 
 
 def severity_rank(severity: str) -> int:
@@ -23,14 +22,6 @@ def severity_rank(severity: str) -> int:
 def at_least(severity: str, minimum: str) -> bool:
     return severity_rank(severity) >= severity_rank(minimum)
 
-
-def truncate(text: str, limit: int, marker: str = TRUNCATED) -> str:
-    """``text`` cut to ``limit`` characters, ending with ``marker`` when cut."""
-    if len(text) <= limit:
-        return text
-    if limit <= len(marker):
-        return text[:limit]
-    return text[: limit - len(marker)] + marker
 
 
 @dataclass(frozen=True)

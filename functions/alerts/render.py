@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from alerts.alert import TRUNCATED, Alert, truncate
+from alerts.alert import Alert
+from shared.text import TRUNCATED, truncate
 
 # Slack Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
 SLACK_MAX_BLOCKS = 50

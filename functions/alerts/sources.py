@@ -39,9 +39,9 @@ from alerts.alert import (
     health_event_url,
     log_group_url,
     region_of_arn,
-    truncate,
 )
 from shared.reports import is_action_report
+from shared.text import truncate
 from shared.timeutil import iso, parse_time
 
 MAX_LINE_CHARS = 500

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.text import truncate
+
 # CodePipeline limits (botocore service model): failureDetails.message 1-5000 characters,
 # executionDetails.summary 1-2048, continuationToken 1-2048.
 MAX_FAILURE_MESSAGE = 5000
@@ -161,7 +163,7 @@ def parse_config(raw: str | Mapping[str, Any] | None, *, source: str = "UserPara
     if not errors and not checks and not alarms:
         errors.append("nothing to check: give at least one entry in 'checks' or 'alarms'")
     if errors:
-        raise ConfigurationError(_truncate(f"{source}: " + "; ".join(errors), MAX_FAILURE_MESSAGE))
+        raise ConfigurationError(truncate(f"{source}: " + "; ".join(errors), MAX_FAILURE_MESSAGE))
     return ChecksConfig(
         checks=tuple(checks),
         alarms=tuple(dict.fromkeys(alarms)),
@@ -442,20 +444,13 @@ def _join_limited(headline: str, lines: Sequence[str], limit: int) -> str:
         rest = len(lines) - index - 1
         reserve = len(f"; ... and {rest} more") if rest else 0
         if len(candidate) + reserve > limit:
-            return _truncate(f"{text}; ... and {len(lines) - index} more", limit)
+            return truncate(f"{text}; ... and {len(lines) - index} more", limit)
         text = candidate
-    return _truncate(text, limit)
+    return truncate(text, limit)
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    marker = "… (truncated)"
-    return text[: limit - len(marker)] + marker
+    return truncate(text, limit, "…")
 
 
 # --------------------------------------------------------------------------- waiting with continuation tokens

@@ -28,6 +28,7 @@ from shared.clients import client
 from shared.config import ConfigError, env_int, env_list, env_str
 from shared.observability import MetricUnit, logger, metrics, tracer
 from shared.reports import ActionReport, ReportPublisher
+from shared.text import truncate
 from shared.timeutil import utcnow
 
 AUTOMATION = "post_deploy_checks"
@@ -135,7 +136,7 @@ def handle_codepipeline_job(job: Mapping[str, Any], context: LambdaContext) -> d
     except Exception as exc:
         logger.exception("the checks failed unexpectedly")
         result = JobResult("failure", failure_type="JobFailed",
-                           message=checks._truncate(f"post_deploy_checks failed unexpectedly: "
+                           message=truncate(f"post_deploy_checks failed unexpectedly: "
                                                     f"{type(exc).__name__}: {exc}", checks.MAX_FAILURE_MESSAGE))
     _report_job(job_id, result, request_id)  # the one place the job is answered
     if result.kind == "failure":

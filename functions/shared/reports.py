@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.text import truncate as _truncate
+
 # SNS allows 256 KiB per message; keep well below so a report always goes through.
 MAX_MESSAGE_BYTES = 200_000
 MAX_DESCRIPTION_CHARS = 8_000
@@ -101,13 +103,6 @@ def is_action_report(message: Any) -> bool:
         and message.get("source") == "custom"
         and isinstance(message.get("content"), dict)
     )
-
-
-def _truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    marker = "… (truncated)"
-    return text[: limit - len(marker)] + marker
 
 
 class ReportPublisher:
