@@ -42,13 +42,13 @@ class WriteBlocked(RuntimeError):
 
 
 def scheduled_event(now: datetime | None = None) -> dict[str, Any]:
-    """An EventBridge Scheduler event as the scheduled functions receive it."""
+    """A scheduled EventBridge event ("Scheduled Event" from aws.events), as the sweeps receive it."""
     moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "version": "0",
         "id": "00000000-0000-4000-8000-000000000000",
         "detail-type": "Scheduled Event",
-        "source": "aws.scheduler",
+        "source": "aws.events",
         "account": "000000000000",
         "time": moment,
         "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",

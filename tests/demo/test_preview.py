@@ -78,3 +78,32 @@ def test_no_credentials_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsy
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no AWS credentials found")
     assert len(err.splitlines()) == 1
+
+
+@mock_aws
+def test_preview_sg_remediation_reports_the_open_port_and_revokes_nothing() -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    lines: list[str] = []
+    reports = preview.run_preview("sg_remediation", preview.scheduled_event(SATURDAY_NOON), out=lines.append)
+    assert reports, lines
+    assert all(r["metadata"]["additionalContext"]["mode"] == "report" for r in reports)
+    assert group in json.dumps(reports)
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    assert any(r.get("CidrIpv4") == "0.0.0.0/0" and r["FromPort"] == 22 for r in rules["SecurityGroupRules"])
+
+
+@mock_aws
+def test_preview_key_rotation_sweep_runs_read_only() -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="builder")
+    iam.create_access_key(UserName="builder")
+    lines: list[str] = []
+    preview.run_preview("key_rotation", preview.scheduled_event(), out=lines.append)
+    assert lines[0].startswith("key_rotation: preview in report mode")
+    assert iam.list_access_keys(UserName="builder")["AccessKeyMetadata"][0]["Status"] == "Active"
