@@ -33,16 +33,12 @@ EXAMPLE_USER_PARAMETERS: dict[str, Any] = {
 
 @cache
 def checks_module() -> ModuleType:
-    """The function's own pure parser (functions/post_deploy_checks/checks.py, stdlib only), so synth
-    validates checks exactly as the function will."""
-    name = "_post_deploy_checks_settings_checks"
-    spec = importlib.util.spec_from_file_location(name, _CHECKS_PY)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the repo
-        raise RuntimeError(f"cannot load {_CHECKS_PY}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The function's own pure parser (functions/post_deploy_checks/checks.py: stdlib and functions/shared
+    only), so synth validates checks exactly as the function will."""
+    functions_dir = str(_CHECKS_PY.parents[1])
+    if functions_dir not in sys.path:
+        sys.path.append(functions_dir)
+    return importlib.import_module("post_deploy_checks.checks")
 
 
 def validate_checks(value: dict[str, Any], source: str) -> None:
