@@ -475,9 +475,10 @@ def format_codepipeline(event: Mapping[str, Any], options: Options) -> Alert:
         where += f" / {_text(detail['action'])}"
     severity = "critical" if state in CODEPIPELINE_BAD else "warning" if state in CODEPIPELINE_WARN else "info"
     summary_parts = [f"{_text(event.get('detail-type'))}: {where} is {state}."]
-    failure = _dict(_dict(detail.get("execution-result")).get("external-execution-summary"))
+    # Action-level events carry the action's own failure text in execution-result.
+    failure = _text(_dict(detail.get("execution-result")).get("external-execution-summary"))
     if failure:
-        summary_parts.append(_text(failure))
+        summary_parts.append(failure)
     return Alert(
         title=f"CodePipeline {where}: {state}",
         severity=severity,

@@ -184,3 +184,19 @@ def test_any_sns_message_renders_without_crashing(message: Any) -> None:
     event["Records"][0]["Sns"]["Message"] = message if isinstance(message, str) else json.dumps(message)
     (alert,) = alerts_from_event(event, OPTIONS)
     assert alert.title
+
+
+def test_codepipeline_action_failure_carries_the_actions_own_message() -> None:
+    event = load("eventbridge_codepipeline_failed")
+    event["detail-type"] = "CodePipeline Action Execution State Change"
+    event["detail"].update({
+        "stage": "Verify",
+        "action": "Checks",
+        "execution-result": {
+            "external-execution-summary": "1 of 2 check(s) failed: service-b (503)",
+            "external-execution-url": "https://example.com",
+        },
+    })
+    (alert,) = alerts_from_event(event, OPTIONS)
+    assert alert.title == "CodePipeline orders-release / Verify / Checks: FAILED"
+    assert "1 of 2 check(s) failed: service-b (503)" in alert.summary
