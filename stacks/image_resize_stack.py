@@ -19,7 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.image_resize import ImageResizeSettings
 
@@ -89,7 +89,7 @@ class ImageResizeStack(Stack):
             },
         )
         self._grant(settings)
-        self._trigger(settings, timeout)
+        self._trigger(settings, timeout, project, core)
         self._suppress_notifications_handler()
 
         CfnOutput(self, "SourceBucketName", value=self.source_bucket.bucket_name,
@@ -161,18 +161,13 @@ class ImageResizeStack(Stack):
         )
 
     # -- trigger -------------------------------------------------------------------------------------
-    def _trigger(self, settings: ImageResizeSettings, timeout: Duration) -> None:
+    def _trigger(self, settings: ImageResizeSettings, timeout: Duration, project: ProjectSettings, core: Core) -> None:
         destination: s3.IBucketNotificationDestination
         if settings.trigger == "queue":
-            self.dead_letter_queue = sqs.Queue(
-                self,
-                "ImageEventsDLQ",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=Duration.days(14),
+            self.dead_letter_queue, _ = dead_letter_queue(
+                self, "ImageEventsDLQ", project=project, core=core,
+                what="image_resize: image events that failed 5 times (redrive them once the cause is fixed)",
             )
-            suppress(self.dead_letter_queue, "AwsSolutions-SQS3", "This queue is the dead-letter queue of the "
-                     "image events queue")
             self.queue = sqs.Queue(
                 self,
                 "ImageEvents",

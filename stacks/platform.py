@@ -235,15 +235,10 @@ class OpsFunction(Construct):
                  "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions",
                  applies_to=["Resource::*"])
 
-        self.failure_queue = sqs.Queue(
-            self,
-            "FailureQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.failure_queue, queue_alarm = dead_letter_queue(
+            self, "FailureQueue", project=project, core=core,
+            what=f"{automation}: events kept in the failure queue (redrive them once the cause is fixed)",
         )
-        suppress(self.failure_queue, "AwsSolutions-SQS3", "This queue is the function's on-failure destination "
-                 "(a dead-letter queue itself); its depth is alarmed")
 
         layer_dir = build_layer(_requirements_text(requirement_files(automation)), project.architecture)
         layer = lambda_.LayerVersion(
@@ -298,37 +293,50 @@ class OpsFunction(Construct):
                  "specific key ARNs (ops topic key, and any key an automation's grants add)",
                  applies_to=["Action::kms:GenerateDataKey*"])
 
-        self.alarms = [
-            cloudwatch.Alarm(
-                self,
-                "ErrorsAlarm",
-                alarm_description=f"{project.prefix} {automation}: the function reported errors",
-                metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "FailureQueueAlarm",
-                alarm_description=f"{project.prefix} {automation}: events kept in the failure queue "
-                f"(redrive them once the cause is fixed)",
-                metric=self.failure_queue.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-        ]
+        errors_alarm = cloudwatch.Alarm(
+            self,
+            "ErrorsAlarm",
+            alarm_description=f"{project.prefix} {automation}: the function reported errors",
+            metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         if project.alarm_actions:
-            for alarm in self.alarms:
-                alarm.add_alarm_action(cw_actions.SnsAction(core.topic))
+            errors_alarm.add_alarm_action(cw_actions.SnsAction(core.topic))
+        self.alarms = [errors_alarm, queue_alarm]
 
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
         self.function.add_to_role_policy(statement)
+
+
+def dead_letter_queue(
+    scope: Construct, construct_id: str, *, project: ProjectSettings, core: Core, what: str
+) -> tuple[sqs.Queue, cloudwatch.Alarm]:
+    """An encrypted, SSL-only queue that keeps events nothing could handle (14 days), and an alarm on its
+    depth to the ops topic: the one way this project keeps failed events, so none is lost unnoticed."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    suppress(queue, "AwsSolutions-SQS3", f"A dead-letter queue itself ({what}); its depth is alarmed")
+    alarm = cloudwatch.Alarm(
+        scope,
+        f"{construct_id}Alarm",
+        alarm_description=f"{project.prefix} {what}",
+        metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum"),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    if project.alarm_actions:
+        alarm.add_alarm_action(cw_actions.SnsAction(core.topic))
+    return queue, alarm
 
 
 def _latest_python() -> lambda_.Runtime:

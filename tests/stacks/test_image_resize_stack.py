@@ -147,6 +147,21 @@ def test_queue_trigger_encrypted_ssl_only_with_dlq_and_partial_batch(queued: tup
     assert all(rule["prefix"] == "incoming/" for rule in _rules(queues))
 
 
+def test_every_dead_letter_queue_is_alarmed_to_the_ops_topic(queued: tuple[Any, Template]) -> None:
+    template = queued[1]
+    queues = template.find_resources("AWS::SQS::Queue")
+    dead_letter = {lid for lid, q in queues.items() if "RedrivePolicy" not in q["Properties"]
+                   and q["Properties"].get("MessageRetentionPeriod") == 1209600}
+    assert len(dead_letter) == 2  # the function's failure queue and the image events' DLQ
+    alarmed = set()
+    for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props.get("MetricName") == "ApproximateNumberOfMessagesVisible":
+            alarmed.add(props["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
+            assert len(props["AlarmActions"]) == 1
+    assert alarmed == dead_letter
+
+
 def test_imported_buckets_scope_and_delete_permission(queued: tuple[Any, Template]) -> None:
     tpl = queued[1]
     assert tpl.find_resources("AWS::S3::Bucket") == {}
