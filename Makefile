@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help install demo preview bench synth test lint deploy diff destroy clean settings
+.PHONY: help install demo preview bench synth test lifetime lint deploy diff destroy clean settings
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ test: install ## lint, synth every automation + cfn-lint, and the whole test sui
 	$(CDK) synth --quiet -c enable=all --output cdk.out.test
 	$(VENV)/bin/cfn-lint --format parseable -- cdk.out.test/*.template.json
 	$(PY) -m pytest -n 2 --dist loadfile
+
+lifetime: install ## the long lifetime simulations (simulated weeks to years under faults); make test runs short ones
+	LIFETIME=long $(PY) -m pytest -n 2 --dist loadfile tests/lifetime
 
 lint: install ## ruff + mypy (strict for functions/)
 	$(VENV)/bin/ruff check .
