@@ -45,7 +45,6 @@ from typing import Any
 
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError
 
 UTC = dt.UTC
 ACCOUNT = "123456789012"
