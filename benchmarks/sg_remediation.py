@@ -15,7 +15,7 @@ report building, Powertools logging and metrics).
 
 moto answers in process, so these figures are CPU time of the code path, not EC2 latency: in AWS each of
 the four calls adds a network round trip (tens of milliseconds). What dominates the time from a bad change
-to its revocation is neither: it is CloudTrail delivering the event to EventBridge (README, sg_remediation).
+to its revocation is neither: it is CloudTrail delivering the event to EventBridge (docs/sg_remediation.md).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def main() -> None:
           f"{figures['baseline_aws_calls_median_ms']:.1f} ms")
     print(f"  function's own overhead:                                  {figures['function_overhead_ms']:.1f} ms")
     print("  (moto is in process: add one network round trip per AWS call in a real account; CloudTrail -> "
-          "EventBridge delivery dominates the end-to-end time, see README.md, section sg_remediation)")
+          "EventBridge delivery dominates the end-to-end time, see docs/sg_remediation.md)")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class AlertsStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        # Created with an empty list; fill it after deploy (README.md, section alerts). CloudFormation leaves a
+        # Created with an empty list; fill it after deploy (docs/alerts.md). CloudFormation leaves a
         # value put later alone as long as this placeholder in the template does not change.
         self.secret = secretsmanager.Secret(
             self,
@@ -161,5 +161,5 @@ class AlertsStack(Stack):
             self.rules[rule_id] = rule
 
         CfnOutput(self, "DestinationsSecretArn", value=self.secret.secret_arn,
-                  description="Put the chat destinations here (README.md, section alerts)")
+                  description="Put the chat destinations here (docs/alerts.md)")
         CfnOutput(self, "FunctionName", value=function.function_name)

@@ -112,7 +112,7 @@ def process(event: Any, config: Config, *, policy: delivery.Policy | None = None
         return {"alerts": 0, "delivered": 0}
     destinations = delivery.parse_destinations(aws.read_destinations_secret(config.secret_arn))
     if not destinations:
-        logger.warning("the destinations secret lists no destination: alerts not delivered (see README, alerts)",
+        logger.warning("the destinations secret lists no destination: alerts not delivered (see docs/alerts.md)",
                        extra={"alerts": len(wanted)})
         metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=len(wanted))
         return {"alerts": len(wanted), "delivered": 0}

@@ -1,6 +1,6 @@
 """Per-resource decisions: what a run does with each tagged instance, and why. Pure: no boto3.
 
-State tracking (documented in README.md, section ec2_scheduler): after acting on (or acknowledging) a resource
+State tracking (documented in docs/ec2_scheduler.md): after acting on (or acknowledging) a resource
 the scheduler writes the tag ``<TAG_KEY>State=<running|stopped>@<UTC time of the run>`` on it. A run
 acts only when the schedule's desired state differs from that recorded state, so
 

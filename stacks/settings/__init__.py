@@ -107,7 +107,7 @@ def _format_errors(error: ValidationError) -> str:
         path = ".".join(str(part) for part in item["loc"]) or "(root)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling against README's settings tables)"
+            message = "unknown setting (check the spelling against the settings tables in docs/)"
         elif item["type"] == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             message = f"got {item.get('input')!r}; allowed values: {expected}"
