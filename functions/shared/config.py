@@ -1,6 +1,8 @@
 """Settings from the environment: read once in the handler, fail fast with one named error.
 
-Only handlers call these; nothing below a handler reads ``os.environ``.
+Only handlers call these; nothing below a handler reads ``os.environ``. Without a ``default`` a variable
+is required: the settings model of the automation writes every variable its function reads, so the
+function keeps no second set of defaults.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def env_int(
     return result
 
 
-def env_bool(name: str, default: bool, *, env: Mapping[str, str] | None = None) -> bool:
+def env_bool(name: str, default: bool | None = None, *, env: Mapping[str, str] | None = None) -> bool:
     value = _raw(name, env)
     if value is None:
+        if default is None:
+            raise ConfigError(f"environment variable {name} is required")
         return default
     lowered = value.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -80,7 +84,7 @@ def env_choice(
     return value
 
 
-def env_mode(default: str = "enforce", *, env: Mapping[str, str] | None = None) -> str:
+def env_mode(default: str | None = "enforce", *, env: Mapping[str, str] | None = None) -> str:
     """``MODE``: ``enforce`` changes resources, ``report`` only says what it would change."""
     return env_choice("MODE", MODES, default, env=env)
 
