@@ -150,10 +150,10 @@ def run_preview(
         import importlib
 
         handler = importlib.import_module(f"{automation}.handler")
-        from demo.harness import FakeLambdaContext
+        from demo.harness import lambda_context
 
         with reads_only(lambda line: print(line, file=sys.stderr)) as calls:
-            result = handler.handler(event, FakeLambdaContext(automation))
+            result = handler.handler(event, lambda_context(automation))
     out(f"{automation}: preview in report mode ({len(calls)} read calls, nothing changed)")
     if not published:
         out("no action report: nothing to change")
