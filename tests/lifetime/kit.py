@@ -436,7 +436,7 @@ class LambdaRuntime:
             except Exception as exc:
                 last.error = exc
         assert last is not None and last.error is not None
-        self.failures.append(FailureRecord(_failure_record(event, last.error, self.function_name,
+        self.failures.append(FailureRecord(failure_record(event, last.error, self.function_name,
                                                            self.async_retries + 1)))
         return last
 
@@ -472,7 +472,8 @@ class LambdaRuntime:
         return done
 
 
-def _failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+def failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+    """The record Lambda sends to an on-failure destination (its documented shape)."""
     return {
         "version": "1.0",
         "timestamp": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
