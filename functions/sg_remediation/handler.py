@@ -137,7 +137,8 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
                      config, result)
 
     permanent = [failure for failure in result.failed if not failure.transient]
-    if permanent:  # transient ones raise: Lambda retries, then keeps the event in the failure queue
+    # A run that raises is retried by Lambda (then kept in the failure queue): its retry reports, once.
+    if permanent and result.error is None:
         _publish(messages.failure_report(permanent, change, config.mode), config, result)
     metrics.add_metric(name="RevokeFailures", unit=MetricUnit.Count,
                        value=sum(1 for failure in result.failed if failure.findings))
