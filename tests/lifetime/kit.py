@@ -282,6 +282,16 @@ class FaultInjector:
         finally:
             self._active -= 1
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[FaultInjector]:
+        """No faults inside this block, even within ``active()``: a person acting while a call is in flight
+        (e.g. from a ``Fault.when`` predicate that deletes the resource the function is about to change)."""
+        saved, self._active = self._active, 0
+        try:
+            yield self
+        finally:
+            self._active = saved
+
     def count(self, operation: str, *, faulted: bool | None = None) -> int:
         """Calls of ``"<service>.<Operation>"`` recorded (optionally only the faulted or the clean ones)."""
         return sum(1 for c in self.calls if f"{c.service}.{c.operation}".lower() == operation.lower()
