@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import os
 import random
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -379,10 +380,15 @@ class FailureRecord:
 
 
 class FakeContext:
-    """The parts of the Lambda context object Powertools and the functions read."""
+    """The parts of the Lambda context object Powertools and the functions read.
+
+    With ``countdown=True`` the remaining time falls with wall time from the context's creation, as in
+    Lambda (the invocation's deadline is ``deadline`` on ``time.monotonic()``); otherwise it stays
+    ``remaining_ms``.
+    """
 
     def __init__(self, function_name: str = "opsauto-lifetime", remaining_ms: int = 300_000,
-                 memory_mb: int = 256) -> None:
+                 memory_mb: int = 256, *, countdown: bool = False) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function_name}"
@@ -391,9 +397,13 @@ class FakeContext:
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "2026/01/01/[$LATEST]lifetime"
         self._remaining_ms = remaining_ms
+        self._countdown = countdown
+        self.deadline = time.monotonic() + remaining_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
-        return self._remaining_ms
+        if not self._countdown:
+            return self._remaining_ms
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 @dataclass
