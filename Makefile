@@ -26,10 +26,11 @@ help: ## list the targets
 
 install: $(VENV)/.installed node_modules/.installed ## venv on python3.13 with every requirement, and the pinned cdk CLI
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt functions/*/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt functions/*/requirements.txt pyproject.toml
 	@if [ -z "$(PYTHON313)" ]; then echo "error: Python 3.13 not found (pyenv 3.13.x or python3.13 on PATH); set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
 	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
