@@ -20,6 +20,7 @@ from stacks.settings.base import AutomationSettings, StrictModel
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
 from stacks.settings.image_resize import ImageResizeSettings
 from stacks.settings.key_rotation import KeyRotationSettings
+from stacks.settings.organization import OrganizationSettings
 from stacks.settings.post_deploy_checks import PostDeployChecksSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
 
@@ -77,6 +78,11 @@ class ProjectSettings(StrictModel):
         "Lambda's active tracing records every invocation either way; the SDK adds about 100 ms to cold starts.",
     )
     ops_topic: OpsTopicSettings = Field(default_factory=OpsTopicSettings)
+    organization: OrganizationSettings = Field(
+        default_factory=OrganizationSettings,
+        description="Organization-wide operation: the accounts and regions the automations reach "
+        "(docs/organization.md).",
+    )
     automations: Automations = Field(default_factory=Automations)
 
     @field_validator("log_retention_days")
@@ -177,6 +183,7 @@ __all__ = [
     "Ec2SchedulerSettings",
     "ImageResizeSettings",
     "KeyRotationSettings",
+    "OrganizationSettings",
     "PostDeployChecksSettings",
     "ProjectSettings",
     "SettingsError",
