@@ -72,9 +72,10 @@ class Organization:
                 for item in page.get("Accounts", []):
                     status = str(item.get("State") or item.get("Status") or "ACTIVE")
                     found.setdefault(item["Id"], Account(item["Id"], item.get("Name", ""), status))
-            for page in self._client.get_paginator("list_organizational_units_for_parent").paginate(ParentId=parent):
+            units = self._client.get_paginator("list_organizational_units_for_parent")
+            for unit_page in units.paginate(ParentId=parent):
                 self.calls += 1
-                pending.extend(unit["Id"] for unit in page.get("OrganizationalUnits", []))
+                pending.extend(unit["Id"] for unit in unit_page.get("OrganizationalUnits", []))
         return list(found.values())
 
     def account_name(self, account_id: str) -> str | None:
