@@ -26,6 +26,7 @@ class OrgWorld:
         self.org_id = self.orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         self.root = self.orgs.list_roots()["Roots"][0]["Id"]
         self.names: dict[str, str] = {}
+        self._sessions: dict[str, boto3.session.Session] = {}
 
     def ou(self, name: str, parent: str | None = None) -> str:
         unit = self.orgs.create_organizational_unit(ParentId=parent or self.root, Name=name)
@@ -44,13 +45,17 @@ class OrgWorld:
 
     def session(self, account: str) -> boto3.session.Session:
         """Credentials in ``account`` as an administrator (Organizations' access role)."""
+        if account in self._sessions:
+            return self._sessions[account]
         if account == HUB:
             return boto3.session.Session(region_name=self.region)
         credentials = boto3.client("sts", region_name=self.region).assume_role(
             RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName="setup")["Credentials"]
-        return boto3.session.Session(
+        session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"], region_name=self.region)
+        self._sessions[account] = session
+        return session
 
     def add_role(self, account: str, role: str) -> None:
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
