@@ -59,7 +59,7 @@ test: install ## lint, synth every automation + cfn-lint, and the whole test sui
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lifetime: install ## the long lifetime simulations (simulated weeks to years under faults); make test runs short ones
-	LIFETIME=long $(PY) -m pytest -n 2 --dist loadfile tests/lifetime
+	LIFETIME=long $(PY) -m pytest -n 2 --dist loadfile -o timeout=7200 tests/lifetime
 
 lint: install ## ruff + mypy (strict for functions/)
 	$(VENV)/bin/ruff check .
