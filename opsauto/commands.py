@@ -122,8 +122,8 @@ def replay(project: Project, aws: Aws, name: str, *, dry_run: bool = False, limi
 
 
 def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: bool) -> Replayed:
-    if item.kind == "failure":
-        target = _unqualified(item.function_arn or "")
+    if item.kind in ("failure", "undelivered"):
+        target = _unqualified(item.function_arn or queue.function_arn or "")
         if target not in ours:
             return Replayed(item, "refused", f"the record names {item.function_arn!r}, not a function of this stack")
         if dry_run:
