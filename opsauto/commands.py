@@ -31,7 +31,10 @@ def status(project: Project, aws: Aws, now: datetime | None = None) -> dict[str,
             _fill(row, deployed, aws, now)
         rows.append(row)
     unhealthy = [r["automation"] for r in rows if r["kept"] or r["alarms_firing"]]
-    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy}
+    core = aws.deployed(f"{project.prefix}-core")
+    overview = [dashboard_url(aws.region, name) for name in core.dashboards] if core else []
+    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy,
+            "overview": overview}
 
 
 def _fill(row: dict[str, Any], deployed: Deployed, aws: Aws, now: datetime | None) -> None:

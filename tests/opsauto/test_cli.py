@@ -62,6 +62,9 @@ def test_status_healthy_lists_every_automation_and_exits_0(
     assert pdc["last_invocation"] == minutes_ago(10).strftime("%Y-%m-%dT%H:%M:%SZ")
     alerts = next(r for r in data["automations"] if r["automation"] == "alerts")
     assert alerts["deployed"] is False and alerts["stack_status"] is None
+    [url] = pdc["dashboards"]
+    assert url.startswith(f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/")
+    assert "dashboards:" in run(capsys, "status")[1]
 
 
 def test_status_exits_1_on_kept_events_and_firing_alarms(account: Account, capsys: pytest.CaptureFixture[str]) -> None:
