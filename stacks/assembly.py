@@ -14,6 +14,7 @@ from aws_cdk import App, Aspects, Environment, Stack, Tags
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.core_stack import CoreStack
+from stacks.dashboards import add_automation_dashboard, add_overview_dashboard
 from stacks.platform import stack_name
 from stacks.settings import AUTOMATION_NAMES, ProjectSettings, load_settings
 
@@ -74,6 +75,10 @@ def build(
             core=core.core,
             env=env,
         )
+        if project.dashboards:
+            add_automation_dashboard(assembly.stacks[name], project, name)
+    if project.dashboards:
+        add_overview_dashboard(core, project, project.automations.enabled())
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
