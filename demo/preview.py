@@ -94,7 +94,7 @@ def reads_only(log: Callable[[str], None]) -> Iterator[list[str]]:
     """Refuse every botocore call whose operation is not a read; yields the list of calls made."""
     from botocore.client import BaseClient
 
-    original = BaseClient._make_api_call
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 (private: not in botocore's stubs)
     calls: list[str] = []
 
     def guarded(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
