@@ -46,7 +46,7 @@ demo: install ## every automation end-to-end on an embedded AWS (moto) + local H
 
 preview: install ## AUTOMATION=<name> [EVENT=file.json]: report-mode run against your account; changes nothing
 	@[ -n "$(AUTOMATION)" ] || { echo "usage: make preview AUTOMATION=<name> [EVENT=file.json]" >&2; exit 2; }
-	@$(PY) -m demo.preview $(AUTOMATION) $(if $(EVENT),--event $(EVENT)) $(if $(ENABLE),--enable $(ENABLE))
+	@$(PY) -m opsauto preview $(AUTOMATION) $(if $(EVENT),--event $(EVENT)) $(if $(ENABLE),--enable $(ENABLE))
 
 bench: install ## every benchmark + cold-start import ratios + deployment sizes -> benchmarks/RESULTS.md
 	$(CDK) synth --quiet -c enable=all --output cdk.out.bench

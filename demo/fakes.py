@@ -7,6 +7,7 @@ from __future__ import annotations
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +20,9 @@ class FakeContext:
     """The parts of the Lambda context object Powertools and the functions read.
 
     ``aws_request_id`` is fixed unless ``request_id`` is given, so tests can compare against
-    ``FakeContext.aws_request_id``; a Lambda stand-in gives each invocation its own.
+    ``FakeContext.aws_request_id``; a Lambda stand-in gives each invocation its own. With
+    ``countdown=True`` the remaining time falls with wall time from the context's creation, as in Lambda
+    (the invocation's deadline is ``deadline`` on ``time.monotonic()``); otherwise it stays ``remaining_ms``.
     """
 
     aws_request_id = "3f0b4e36-9d1d-4d8a-a3a4-6f1e0e5b8c11"
@@ -34,6 +37,7 @@ class FakeContext:
         remaining_ms: int = 300_000,
         memory_mb: int = 256,
         request_id: str | None = None,
+        countdown: bool = False,
     ) -> None:
         self.function_name = function_name
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
@@ -43,9 +47,13 @@ class FakeContext:
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "2026/01/01/[$LATEST]fake"
         self._remaining_ms = remaining_ms
+        self._countdown = countdown
+        self.deadline = time.monotonic() + remaining_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
-        return self._remaining_ms
+        if not self._countdown:
+            return self._remaining_ms
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 class _Server(ThreadingHTTPServer):

@@ -117,7 +117,11 @@ class PostDeployChecks(Construct):
 
         Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
         """
-        validate_checks(user_parameters, f"{stage_action_name}: user_parameters")
+        where = f"{stage_action_name}: user_parameters"
+        validate_checks(user_parameters, where)
+        too_long = checks_module().user_parameters_size_problem(user_parameters, where)
+        if too_long:
+            raise ValueError(too_long)
         used = checks_module().parse_config(user_parameters).secret_names
         missing = [name for name in used if name not in self._settings.header_secrets]
         if missing:

@@ -20,6 +20,7 @@ from stacks.settings.base import AutomationSettings, StrictModel
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
 from stacks.settings.image_resize import ImageResizeSettings
 from stacks.settings.key_rotation import KeyRotationSettings
+from stacks.settings.organization import OrganizationSettings
 from stacks.settings.post_deploy_checks import PostDeployChecksSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
 
@@ -93,6 +94,11 @@ class ProjectSettings(StrictModel):
     )
     ops_topic: OpsTopicSettings = Field(
         default_factory=OpsTopicSettings, description="The ops notifications topic: action reports and alarms."
+    )
+    organization: OrganizationSettings = Field(
+        default_factory=OrganizationSettings,
+        description="Organization-wide operation: the accounts and regions the automations reach "
+        "(docs/organization.md).",
     )
     automations: Automations = Field(
         default_factory=Automations, description="Each automation's settings, under its name; all disabled by default."
@@ -197,6 +203,7 @@ __all__ = [
     "Ec2SchedulerSettings",
     "ImageResizeSettings",
     "KeyRotationSettings",
+    "OrganizationSettings",
     "PostDeployChecksSettings",
     "ProjectSettings",
     "SettingsError",

@@ -282,6 +282,16 @@ class FaultInjector:
         finally:
             self._active -= 1
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[FaultInjector]:
+        """No faults inside this block, even within ``active()``: a person acting while a call is in flight
+        (e.g. from a ``Fault.when`` predicate that deletes the resource the function is about to change)."""
+        saved, self._active = self._active, 0
+        try:
+            yield self
+        finally:
+            self._active = saved
+
     def count(self, operation: str, *, faulted: bool | None = None) -> int:
         """Calls of ``"<service>.<Operation>"`` recorded (optionally only the faulted or the clean ones)."""
         return sum(1 for c in self.calls if f"{c.service}.{c.operation}".lower() == operation.lower()
@@ -436,7 +446,7 @@ class LambdaRuntime:
             except Exception as exc:
                 last.error = exc
         assert last is not None and last.error is not None
-        self.failures.append(FailureRecord(_failure_record(event, last.error, self.function_name,
+        self.failures.append(FailureRecord(failure_record(event, last.error, self.function_name,
                                                            self.async_retries + 1)))
         return last
 
@@ -472,7 +482,8 @@ class LambdaRuntime:
         return done
 
 
-def _failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+def failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+    """The record Lambda sends to an on-failure destination (its documented shape)."""
     return {
         "version": "1.0",
         "timestamp": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",

@@ -71,7 +71,10 @@ def test_start_stop_conditioned_on_the_tag_key(built: tuple[Any, Template]) -> N
                    "rds:StartDBCluster", "rds:AddTagsToResource"):
         assert by_action[action]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}, action
         assert by_action[action]["Resource"] != "*"
-    assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleState"]}
+    assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["ScheduleState", "ScheduleError"]}
+    assert by_action["ec2:DeleteTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleError"]}
+    assert by_action["ec2:DeleteTags"]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}
     assert by_action["kms:CreateGrant"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert by_action["kms:CreateGrant"]["Resource"] == SETTINGS["kms_key_arns"][0]
     wildcard = sorted(a for s in _statements(t) if s["Resource"] == "*" for a in _actions(s))
@@ -104,7 +107,8 @@ def test_report_mode_role_is_read_only() -> None:
                               core=core.core)
     actions = {a for s in _statements(Template.from_stack(stack)) for a in _actions(s)}
     assert "ec2:DescribeInstances" in actions
-    assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "rds:StopDBInstance",
+    assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "ec2:DeleteTags",
+                          "rds:StopDBInstance",
                           "rds:AddTagsToResource"}
 
 

@@ -131,6 +131,11 @@ def test_without_example_pipeline_only_the_function() -> None:
     with pytest.raises(ValueError, match="header secret"):
         checks.action("Verify", {"checks": [{"name": "a", "url": "https://a.example/",
                                              "headers": {"X": {"secret": "undeclared"}}}]})
+    # CodePipeline refuses UserParameters over 1,000 characters at deploy time: say so at synth.
+    too_long = {"alarms": [f"service-{index:02d}-latency-p99-over-threshold" for index in range(30)]}
+    with pytest.raises(ValueError, match=r"Verify: user_parameters: 1\d\d\d characters of JSON, over CodePipeline's "
+                                         r"limit of 1000 for UserParameters"):
+        checks.action("Verify", too_long)
     codepipeline.Pipeline(other, "Pipeline", stages=[
         codepipeline.StageProps(stage_name="Source", actions=[
             cpactions.S3SourceAction(action_name="Src", bucket=bucket, bucket_key="a.zip", output=source_output)]),
@@ -156,6 +161,9 @@ def test_without_example_pipeline_only_the_function() -> None:
     ({"example_user_parameters": {"checks": [{"name": "a", "url": "https://a/", "headers": {"X": {"secret": "s"}}}]}},
      "uses header secret(s) s that are not in header_secrets"),
     ({"codedeploy_applications": ["bad app"]}, "is not a CodeDeploy application name"),
+    ({"example_user_parameters": {"alarms": [f"service-{index:02d}-latency-p99-over-threshold"
+                                             for index in range(30)]}},
+     "over CodePipeline's limit of 1000 for UserParameters"),
     ({"example_pipeline": "maybe"}, "automations.post_deploy_checks.example_pipeline"),
 ])
 def test_bad_settings_fail_with_a_clear_message(settings: dict[str, Any], message: str) -> None:

@@ -27,7 +27,6 @@ def default() -> tuple[Stack, Template]:
 def custom() -> tuple[Stack, Template]:
     stack = build_with("sg_remediation", {
         "create_trail": True,
-        "mode": "report",
         "regions": ["us-east-1", "us-west-2"],
         "allowed_public_ports": "80,443,8000-8080,icmp",
         "exempt_tag": "Remediation=skip",
@@ -35,6 +34,12 @@ def custom() -> tuple[Stack, Template]:
         "sweep_interval_minutes": 15,
         "event_retry_attempts": 2,
     }).stacks["sg_remediation"]
+    return stack, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def report_mode() -> tuple[Stack, Template]:
+    stack = build_with("sg_remediation", {"mode": "report", "exempt_tag": "Remediation=skip"}).stacks["sg_remediation"]
     return stack, Template.from_stack(stack)
 
 
@@ -81,7 +86,7 @@ def test_function_environment(default: tuple[Stack, Template], custom: tuple[Sta
     (function,) = default[1].find_resources("AWS::Lambda::Function").values()
     assert "REGIONS" not in function["Properties"]["Environment"]["Variables"]  # the function's own region
     custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
-        "MODE": "report", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
+        "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
         "MAX_CHANGES": "10", "REGIONS": "us-east-1,us-west-2",
     })}})
 
@@ -191,3 +196,12 @@ def test_settings_and_function_agree_on_allowed_ports() -> None:
         except policy.PolicyError:
             function_ok = False
         assert settings_ok == function_ok, text
+
+
+def test_report_mode_role_is_read_only(report_mode: tuple[Stack, Template]) -> None:
+    report_mode[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like(
+        {"MODE": "report"})}})
+    found = statements(report_mode[1])
+    ec2_actions = sorted(a for s in found for a in actions(s) if a.startswith("ec2:"))
+    assert ec2_actions == ["ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"]
+    assert nag_errors(report_mode[0]) == []

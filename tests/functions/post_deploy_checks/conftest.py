@@ -1,4 +1,4 @@
-"""Local HTTPS endpoints on 127.0.0.1 (trusted through REQUESTS_CA_BUNDLE), events and helpers."""
+"""Local HTTPS endpoints on 127.0.0.1 (trusted through SSL_CERT_FILE), events and helpers."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ _unique = itertools.count()
 @pytest.fixture
 def endpoints(_https_server: Endpoints, monkeypatch: pytest.MonkeyPatch) -> Endpoints:
     """The local HTTPS endpoints, trusted through the standard CA-bundle variable."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(_https_server.ca_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(_https_server.ca_path))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -125,7 +125,7 @@ class Sleeps:
     def __init__(self) -> None:
         self.calls: list[float] = []
 
-    def __call__(self, seconds: float) -> None:
+    async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
 
 
