@@ -197,7 +197,8 @@ def load_settings(context: Mapping[str, Any], enable: str | None = None) -> Proj
 
 def defaults() -> dict[str, Any]:
     """The defaults as cdk.json carries them (every automation disabled)."""
-    return json.loads(ProjectSettings().model_dump_json())
+    values: dict[str, Any] = json.loads(ProjectSettings().model_dump_json())
+    return values
 
 
 __all__ = [

@@ -10,11 +10,11 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as cpactions
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from stacks.post_deploy_checks_stack import PostDeployChecks, PostDeployChecksStack
 from stacks.settings import PostDeployChecksSettings, SettingsError, load_settings
-from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, template
+from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, role_statements, template
 from tests.stacks.helpers import statement_actions as _actions
 
 SETTINGS: dict[str, Any] = {
@@ -39,14 +39,7 @@ def tpl(stack: Stack) -> Template:
 
 def _checks_policies(tpl: Template) -> list[dict[str, Any]]:
     """Statements of the policies attached to the checks function's role."""
-    roles = tpl.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [
-        Match.object_like({"Principal": {"Service": "lambda.amazonaws.com"}})]}}})
-    (role_id,) = roles
-    found = []
-    for policy in tpl.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
+    return role_statements(tpl, "lambda.amazonaws.com")
 
 
 def test_function_environment(tpl: Template) -> None:
