@@ -10,6 +10,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors, template
+from tests.stacks.helpers import policy_statements as _statements
+from tests.stacks.helpers import statement_actions as _actions
 
 SETTINGS = {
     "interval_minutes": 10,
@@ -26,18 +28,6 @@ def built() -> tuple[Any, Template]:
     assembly = build_with("ec2_scheduler", SETTINGS)
     stack = assembly.stacks["ec2_scheduler"]
     return stack, template(stack)
-
-
-def _statements(t: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in t.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def test_schedule_rate_without_timezone_and_no_flexible_window(built: tuple[Any, Template]) -> None:
