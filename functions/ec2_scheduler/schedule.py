@@ -80,13 +80,14 @@ def parse_hhmm(text: Any, what: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def parse_date(text: Any, what: str = "skip_dates") -> date:
+def parse_skip_date(text: Any) -> date:
+    """One ``skip_dates`` entry: a local date ``YYYY-MM-DD``."""
     if not isinstance(text, str) or not _DATE_RE.match(text.strip()):
-        raise ScheduleError(f"{what}: {text!r} is not a date YYYY-MM-DD")
+        raise ScheduleError(f"{text!r} is not a date YYYY-MM-DD")
     try:
         return date.fromisoformat(text.strip())
     except ValueError as exc:
-        raise ScheduleError(f"{what}: {text!r} is not a valid date ({exc})") from None
+        raise ScheduleError(f"{text!r} is not a valid date ({exc})") from None
 
 
 def parse_timezone(text: Any) -> ZoneInfo:
@@ -171,7 +172,10 @@ def parse_schedule(name: str, raw: Any) -> Schedule:
         raw_skip = raw.get("skip_dates") or []
         if not isinstance(raw_skip, list):
             raise ScheduleError("skip_dates must be a list of YYYY-MM-DD dates")
-        skip = frozenset(parse_date(item) for item in raw_skip)
+        try:
+            skip = frozenset(parse_skip_date(item) for item in raw_skip)
+        except ScheduleError as exc:
+            raise ScheduleError(f"skip_dates: {exc}") from None
         flags = {}
         for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False)):
             value = raw.get(flag, default)
