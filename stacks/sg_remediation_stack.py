@@ -23,23 +23,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from sg_remediation.policy import parse_exempt_tag
 from stacks.platform import Core, OpsFunction, suppress
 from stacks.settings import ProjectSettings, SgRemediationSettings
 
 AUTOMATION = "sg_remediation"
 EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
-
-
-def function_environment(settings: SgRemediationSettings) -> dict[str, str]:
-    env = {
-        "MODE": settings.mode,
-        "ALLOWED_PUBLIC_PORTS": settings.allowed_public_ports,
-        "EXEMPT_TAG": settings.exempt_tag,
-        "MAX_CHANGES": str(settings.max_changes),
-    }
-    if settings.regions:
-        env["REGIONS"] = ",".join(settings.regions)
-    return env
 
 
 class SgRemediationStack(Stack):
@@ -61,7 +50,7 @@ class SgRemediationStack(Stack):
             project=project,
             core=core,
             description="Revokes security-group ingress open to 0.0.0.0/0 or ::/0 on ports that should not be public",
-            environment=function_environment(settings),
+            environment=settings.function_environment(),
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
         )
@@ -106,7 +95,7 @@ class SgRemediationStack(Stack):
 
     def _grant_revoke(self, settings: SgRemediationSettings, regions: list[str]) -> iam.Policy:
         partition = Aws.PARTITION
-        tag_key, _, tag_value = settings.exempt_tag.partition("=")
+        exempt = parse_exempt_tag(settings.exempt_tag)
         revoke = iam.Policy(
             self,
             "RevokePolicy",
@@ -120,7 +109,7 @@ class SgRemediationStack(Stack):
                         for kind in ("security-group", "security-group-rule")
                     ],
                     # Groups carrying the exempt tag can't be changed even by a bug in the function.
-                    conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key.strip()}": tag_value.strip()}},
+                    conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{exempt.key}": exempt.value}},
                 )
             ],
         )

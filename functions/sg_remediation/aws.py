@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
@@ -18,6 +19,9 @@ from shared.clients import client
 from shared.errors import error_code
 from shared.observability import logger
 from shared.reports import ActionReport, ReportPublisher
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 # The rule (or the permission) is not in the group any more: someone, or an overlapping run, removed it.
 RULE_GONE_CODES = frozenset({"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"})
@@ -37,16 +41,16 @@ class RevokeOutcome:
     error: ClientError | None = None
 
 
-def _code(error: ClientError) -> str:
-    return error_code(error)
+def ec2(region: str) -> EC2Client:
+    return cast("EC2Client", client("ec2", region))
 
 
 def describe_group(region: str, group_id: str) -> Group:
     """One group by id; raises GroupGone when it does not exist."""
     try:
-        response = client("ec2", region).describe_security_groups(GroupIds=[group_id])
+        response = ec2(region).describe_security_groups(GroupIds=[group_id])
     except ClientError as error:
-        if _code(error) in GROUP_GONE_CODES:
+        if error_code(error) in GROUP_GONE_CODES:
             raise GroupGone(group_id) from None
         raise
     groups = response.get("SecurityGroups", [])
@@ -57,7 +61,7 @@ def describe_group(region: str, group_id: str) -> Group:
 
 def group_rules(region: str, group_id: str) -> list[Rule]:
     """Every rule (ingress and egress) of one group."""
-    paginator = client("ec2", region).get_paginator("describe_security_group_rules")
+    paginator = ec2(region).get_paginator("describe_security_group_rules")
     rules: list[Rule] = []
     for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}]):
         rules.extend(Rule.from_api(item) for item in page.get("SecurityGroupRules", []))
@@ -66,13 +70,13 @@ def group_rules(region: str, group_id: str) -> list[Rule]:
 
 def all_groups(region: str) -> list[tuple[Group, list[Rule]]]:
     """Every security group of the region with its rules: two paginated listings, not one call per group."""
-    ec2_client = client("ec2", region)
+    ec2_client = ec2(region)
     groups: list[Group] = []
     for page in ec2_client.get_paginator("describe_security_groups").paginate():
         groups.extend(Group.from_api(item, region) for item in page.get("SecurityGroups", []))
     by_group: dict[str, list[Rule]] = defaultdict(list)
-    for page in ec2_client.get_paginator("describe_security_group_rules").paginate():
-        for item in page.get("SecurityGroupRules", []):
+    for rules_page in ec2_client.get_paginator("describe_security_group_rules").paginate():
+        for item in rules_page.get("SecurityGroupRules", []):
             rule = Rule.from_api(item)
             by_group[rule.group_id].append(rule)
     return [(group, by_group.get(group.group_id, [])) for group in groups]
@@ -96,7 +100,7 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
             outcome.revoked.extend(batch)
             continue
         except ClientError as error:
-            code = _code(error)
+            code = error_code(error)
             if code in GROUP_GONE_CODES:
                 outcome.group_gone = True
                 return outcome
@@ -112,7 +116,7 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
 
 
 def _revoke(region: str, group_id: str, rule_ids: list[str]) -> None:
-    response = client("ec2", region).revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+    response = ec2(region).revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
     unknown = response.get("UnknownIpPermissions") or []
     if unknown:
         logger.warning("revoke reported unknown permissions", extra={"groupId": group_id, "unknown": unknown})

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sg_remediation.config import REGION_PATTERN
+
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 EVENT_NAMES = ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup")
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _parse_cloudtrail(event: Mapping[str, Any]) -> Parsed:
                     actor=_actor(detail))
         return Ignored("the API call failed, so it changed nothing", info)
     region = detail.get("awsRegion") or event.get("region")
-    if not isinstance(region, str) or not _REGION.match(region):
+    if not isinstance(region, str) or not REGION_PATTERN.match(region):
         return Ignored("CloudTrail event without a valid region", info)
     request = detail.get("requestParameters")
     response = detail.get("responseElements")

@@ -155,6 +155,8 @@ def parse_exempt_tag(text: str) -> ExemptTag:
         raise PolicyError(f"exempt tag {text!r} must look like Key=Value (e.g. AutoRemediate=false)")
     if len(key) > 128 or len(value) > 256:
         raise PolicyError(f"exempt tag {text!r}: key is at most 128 characters, value at most 256")
+    if key.lower().startswith("aws:"):
+        raise PolicyError(f"exempt tag {text!r}: tag keys starting with 'aws:' are reserved")
     return ExemptTag(key=key, value=value.strip())
 
 

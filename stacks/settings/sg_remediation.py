@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sg_remediation.config import MAX_CHANGES_RANGE, OWN_REGION, parse_regions
+from sg_remediation.policy import parse_allowed_ports, parse_exempt_tag
 from stacks.settings.base import AutomationSettings
-
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_PORT_ITEM = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$", re.ASCII)
-
-
-def check_allowed_ports(value: str) -> str:
-    """The same grammar the function parses (functions/sg_remediation/policy.parse_allowed_ports)."""
-    text = value.strip()
-    if not text:
-        raise ValueError("must not be empty; use 'none' to allow no world-open port")
-    if text.lower() == "none":
-        return text
-    for item in text.split(","):
-        if item.strip().lower() == "icmp":
-            continue
-        match = _PORT_ITEM.match(item)
-        if not match:
-            raise ValueError(f"{item.strip()!r} is not a port (0-65535), a range like 8000-8080, or 'icmp'")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) else low
-        if low > 65535 or high > 65535:
-            raise ValueError(f"{item.strip()!r}: ports must be between 0 and 65535")
-        if low > high:
-            raise ValueError(f"{item.strip()!r}: range start is above its end")
-    return text
 
 
 class SgRemediationSettings(AutomationSettings):
@@ -56,7 +32,10 @@ class SgRemediationSettings(AutomationSettings):
         "stack's region. Event-driven remediation covers the stack's region only (EventBridge rules are regional).",
     )
     max_changes: int = Field(
-        50, ge=1, le=1000, description="Most rules one run revokes; above it, the run reports instead of acting."
+        50,
+        ge=MAX_CHANGES_RANGE[0],
+        le=MAX_CHANGES_RANGE[1],
+        description="Most rules one run revokes; above it, the run reports instead of acting.",
     )
     sweep_interval_minutes: int = Field(
         60, ge=0, le=1440, description="Minutes between sweeps over every security group; 0 disables the sweep."
@@ -76,29 +55,19 @@ class SgRemediationSettings(AutomationSettings):
     @field_validator("allowed_public_ports")
     @classmethod
     def _ports(cls, value: str) -> str:
-        return check_allowed_ports(value)
+        parse_allowed_ports(value)
+        return value.strip()
 
     @field_validator("exempt_tag")
     @classmethod
     def _exempt(cls, value: str) -> str:
-        key, sep, tag_value = value.strip().partition("=")
-        if not sep or not key.strip():
-            raise ValueError("must look like Key=Value (e.g. AutoRemediate=false)")
-        if len(key.strip()) > 128 or len(tag_value) > 256:
-            raise ValueError("tag key is at most 128 characters, value at most 256")
-        if key.strip().lower().startswith("aws:"):
-            raise ValueError("tag keys starting with 'aws:' are reserved")
+        parse_exempt_tag(value)
         return value.strip()
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        for region in value:
-            if not _REGION.match(region):
-                raise ValueError(f"{region!r} is not a region name like eu-central-1")
-        if len(set(value)) != len(value):
-            raise ValueError("regions are listed more than once")
-        return value
+        return list(parse_regions(value))
 
     @model_validator(mode="after")
     def _consistent(self) -> SgRemediationSettings:
@@ -108,3 +77,13 @@ class SgRemediationSettings(AutomationSettings):
                 "set a sweep interval or leave regions empty"
             )
         return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads from settings (functions/sg_remediation/config.py)."""
+        return {
+            "MODE": self.mode,
+            "ALLOWED_PUBLIC_PORTS": self.allowed_public_ports,
+            "EXEMPT_TAG": self.exempt_tag,
+            "REGIONS": ",".join(self.regions) or OWN_REGION,
+            "MAX_CHANGES": str(self.max_changes),
+        }

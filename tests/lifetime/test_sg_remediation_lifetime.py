@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from demo.harness import OpsTopicTap
+from stacks.settings.sg_remediation import SgRemediationSettings
 from tests.lifetime.kit import (
     ACCOUNT,
     EC2_THROTTLING,
@@ -454,8 +455,8 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         faults.clock = clock
         sim = Simulation(seed=SEED, clock=clock)
         tap = OpsTopicTap(EAST)
-        env = {"MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443", "EXEMPT_TAG": f"{EXEMPT_KEY}={EXEMPT_VALUE}",
-               "MAX_CHANGES": "50", "REGIONS": ",".join(REGIONS), "NOTIFY_TOPIC_ARN": tap.topic_arn,
+        settings = SgRemediationSettings(enabled=True, regions=list(REGIONS))  # as shipped, two regions
+        env = {**settings.function_environment(), "NOTIFY_TOPIC_ARN": tap.topic_arn,
                "POWERTOOLS_SERVICE_NAME": "sg_remediation"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)

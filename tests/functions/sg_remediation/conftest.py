@@ -98,10 +98,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         "ALLOWED_PUBLIC_PORTS": "80,443",
         "EXEMPT_TAG": "AutoRemediate=false",
         "MAX_CHANGES": "50",
+        "REGIONS": "own",
         "POWERTOOLS_SERVICE_NAME": "sg_remediation",
     }.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("REGIONS", raising=False)
     return monkeypatch
 
 
