@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -24,7 +24,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from sg_remediation.policy import parse_exempt_tag
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import ProjectSettings, SgRemediationSettings
 
 AUTOMATION = "sg_remediation"
@@ -156,13 +156,9 @@ class SgRemediationStack(Stack):
         return "<AWS::AccountId>" if self.account.startswith("${") else self.account
 
     def _trail(self, settings: SgRemediationSettings) -> None:
-        bucket = s3.Bucket(
+        bucket = secure_bucket(
             self,
             "TrailBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -170,13 +166,8 @@ class SgRemediationStack(Stack):
                     noncurrent_version_expiration=Duration.days(30),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        suppress(
-            bucket,
-            "AwsSolutions-S1",
-            "This bucket only receives CloudTrail log files; CloudTrail records the API calls made on it, and "
-            "server access logs of a log bucket would need yet another unlogged bucket",
+            unlogged_reason="This bucket only receives CloudTrail log files; CloudTrail records the API calls "
+            "made on it, and server access logs of a log bucket would need yet another unlogged bucket",
         )
         self.trail = cloudtrail.Trail(
             self,

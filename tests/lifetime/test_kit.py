@@ -137,3 +137,17 @@ def test_event_shapes() -> None:
     ct = cloudtrail_event(START, "AuthorizeSecurityGroupIngress", {"groupId": "sg-1"})
     assert ct["detail"]["eventName"] == "AuthorizeSecurityGroupIngress"
     assert ct["detail-type"] == "AWS API Call via CloudTrail"
+
+
+def test_fake_context_counts_down_when_asked() -> None:
+    from tests.lifetime.kit import FakeContext
+
+    fixed = FakeContext(remaining_ms=5_000)
+    assert fixed.get_remaining_time_in_millis() == 5_000
+    counting = FakeContext(remaining_ms=5_000, countdown=True)
+    first = counting.get_remaining_time_in_millis()
+    counting.deadline -= 2.0  # two seconds of the invocation have passed
+    later = counting.get_remaining_time_in_millis()
+    assert first <= 5_000 and later <= first - 2_000
+    counting.deadline -= 10.0
+    assert counting.get_remaining_time_in_millis() == 0

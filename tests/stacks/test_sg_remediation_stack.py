@@ -11,6 +11,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors
+from tests.stacks.helpers import policy_statements as statements
+from tests.stacks.helpers import statement_actions as actions
 
 EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
 
@@ -39,18 +41,6 @@ def custom() -> tuple[Stack, Template]:
 def report_mode() -> tuple[Stack, Template]:
     stack = build_with("sg_remediation", {"mode": "report", "exempt_tag": "Remediation=skip"}).stacks["sg_remediation"]
     return stack, Template.from_stack(stack)
-
-
-def statements(template: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        found += policy["Properties"]["PolicyDocument"]["Statement"]
-    return found
-
-
-def actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def test_cloudtrail_event_pattern(default: tuple[Stack, Template]) -> None:
