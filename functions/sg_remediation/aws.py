@@ -83,7 +83,11 @@ def all_groups(region: str) -> list[tuple[Group, list[Rule]]]:
 
 
 def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> RevokeOutcome:
-    """Revoke ``rule_ids`` (ingress rules of ``group_id``) by security-group rule id.
+    return revoke(region, group_id, rule_ids, egress=False)
+
+
+def revoke(region: str, group_id: str, rule_ids: Sequence[str], *, egress: bool) -> RevokeOutcome:
+    """Revoke ``rule_ids`` (ingress, or egress, rules of ``group_id``) by security-group rule id.
 
     One call for all of them; when it fails because some rule no longer exists, each id is retried
     alone so the rest are still revoked and the missing ones are reported as already gone. Any other
@@ -96,7 +100,7 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
     while batches:
         batch = batches.pop(0)
         try:
-            _revoke(region, group_id, batch)
+            _revoke(region, group_id, batch, egress)
             outcome.revoked.extend(batch)
             continue
         except ClientError as error:
@@ -115,11 +119,31 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
     return outcome
 
 
-def _revoke(region: str, group_id: str, rule_ids: list[str]) -> None:
-    response = ec2(region).revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
+def _revoke(region: str, group_id: str, rule_ids: list[str], egress: bool) -> None:
+    client_ = ec2(region)
+    call = client_.revoke_security_group_egress if egress else client_.revoke_security_group_ingress
+    response = call(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
     unknown = response.get("UnknownIpPermissions") or []
     if unknown:
         logger.warning("revoke reported unknown permissions", extra={"groupId": group_id, "unknown": unknown})
+
+
+def prefix_list_cidrs(region: str, prefix_list_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The CIDRs of each customer-managed prefix list among ``prefix_list_ids`` (AWS-managed lists are skipped:
+    they hold service ranges, never the world). One describe call, then the entries of each list, paginated."""
+    if not prefix_list_ids:
+        return {}
+    client_ = ec2(region)
+    customer: list[str] = []
+    for page in client_.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=list(prefix_list_ids)):
+        customer += [item["PrefixListId"] for item in page.get("PrefixLists", []) if item.get("OwnerId") != "AWS"]
+    found: dict[str, tuple[str, ...]] = {}
+    for prefix_list_id in customer:
+        cidrs: list[str] = []
+        for entries in client_.get_paginator("get_managed_prefix_list_entries").paginate(PrefixListId=prefix_list_id):
+            cidrs += [entry["Cidr"] for entry in entries.get("Entries", []) if entry.get("Cidr")]
+        found[prefix_list_id] = tuple(cidrs)
+    return found
 
 
 def publish(report: ActionReport, topic_arn: str | None) -> str | None:

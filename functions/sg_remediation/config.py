@@ -10,7 +10,17 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from sg_remediation.policy import AllowedPorts, ExemptTag, PolicyError, parse_allowed_ports, parse_exempt_tag
+from sg_remediation.policy import (
+    AllowedPorts,
+    ExemptTag,
+    Policy,
+    PolicyError,
+    World,
+    parse_allowed_ports,
+    parse_egress,
+    parse_exempt_tag,
+    parse_max_prefix,
+)
 from shared.config import ConfigError, env_int, env_mode, env_str
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -37,6 +47,15 @@ def _parsed[T](name: str, parser: Callable[[str], T], env: Mapping[str, str] | N
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _max_prefix(family: str, env: Mapping[str, str] | None) -> int:
+    name = f"MAX_PREFIX_{family.upper()}"
+    value = env_int(name, env=env)
+    try:
+        return parse_max_prefix(value, family)
+    except PolicyError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def _regions(env: Mapping[str, str] | None) -> tuple[str, ...]:
     value = env_str("REGIONS", env=env)
     if value == OWN_REGION:
@@ -46,14 +65,21 @@ def _regions(env: Mapping[str, str] | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Config:
-    """From ``MODE``, ``ALLOWED_PUBLIC_PORTS``, ``EXEMPT_TAG``, ``REGIONS``, ``MAX_CHANGES``, ``NOTIFY_TOPIC_ARN``."""
+    """From ``MODE``, ``ALLOWED_PUBLIC_PORTS``, ``EXEMPT_TAG``, ``MAX_PREFIX_V4``, ``MAX_PREFIX_V6``, ``EGRESS``,
+    ``REGIONS``, ``MAX_CHANGES``, ``NOTIFY_TOPIC_ARN``."""
 
     mode: str
     allowed: AllowedPorts
     exempt: ExemptTag
+    world: World
+    egress: str
     regions: tuple[str, ...]
     max_changes: int
     topic_arn: str
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(allowed=self.allowed, exempt=self.exempt, world=self.world, egress=self.egress)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -62,6 +88,8 @@ class Config:
             mode=env_mode(None, env=env),
             allowed=_parsed("ALLOWED_PUBLIC_PORTS", parse_allowed_ports, env),
             exempt=_parsed("EXEMPT_TAG", parse_exempt_tag, env),
+            world=World(max_prefix_v4=_max_prefix("v4", env), max_prefix_v6=_max_prefix("v6", env)),
+            egress=_parsed("EGRESS", parse_egress, env),
             regions=_regions(env),
             max_changes=env_int("MAX_CHANGES", minimum=low, maximum=high, env=env),
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=env),

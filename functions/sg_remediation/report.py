@@ -28,6 +28,10 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def _noun(plan: GroupPlan) -> str:
+    return "world-open egress rule" if plan.egress else "world-open ingress rule"
+
+
 def _rules(findings: Sequence[Finding]) -> str:
     return ", ".join(finding.rule.summary() for finding in findings)
 
@@ -120,7 +124,7 @@ def revoked_report(
     lines = [_finding_line(finding, change) for finding in done]
     if gone:
         lines += ["", "Already removed before this run could revoke them:", *(_rule_line(f.rule) for f in gone)]
-    what = _plural(len(done), "world-open ingress rule")
+    what = _plural(len(done), _noun(plan))
     return _build(_Shape(
         event_type=EVENT_REVOKED,
         title=f"Closed {what} on {plan.group.label()}",
@@ -141,7 +145,7 @@ def revoked_report(
 def finding_report(plan: GroupPlan, change: Change | None, mode: str, exempt_tag: str) -> ActionReport:
     """World-open rules of one group left in place after an event: report mode or an exempt group."""
     verb = "Would revoke" if mode == "report" and plan.why == "report mode" else "Left open"
-    what = _plural(len(plan.findings), "world-open ingress rule")
+    what = _plural(len(plan.findings), _noun(plan))
     return _build(_Shape(
         event_type=EVENT_FINDING,
         title=f"{what} on {plan.group.label()} not revoked: {plan.why}",
@@ -169,7 +173,7 @@ def _digest_lines(plans: Sequence[GroupPlan], *, reasons: bool) -> list[str]:
 def guard_report(plans: Sequence[GroupPlan], total: int, max_changes: int, change: Change | None,
                  mode: str) -> ActionReport:
     """One summary instead of a report per group when the MAX_CHANGES guard stopped the run."""
-    what = _plural(total, "world-open ingress rule")
+    what = _plural(total, "world-open rule")
     return _build(_Shape(
         event_type=EVENT_GUARD,
         title=f"{what} found, above MAX_CHANGES={max_changes}: nothing revoked",
@@ -192,7 +196,7 @@ def sweep_findings_report(plans: Sequence[GroupPlan], mode: str, exempt_tag: str
     A sweep repeats every interval; a report per group each time would flood the chat channel.
     """
     total = sum(len(plan.findings) for plan in plans)
-    where = f"{_plural(total, 'world-open ingress rule')} in {_plural(len(plans), 'group')}"
+    where = f"{_plural(total, 'world-open rule')} in {_plural(len(plans), 'group')}"
     verb = "would revoke" if mode == "report" else "left open"
     return _build(_Shape(
         event_type=EVENT_FINDING,
@@ -203,7 +207,8 @@ def sweep_findings_report(plans: Sequence[GroupPlan], mode: str, exempt_tag: str
         related=[plan.group.arn() for plan in plans],
         context={"findings": [
             {"groupId": plan.group.group_id, "groupName": plan.group.name, "vpcId": plan.group.vpc_id or "",
-             "region": plan.group.region, "reason": plan.why, "rules": _finding_dicts(plan.findings)}
+             "region": plan.group.region, "direction": "egress" if plan.egress else "ingress", "reason": plan.why,
+             "rules": _finding_dicts(plan.findings)}
             for plan in plans]},
     ), None, mode)
 
@@ -225,7 +230,7 @@ def failure_report(failures: Sequence[Failure], change: Change | None, mode: str
     codes = sorted({failure.error_code or "error" for failure in failures})
     groups = _plural(len(failures), "security group")
     body = [f"This run could not remediate {groups} (or region); "
-            f"{_plural(left, 'world-open ingress rule')} stay open:", ""]
+            f"{_plural(left, 'world-open rule')} stay open:", ""]
     for failure in failures:
         body += _failure_lines(failure)
     return _build(_Shape(

@@ -67,7 +67,8 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
         _record_delay(change)
     groups = _read_sweep(config, result) if change is None else _read_change(change, result)
     result.groups_checked = len(groups)
-    plan = policy.plan_run(groups, config.allowed, config.exempt, config.mode, config.max_changes)
+    prefix_lists = _resolve_prefix_lists(groups, config, result)
+    plan = policy.plan_run(groups, config.policy, config.mode, config.max_changes, prefix_lists)
     result.guard_tripped = plan.guard_tripped
     for group_plan in plan.to_revoke:
         _revoke(group_plan, change, config, result)
@@ -86,7 +87,8 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
 
 def _revoke(group_plan: policy.GroupPlan, change: events.Change | None, config: Config, result: Result) -> None:
     group = group_plan.group
-    outcome = aws.revoke_ingress(group.region, group.group_id, [f.rule.rule_id for f in group_plan.findings])
+    outcome = aws.revoke(group.region, group.group_id, [f.rule.rule_id for f in group_plan.findings],
+                         egress=group_plan.egress)
     if outcome.error is not None:
         left = tuple(f for f in group_plan.findings if f.rule.rule_id in set(outcome.failed))
         _failed(result, outcome.error, group.region, group.group_id, group=group, findings=left)
@@ -97,7 +99,8 @@ def _revoke(group_plan: policy.GroupPlan, change: events.Change | None, config: 
     if outcome.already_gone:
         logger.info("rules already removed", extra={"groupId": group.group_id, "ruleIds": outcome.already_gone})
     if outcome.revoked:
-        logger.info("revoked world-open ingress", extra={"groupId": group.group_id, "ruleIds": outcome.revoked})
+        logger.info("revoked world-open rules", extra={"groupId": group.group_id, "ruleIds": outcome.revoked,
+                                                       "direction": "egress" if group_plan.egress else "ingress"})
         _publish(report.revoked_report(group_plan, outcome.revoked, outcome.already_gone, change, config.mode),
                  config, result)
 
@@ -139,6 +142,37 @@ def _read_change(change: events.Change, result: Result) -> GroupRules:
         except ClientError as exc:
             _failed(result, exc, change.region, group_id)
     return found
+
+
+def _resolve_prefix_lists(groups: GroupRules, config: Config, result: Result) -> policy.PrefixLists:
+    """The CIDRs of every customer-managed prefix list the rules reference: read once per run and region."""
+    wanted: dict[str, set[str]] = {}
+    for group, rules in groups:
+        for rule in rules:
+            if rule.prefix_list_id and (not rule.is_egress or config.egress != "off"):
+                wanted.setdefault(group.region, set()).add(rule.prefix_list_id)
+    resolved: dict[str, tuple[str, ...]] = {}
+    for region, ids in wanted.items():
+        batches = [sorted(ids)]
+        while batches:
+            batch = batches.pop()
+            try:
+                resolved.update(aws.prefix_list_cidrs(region, batch))
+            except ClientError as exc:
+                if is_transient(exc) or len(batch) == 1:
+                    _unresolved(result, exc, region, batch)
+                else:  # one bad (deleted, unshared) list must not hide the others
+                    batches += [[prefix_list_id] for prefix_list_id in batch]
+    return resolved
+
+
+def _unresolved(result: Result, exc: ClientError, region: str, prefix_list_ids: list[str]) -> None:
+    """A prefix list that cannot be read is not taken for world-open; logged and counted (raised if transient)."""
+    if is_transient(exc) and result.error is None:
+        result.error = exc
+    logger.warning("could not read prefix list entries: rules using them are not judged in this run",
+                   extra={"region": region, "prefixListIds": prefix_list_ids, "errorCode": error_code(exc)})
+    metrics.add_metric(name="PrefixListsUnresolved", unit=MetricUnit.Count, value=len(prefix_list_ids))
 
 
 def _failed(result: Result, exc: ClientError, region: str, group_id: str = "", *,

@@ -7,7 +7,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sg_remediation.config import MAX_CHANGES_RANGE, OWN_REGION, parse_regions
-from sg_remediation.policy import parse_allowed_ports, parse_exempt_tag
+from sg_remediation.policy import (
+    DEFAULT_ALLOWED_PORTS,
+    MAX_PREFIX_LIMITS,
+    parse_allowed_ports,
+    parse_egress,
+    parse_exempt_tag,
+)
 from stacks.settings.base import AutomationSettings
 
 
@@ -18,13 +24,35 @@ class SgRemediationSettings(AutomationSettings):
         "enforce", description="enforce: revoke offending rules; report: change nothing, report what would be revoked."
     )
     allowed_public_ports: str = Field(
-        "80,443",
-        description="TCP ports and ranges that may be open to 0.0.0.0/0 or ::/0, e.g. '80,443,8000-8080'; "
-        "add 'icmp' to allow world-open ICMP; 'none' allows nothing. UDP is never allowed.",
+        DEFAULT_ALLOWED_PORTS,
+        description="What may be open to the world, comma-separated: TCP ports and ranges ('443', '8000-8080', "
+        "'tcp:22'), UDP ('udp:443', 'udp:51820'), ICMP type with optional code ('icmp:3:4', 'icmp:0', 'icmp' for "
+        "all), ICMPv6 ('icmpv6:2'); 'none' allows nothing. The default keeps HTTP, HTTPS and Path MTU discovery.",
     )
     exempt_tag: str = Field(
         "AutoRemediate=false",
-        description="Key=Value tag: a security group carrying it is reported, never changed.",
+        description="Key=Value tag: a security group, or a single security-group rule, carrying it is reported, "
+        "never changed.",
+    )
+    max_prefix_v4: int = Field(
+        0,
+        ge=0,
+        le=MAX_PREFIX_LIMITS["v4"],
+        description="Widest IPv4 prefix length that counts as the whole internet: 0 = only 0.0.0.0/0; 1 also "
+        "counts 0.0.0.0/1 and 128.0.0.0/1. Private networks never count.",
+    )
+    max_prefix_v6: int = Field(
+        0,
+        ge=0,
+        le=MAX_PREFIX_LIMITS["v6"],
+        description="Widest IPv6 prefix length that counts as the whole internet: 0 = only ::/0. Unique-local "
+        "networks never count.",
+    )
+    egress: str = Field(
+        "off",
+        description="World-open egress on ports not in allowed_public_ports: off = not looked at; report = "
+        "reported, never revoked; enforce = revoked like ingress (the default allow-all egress rule of every "
+        "group included).",
     )
     regions: list[str] = Field(
         default_factory=list,
@@ -64,6 +92,11 @@ class SgRemediationSettings(AutomationSettings):
         parse_exempt_tag(value)
         return value.strip()
 
+    @field_validator("egress")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        return parse_egress(value)
+
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
@@ -84,6 +117,9 @@ class SgRemediationSettings(AutomationSettings):
             "MODE": self.mode,
             "ALLOWED_PUBLIC_PORTS": self.allowed_public_ports,
             "EXEMPT_TAG": self.exempt_tag,
+            "MAX_PREFIX_V4": str(self.max_prefix_v4),
+            "MAX_PREFIX_V6": str(self.max_prefix_v6),
+            "EGRESS": self.egress,
             "REGIONS": ",".join(self.regions) or OWN_REGION,
             "MAX_CHANGES": str(self.max_changes),
         }
