@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors
+from tests.stacks.helpers import policy_statements as statements
+from tests.stacks.helpers import statement_actions as actions_of
 
 MANAGED = [
     {"user_name": "ci-deployer"},
@@ -27,18 +29,6 @@ def built() -> dict[str, Any]:
     stacks = {"enforce": enforce.stacks["key_rotation"], "report": report.stacks["key_rotation"],
               "sweep_only": sweep_only.stacks["key_rotation"]}
     return {"stacks": stacks, "templates": {k: Template.from_stack(v) for k, v in stacks.items()}}
-
-
-def statements(template: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def actions_of(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def resource_text(statement: dict[str, Any]) -> str:
