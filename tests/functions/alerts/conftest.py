@@ -6,7 +6,8 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    status: int = 0  # the status the receiver answered with
 
 
 class Receiver:
@@ -46,6 +48,8 @@ class Receiver:
         self.script: dict[str, list[Reply]] = {}
         self.lock = threading.Lock()
         self.url = ""
+        # When set, decides every reply (path, parsed body) -> Reply; the script is not used.
+        self.responder: Callable[[str, Any], Reply] | None = None
 
     def plan(self, path: str, *replies: Reply) -> None:
         with self.lock:
@@ -55,6 +59,7 @@ class Receiver:
         with self.lock:
             self.received.clear()
             self.script.clear()
+            self.responder = None
 
     def next_reply(self, path: str) -> Reply:
         with self.lock:
@@ -67,6 +72,8 @@ class Receiver:
 
 def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as webhook services answer
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
@@ -74,9 +81,10 @@ def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw)
             except ValueError:
                 body = raw.decode(errors="replace")
+            responder = receiver.responder
+            reply = responder(self.path, body) if responder is not None else receiver.next_reply(self.path)
             with receiver.lock:
-                receiver.received.append(Received(self.path, dict(self.headers), body))
-            reply = receiver.next_reply(self.path)
+                receiver.received.append(Received(self.path, dict(self.headers), body, reply.status))
             if reply.delay:
                 time.sleep(reply.delay)
             try:
@@ -103,11 +111,12 @@ class _Server(ThreadingHTTPServer):
         return  # a client that timed out and hung up is expected in the tests
 
 
-@pytest.fixture(scope="session")
-def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str]]:
+@contextmanager
+def https_receiver(folder: Path) -> Iterator[tuple[Receiver, str]]:
+    """A :class:`Receiver` on https://127.0.0.1:<port> and the path of the CA bundle that trusts it."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
-    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    bundle = folder / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
@@ -117,9 +126,17 @@ def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver,
     receiver.url = f"https://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield receiver, str(bundle)
-    server.shutdown()
-    server.server_close()
+    try:
+        yield receiver, str(bundle)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str]]:
+    with https_receiver(tmp_path_factory.mktemp("ca")) as served:
+        yield served
 
 
 @pytest.fixture
