@@ -69,13 +69,21 @@ def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
     return patterns
 
 
-def ops_topic_filter(min_severity: str) -> dict[str, sns.SubscriptionFilter]:
-    """The ops-topic subscription's filter policy: action reports (``severity`` message attribute) at or
-    above ``min_severity``; messages without the attribute (CloudWatch alarms) always pass."""
+def ops_topic_filter(min_severity: str) -> dict[str, Any] | None:
+    """The ops-topic subscription's filter policy (on the message body): action reports whose severity is
+    ``min_severity`` or above, and every CloudWatch alarm notification; None when nothing is filtered.
+
+    On the body rather than on the ``severity`` message attribute the reports also carry: CloudWatch alarm
+    notifications have no message attributes, and SNS's ``{"exists": false}`` never matches a message
+    without any attribute, so an attribute policy would drop every alarm.
+    """
     wanted = list(SEVERITIES[SEVERITIES.index(min_severity):])
     if wanted == list(SEVERITIES):
-        return {}
-    return {"severity": sns.SubscriptionFilter([*wanted, {"exists": False}])}
+        return None
+    return {"$or": [
+        {"metadata": {"additionalContext": {"severity": wanted}}},
+        {"AlarmName": [{"exists": True}]},
+    ]}
 
 
 def _event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -159,8 +167,12 @@ class AlertsStack(Stack):
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:
-            core.topic.add_subscription(subscriptions.LambdaSubscription(
-                function, filter_policy=ops_topic_filter(settings.ops_topic_min_severity) or None))
+            subscription = core.topic.add_subscription(subscriptions.LambdaSubscription(function))
+            policy = ops_topic_filter(settings.ops_topic_min_severity)
+            if policy is not None:
+                cfn_subscription: Any = subscription.node.default_child
+                cfn_subscription.filter_policy_scope = "MessageBody"
+                cfn_subscription.filter_policy = policy
         for index, arn in enumerate(settings.extra_sns_topic_arns):
             topic = sns.Topic.from_topic_arn(self, f"ExtraTopic{index}", arn)
             topic.add_subscription(subscriptions.LambdaSubscription(function))
