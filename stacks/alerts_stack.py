@@ -31,7 +31,7 @@ from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
 
 AUTOMATION = "alerts"
-PLACEHOLDER = {"destinations": []}
+PLACEHOLDER: dict[str, list[Any]] = {"destinations": []}
 
 
 def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
@@ -167,10 +167,10 @@ class AlertsStack(Stack):
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:
-            subscription = core.topic.add_subscription(subscriptions.LambdaSubscription(function))
+            ops_subscription = core.topic.add_subscription(subscriptions.LambdaSubscription(function))
             policy = ops_topic_filter(settings.ops_topic_min_severity)
             if policy is not None:
-                cfn_subscription: Any = subscription.node.default_child
+                cfn_subscription: Any = ops_subscription.node.default_child
                 cfn_subscription.filter_policy_scope = "MessageBody"
                 cfn_subscription.filter_policy = policy
         for index, arn in enumerate(settings.extra_sns_topic_arns):

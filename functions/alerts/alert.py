@@ -1,6 +1,6 @@
 """The normalized alert every source is turned into, and the console links it carries.
 
-Pure: no boto3, no environment. Every formatter in ``sources`` returns an :class:`Alert`; every
+Pure: no boto3, no environment. Every formatter in ``alerts.formatters`` returns an :class:`Alert`; every
 renderer in ``render`` takes one.
 """
 
@@ -10,7 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-SEVERITIES = ("info", "warning", "critical")
+from shared.reports import SEVERITIES
+
+__all__ = ["SEVERITIES", "Alert", "Link", "at_least", "severity_rank"]
+
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
 
 
@@ -21,7 +24,6 @@ def severity_rank(severity: str) -> int:
 
 def at_least(severity: str, minimum: str) -> bool:
     return severity_rank(severity) >= severity_rank(minimum)
-
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from alerts.alert import SEVERITIES
 from alerts.render import wire_bytes
+from shared.reports import SEVERITIES
 
 DESTINATION_TYPES = ("slack", "teams", "webhook")
 USER_AGENT = "aws-ops-automations-alerts/1.0"
@@ -51,6 +51,31 @@ class Destination:
         return f"{self.type}#{self.index}"
 
 
+def _url(where: str, url: Any) -> str:
+    if not isinstance(url, str):
+        raise DestinationsError(f"{where}.url must be an https:// URL")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise DestinationsError(f"{where}.url must be an https:// URL")
+    return url
+
+
+def _destination(index: int, item: Any) -> Destination:
+    where = f"destinations[{index}]"
+    if not isinstance(item, dict):
+        raise DestinationsError(f"{where} must be an object with type and url")
+    kind = item.get("type")
+    if kind not in DESTINATION_TYPES:
+        raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
+    minimum = item.get("min_severity", "info")
+    if minimum not in SEVERITIES:
+        raise DestinationsError(f"{where}.min_severity must be one of {', '.join(SEVERITIES)} (got {minimum!r})")
+    unknown = sorted(set(item) - {"type", "url", "min_severity"})
+    if unknown:
+        raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
+    return Destination(type=kind, url=_url(where, item.get("url")), min_severity=minimum, index=index)
+
+
 def parse_destinations(value: Any) -> list[Destination]:
     """``{"destinations": [{"type", "url", "min_severity"?}, ...]}`` -> destinations, or a clear error.
 
@@ -63,28 +88,7 @@ def parse_destinations(value: Any) -> list[Destination]:
             raise DestinationsError('the secret is not JSON; expected {"destinations": [...]}') from None
     if not isinstance(value, dict) or not isinstance(value.get("destinations"), list):
         raise DestinationsError('the secret must be a JSON object with a "destinations" list')
-    found = []
-    for index, item in enumerate(value["destinations"]):
-        where = f"destinations[{index}]"
-        if not isinstance(item, dict):
-            raise DestinationsError(f"{where} must be an object with type and url")
-        kind = item.get("type")
-        if kind not in DESTINATION_TYPES:
-            raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
-        url = item.get("url")
-        if not isinstance(url, str):
-            raise DestinationsError(f"{where}.url must be an https:// URL")
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.netloc:
-            raise DestinationsError(f"{where}.url must be an https:// URL")
-        minimum = item.get("min_severity", "info")
-        if minimum not in SEVERITIES:
-            raise DestinationsError(f"{where}.min_severity must be one of {', '.join(SEVERITIES)} (got {minimum!r})")
-        unknown = sorted(set(item) - {"type", "url", "min_severity"})
-        if unknown:
-            raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
-        found.append(Destination(type=kind, url=url, min_severity=minimum, index=index))
-    return found
+    return [_destination(index, item) for index, item in enumerate(value["destinations"])]
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,32 @@ def retry_after_seconds(value: str | None, cap: float, now: float | None = None)
     return max(0.0, min(seconds, cap))
 
 
+def _try(session: requests.Session, destination: Destination, body: bytes, policy: Policy,
+         attempts: int) -> tuple[Result | None, int | None, str, float]:
+    """One POST: a final :class:`Result`, or ``None`` with the status, reason and wait before the next try."""
+    wait = policy.backoff_base * 2 ** (attempts - 1)
+    try:
+        response = session.post(destination.url, data=body, timeout=policy.timeout, headers=HEADERS)
+    except requests.Timeout:
+        return None, None, "timeout", wait
+    except requests.RequestException as exc:
+        # The exception text names the URL: keep only its class.
+        return None, None, f"connection error ({type(exc).__name__})", wait
+    status = response.status_code
+    if 200 <= status < 300:
+        return Result(destination.name, destination.type, True, attempts, status), status, "", wait
+    if status in (404, 410):
+        return Result(destination.name, destination.type, False, attempts, status,
+                      f"HTTP {status}: the webhook no longer exists", gone=True), status, "", wait
+    if status == 429:
+        return None, status, "HTTP 429: rate limited", retry_after_seconds(
+            response.headers.get("Retry-After"), policy.retry_after_cap)
+    if status >= 500:
+        return None, status, f"HTTP {status}", wait
+    return Result(destination.name, destination.type, False, attempts, status,
+                  f"HTTP {status}: {_body_hint(response)}"), status, "", wait
+
+
 def post(session: requests.Session, destination: Destination, payload: dict[str, Any], policy: Policy) -> Result:
     """POST ``payload`` as JSON to ``destination``, retrying as the module docstring says."""
     body = wire_bytes(payload)
@@ -143,29 +173,9 @@ def post(session: requests.Session, destination: Destination, payload: dict[str,
     reason = ""
     while attempts < policy.max_attempts:
         attempts += 1
-        wait = policy.backoff_base * 2 ** (attempts - 1)
-        try:
-            response = session.post(destination.url, data=body, timeout=policy.timeout, headers=HEADERS)
-        except requests.Timeout:
-            status, reason = None, "timeout"
-        except requests.RequestException as exc:
-            # The exception text names the URL: keep only its class.
-            status, reason = None, f"connection error ({type(exc).__name__})"
-        else:
-            status = response.status_code
-            if 200 <= status < 300:
-                return Result(destination.name, destination.type, True, attempts, status)
-            if status in (404, 410):
-                return Result(destination.name, destination.type, False, attempts, status,
-                              f"HTTP {status}: the webhook no longer exists", gone=True)
-            if status == 429:
-                reason = "HTTP 429: rate limited"
-                wait = retry_after_seconds(response.headers.get("Retry-After"), policy.retry_after_cap)
-            elif status >= 500:
-                reason = f"HTTP {status}"
-            else:
-                return Result(destination.name, destination.type, False, attempts, status,
-                              f"HTTP {status}: {_body_hint(response)}")
+        final, status, reason, wait = _try(session, destination, body, policy, attempts)
+        if final is not None:
+            return final
         if attempts < policy.max_attempts:
             if not policy.can_retry(wait):
                 reason += " (no time left in this invocation to retry)"

@@ -30,9 +30,10 @@ from botocore.exceptions import ClientError
 from alerts import aws, report
 from alerts.alert import Alert, at_least
 from alerts.config import Config
+from alerts.decode import BadEvent
 from alerts.delivery import Destination, Policy, Result, parse_destinations, post
+from alerts.formatters import Options, keyed_alerts
 from alerts.render import render
-from alerts.sources import BadEvent, Options, alerts_from_event, delivery_keys
 from shared.errors import is_transient
 from shared.observability import logger
 from shared.timeutil import iso, utcnow
@@ -159,18 +160,17 @@ def deliver(keyed: list[tuple[str, Alert]], destinations: list[Destination], sen
 def run(event: Any, config: Config, ports: Ports) -> dict[str, Any]:
     """Everything one invocation does."""
     try:
-        alerts = alerts_from_event(event, Options(region=config.region, max_log_lines=config.max_log_lines))
+        every = keyed_alerts(event, Options(region=config.region, max_log_lines=config.max_log_lines))
     except BadEvent as exc:
         logger.warning("unreadable event dropped", extra={"reason": str(exc)})
         report.count_total("BadEvents", 1)
         return {"alerts": 0, "delivered": 0, "dropped": "bad event"}
-    report.count_total("AlertsReceived", len(alerts))
-    keyed = [(key, alert) for key, alert in zip(delivery_keys(event, len(alerts)), alerts, strict=True)
-             if at_least(alert.severity, config.min_severity)]
-    if len(keyed) < len(alerts):
-        report.count_total("AlertsBelowMinSeverity", len(alerts) - len(keyed))
+    report.count_total("AlertsReceived", len(every))
+    keyed = [(key, alert) for key, alert in every if at_least(alert.severity, config.min_severity)]
+    if len(keyed) < len(every):
+        report.count_total("AlertsBelowMinSeverity", len(every) - len(keyed))
     if not keyed:
-        logger.info("nothing to send", extra={"alerts": len(alerts), "min_severity": config.min_severity})
+        logger.info("nothing to send", extra={"alerts": len(every), "min_severity": config.min_severity})
         return report.Outcome().as_result()
     destinations = parse_destinations(ports.read_secret(config.secret_arn))
     if not destinations:

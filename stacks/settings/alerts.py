@@ -26,6 +26,11 @@ _PATTERN_KEYS = {"version", "id", "detail-type", "source", "account", "time", "r
 DEFAULT_FILTER_PATTERN = "?ERROR ?Error ?error ?CRITICAL ?Critical ?FATAL ?Fatal ?Exception ?Traceback"
 EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
 Severity = Literal["info", "warning", "critical"]
+Ec2State = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+
+
+def _default_states() -> list[Ec2State]:
+    return ["stopped", "terminated"]
 
 
 class LogSubscription(StrictModel):
@@ -59,8 +64,8 @@ class EventRules(StrictModel):
     """EventBridge rules that send AWS events to the function; each one can be switched off."""
 
     ec2_state_changes: bool = Field(False, description="EC2 instance state changes (states in ec2_states).")
-    ec2_states: list[Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]] = Field(
-        default_factory=lambda: ["stopped", "terminated"],
+    ec2_states: list[Ec2State] = Field(
+        default_factory=_default_states,
         description="EC2 states that raise an alert when ec2_state_changes is on.",
     )
     guardduty: float | None = Field(
@@ -131,7 +136,8 @@ class AlertsSettings(AutomationSettings):
         default_factory=list,
         description="Log groups whose matching lines are sent: [{log_group_name, filter_pattern}].",
     )
-    event_rules: EventRules = Field(default_factory=EventRules, description="Built-in EventBridge rules.")
+    event_rules: EventRules = Field(default_factory=lambda: EventRules.model_validate({}),
+                                    description="Built-in EventBridge rules.")
     custom_event_patterns: list[dict[str, Any]] = Field(
         default_factory=list, description="More EventBridge event patterns, one rule each (JSON objects)."
     )

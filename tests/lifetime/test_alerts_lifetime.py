@@ -44,7 +44,7 @@ from alerts import aws as alerts_aws_module
 from alerts import delivery, handler
 from alerts.alert import at_least
 from alerts.config import Config
-from alerts.sources import Options, alerts_from_event
+from alerts.formatters import Options, alerts_from_event
 from tests.functions.alerts.aws_env import AlertsAws, alerts_aws
 from tests.functions.alerts.conftest import Receiver, Reply, https_receiver, load
 from tests.lifetime.kit import Fault, FaultInjector, LambdaRuntime, SimClock, Simulation, is_long
@@ -213,6 +213,104 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver
         yield receiver
 
 
+class Day:
+    """The simulated day: what was sent, what the destinations and the undelivered queue saw, the checks."""
+
+    def __init__(self, served: Receiver, env: AlertsAws, faults: FaultInjector, clock: SimClock) -> None:
+        self.faults = faults
+        self.destinations = Destinations(served)
+        self.runtime = LambdaRuntime(self.invoke, function_name="alerts")
+        self.sim = Simulation(seed=SEED, clock=clock)
+        self.ledger = Ledger(served, env)
+        self.expected: dict[int, set[str]] = {}
+        self.faulted_events: set[int] = set()
+        self.counts = Counter[str]()
+        self.sim.invariant("each alert reaches each live destination at most once, exactly once when done")(
+            self.once)
+        self.sim.invariant("what is not delivered is kept with the rendered message and the reason, and counted")(
+            self.kept)
+        self.sim.invariant("no destination failure becomes an on-failure record; a dead destination is no "
+                           "retry storm")(self.no_storm)
+
+    def invoke(self, event: Any, context: Any) -> Any:
+        with self.faults.active():
+            return handler.handler(event, context)
+
+    # -- invariants
+    def _pair(self, n: int, name: str, failed: set[int]) -> str | None:
+        got, kept = self.ledger.delivered[(n, name)], self.ledger.kept_by[(n, name)]
+        if name not in self.expected[n]:
+            return f"evt-{n:05d} reached {name} below its min_severity" if got or kept else None
+        if got + kept > 1:
+            return f"evt-{n:05d} to {name}: delivered {got}x, kept {kept}x"
+        if n in failed:
+            return None
+        if got + kept == 0:
+            return f"evt-{n:05d} to {name}: neither delivered nor kept"
+        if name == "slack#0" and got != 1:
+            return f"evt-{n:05d}: the healthy destination got it {got}x"
+        return None
+
+    def once(self) -> list[str]:
+        failed = {_token(record.request) for record in self.runtime.failures}
+        found = (self._pair(n, name, failed) for n in self.expected for name in NAMES.values())
+        return [problem for problem in found if problem]
+
+    def kept(self) -> list[str]:
+        problems = [f"kept without message or reason: {item}" for item in self.ledger.kept
+                    if not item.get("reason") or not isinstance(item.get("message"), dict)]
+        if self.ledger.kept_metric != len(self.ledger.kept):
+            problems.append(f"AlertsKept metric {self.ledger.kept_metric} != {len(self.ledger.kept)} kept")
+        return problems
+
+    def no_storm(self) -> list[str]:
+        problems = [f"on-failure record not caused by an injected AWS fault: {record.payload['responsePayload']}"
+                    for record in self.runtime.failures if _token(record.request) not in self.faulted_events]
+        for (n, name), count in self.ledger.requests.items():
+            if name == "webhook#2" and self.destinations.dead and count > ATTEMPTS:
+                problems.append(f"evt-{n:05d}: {count} requests to the dead destination")
+            if name == "teams#1" and count > 3 * ATTEMPTS:
+                problems.append(f"evt-{n:05d}: {count} requests to teams#1 (at most 3 tries x {ATTEMPTS} invocations)")
+        return problems
+
+    # -- what happens between events
+    def weather(self, n: int) -> None:
+        """The destinations and AWS before event ``n``: the death half-way, flaky bursts, throttling."""
+        rng = self.sim.rng
+        if n == EVENTS // 2:
+            self.destinations.dead = True
+            self.sim.note("webhook#2 is deleted: 404 from now on")
+        if rng.random() < 0.12:
+            self.sim.note(f"teams#1 starts a burst of {self.destinations.start_burst(rng)} failures")
+            self.counts["flaky bursts"] += 1
+        if rng.random() < 0.03:
+            self.faults.add(Fault("dynamodb.PutItem", "ProvisionedThroughputExceededException", times=1))
+            self.faulted_events.add(n)
+            self.counts["table writes throttled"] += 1
+        if rng.random() < 0.02:
+            alerts_aws_module.clear_cache()  # a cold start reads the secret again ...
+            self.faults.add(Fault("secretsmanager.GetSecretValue", "ThrottlingException", times=1))
+            self.faulted_events.add(n)
+            self.counts["secret reads throttled"] += 1
+
+    def event(self, n: int, capsys: pytest.CaptureFixture[str]) -> None:
+        rng = self.sim.rng
+        event = rng.choice(KINDS)(n, self.sim.clock.iso(), rng)
+        alerts = alerts_from_event(event, Options())
+        self.expected[n] = {NAMES[path] for path, minimum in MIN_SEVERITY.items()
+                            if any(at_least(alert.severity, minimum) for alert in alerts)}
+        self.sim.step(f"evt-{n:05d}", lambda: (self.runtime.invoke_async(event),
+                                               self.ledger.update(capsys.readouterr().out)))
+        self.faults.clear()
+
+    def summary(self, waited: list[float]) -> dict[str, Any]:
+        runtime = self.runtime
+        kept = Counter(item["destination"] + (" gone" if item["gone"] else " failing") for item in self.ledger.kept)
+        return {**self.sim.summary(), "events": EVENTS, "simulated": "24 h", "invocations": len(runtime.invocations),
+                "retried invocations": len(runtime.invocations) - EVENTS, "on-failure records": len(runtime.failures),
+                "kept": dict(kept), "faults": dict(self.counts), "retry-after waited (s)": sum(waited)}
+
+
 def test_a_day_of_alerts_to_three_destinations(
     served: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -227,89 +325,13 @@ def test_a_day_of_alerts_to_three_destinations(
             {"type": "webhook", "url": served.url + DYING, "min_severity": MIN_SEVERITY[DYING]},
         ]})
         alerts_aws_module.clear_cache()
-        destinations = Destinations(served)
-        runtime = LambdaRuntime(lambda event, context: _invoke(faults, event, context), function_name="alerts")
-        sim = Simulation(seed=SEED, clock=clock)
-        ledger = Ledger(served, env)
-        expected: dict[int, set[str]] = {}
-        faulted_events: set[int] = set()
-        counts = Counter[str]()
-
-        @sim.invariant("each alert reaches each live destination at most once, exactly once when done")
-        def _once() -> list[str]:
-            failed = {_token(record.request) for record in runtime.failures}
-            problems = []
-            for n, wanted in expected.items():
-                for name in ("slack#0", "teams#1", "webhook#2"):
-                    got, kept = ledger.delivered[(n, name)], ledger.kept_by[(n, name)]
-                    if name not in wanted:
-                        if got or kept:
-                            problems.append(f"evt-{n:05d} reached {name} below its min_severity")
-                    elif got + kept > 1:
-                        problems.append(f"evt-{n:05d} to {name}: delivered {got}x, kept {kept}x")
-                    elif got + kept == 0 and n not in failed:
-                        problems.append(f"evt-{n:05d} to {name}: neither delivered nor kept")
-                    elif name == "slack#0" and got != 1 and n not in failed:
-                        problems.append(f"evt-{n:05d}: the healthy destination got it {got}x")
-            return problems
-
-        @sim.invariant("what is not delivered is kept with the rendered message and the reason, and counted")
-        def _kept() -> list[str]:
-            problems = [f"kept without message or reason: {item}" for item in ledger.kept
-                        if not item.get("reason") or not isinstance(item.get("message"), dict)]
-            if ledger.kept_metric != len(ledger.kept):
-                problems.append(f"AlertsKept metric {ledger.kept_metric} != {len(ledger.kept)} kept")
-            return problems
-
-        @sim.invariant("no destination failure becomes an on-failure record; a dead destination is no retry storm")
-        def _no_storm() -> list[str]:
-            problems = [f"on-failure record not caused by an injected AWS fault: {record.payload['responsePayload']}"
-                        for record in runtime.failures if _token(record.request) not in faulted_events]
-            problems += [f"evt-{n:05d}: {count} requests to the dead destination"
-                         for (n, name), count in ledger.requests.items()
-                         if name == "webhook#2" and destinations.dead and count > ATTEMPTS]
-            problems += [f"evt-{n:05d}: {count} requests to teams#1 (at most 3 tries x {ATTEMPTS} invocations)"
-                         for (n, name), count in ledger.requests.items() if name == "teams#1" and count > 3 * ATTEMPTS]
-            return problems
-
-        step = dt.timedelta(days=1) / EVENTS
+        day = Day(served, env, faults, clock)
         for n in range(EVENTS):
-            clock.advance(step)
-            rng = sim.rng
-            if n == EVENTS // 2:
-                destinations.dead = True
-                sim.note("webhook#2 is deleted: 404 from now on")
-            if rng.random() < 0.12:
-                sim.note(f"teams#1 starts a burst of {destinations.start_burst(rng)} failures")
-                counts["flaky bursts"] += 1
-            if rng.random() < 0.03:
-                faults.add(Fault("dynamodb.PutItem", "ProvisionedThroughputExceededException", times=1))
-                faulted_events.add(n)
-                counts["table writes throttled"] += 1
-            if rng.random() < 0.02:
-                alerts_aws_module.clear_cache()  # a cold start reads the secret again ...
-                faults.add(Fault("secretsmanager.GetSecretValue", "ThrottlingException", times=1))
-                faulted_events.add(n)
-                counts["secret reads throttled"] += 1
-            event = rng.choice(KINDS)(n, clock.iso(), rng)
-            alerts = alerts_from_event(event, Options())
-            expected[n] = {NAMES[path] for path, minimum in MIN_SEVERITY.items()
-                           if any(at_least(alert.severity, minimum) for alert in alerts)}
-            sim.step(f"evt-{n:05d}", lambda event=event: (runtime.invoke_async(event),
-                                                          ledger.update(capsys.readouterr().out)))
-            faults.clear()
-
-        kept_reasons = Counter(item["destination"] + (" gone" if item["gone"] else " failing")
-                               for item in ledger.kept)
-        summary = {**sim.summary(), "events": EVENTS, "simulated": "24 h", "invocations": len(runtime.invocations),
-                   "retried invocations": len(runtime.invocations) - EVENTS,
-                   "on-failure records": len(runtime.failures),
-                   "kept": dict(kept_reasons), "faults": dict(counts), "retry-after waited (s)": sum(waited)}
+            clock.advance(dt.timedelta(days=1) / EVENTS)
+            day.weather(n)
+            day.event(n, capsys)
+        summary = day.summary(waited)
         print(json.dumps(summary, indent=1))
-        assert destinations.dead and kept_reasons["webhook#2 gone"] > 0 and kept_reasons["teams#1 failing"] > 0
-        assert len(runtime.invocations) > EVENTS  # the flaky destination made Lambda retry
-
-
-def _invoke(faults: FaultInjector, event: Any, context: Any) -> Any:
-    with faults.active():
-        return handler.handler(event, context)
+        assert day.destinations.dead and summary["kept"]["webhook#2 gone"] > 0
+        assert summary["kept"]["teams#1 failing"] > 0
+        assert summary["retried invocations"] > 0  # the flaky destination made Lambda retry

@@ -133,16 +133,3 @@ def test_secret_is_cached_between_invocations(secret: Any, receiver: Receiver, l
     secret({"destinations": [{"type": "slack", "url": receiver.url + "/second"}]})
     handler.handler(load("sns_alarm_alarm"), lambda_context)
     assert len(receiver.bodies("/first")) == 2 and receiver.bodies("/second") == []
-
-
-def test_config_from_env_errors() -> None:
-    from shared.config import ConfigError
-    from tests.functions.alerts.aws_env import environment
-
-    env = {**environment("arn", "https://queue"), "AWS_REGION": "eu-west-1"}
-    assert Config.from_env(env).region == "eu-west-1"
-    for name in env:
-        with pytest.raises(ConfigError, match=name):
-            Config.from_env({key: value for key, value in env.items() if key != name})
-    with pytest.raises(ConfigError, match="MIN_SEVERITY"):
-        Config.from_env({**env, "MIN_SEVERITY": "loud"})

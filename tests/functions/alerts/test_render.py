@@ -14,7 +14,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from alerts import render
 from alerts.alert import Alert, Link
-from alerts.sources import Options, alerts_from_event
+from alerts.formatters import Options, alerts_from_event
 from tests.functions.alerts.conftest import EVENT_NAMES, load
 
 OPTIONS = Options(region="eu-central-1", max_log_lines=20)

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts import sources
 from alerts.alert import alarm_url, log_group_url
-from alerts.sources import BadEvent, Options, alerts_from_event
+from alerts.decode import BadEvent
+from alerts.formatters import Options, alerts_from_event
+from alerts.formatters.events import guardduty_severity
+from alerts.formatters.logs import MAX_LINE_CHARS
 from tests.functions.alerts.conftest import EVENT_NAMES, load
 
 OPTIONS = Options(region="eu-central-1", max_log_lines=20)
@@ -110,7 +112,7 @@ def test_log_batch_shows_count_and_first_lines_only() -> None:
     assert alert.title == "10,000 matching log lines in /aws/lambda/big"
     lines = alert.details.splitlines()
     assert len(lines) == 6 and lines[-1] == "… and 9,995 more"
-    assert all(len(line) <= sources.MAX_LINE_CHARS for line in lines)
+    assert all(len(line) <= MAX_LINE_CHARS for line in lines)
     assert alert.severity == "warning"
 
 
@@ -148,7 +150,7 @@ def test_unrecognized_json_on_sns_is_shown_pretty() -> None:
 @pytest.mark.parametrize("score,severity", [(1, "info"), (3.9, "info"), (4, "warning"), (6.9, "warning"),
                                             (7, "critical"), (8.9, "critical"), (9.5, "critical")])
 def test_guardduty_bands(score: float, severity: str) -> None:
-    assert sources.guardduty_severity(score) == severity
+    assert guardduty_severity(score) == severity
 
 
 json_values = st.recursive(
