@@ -6,13 +6,13 @@ renderer in ``render`` takes one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from shared.reports import SEVERITIES
 
-__all__ = ["SEVERITIES", "Alert", "Link", "at_least", "severity_rank"]
+__all__ = ["SEVERITIES", "Alert", "Link", "Route", "at_least", "severity_rank"]
 
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
 
@@ -33,6 +33,16 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Route:
+    """What routing looks at (``alerts.routing``): the alert's source names, account, region and name."""
+
+    sources: tuple[str, ...] = ()
+    account: str = ""
+    region: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Alert:
     """One message, independent of where it is sent.
 
@@ -49,6 +59,7 @@ class Alert:
     fields: tuple[tuple[str, str], ...] = ()
     links: tuple[Link, ...] = ()
     details: str = ""
+    route: Route = field(default_factory=Route, compare=False)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -57,6 +68,7 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The generic-webhook form: plain JSON types only."""
         data = asdict(self)
+        data.pop("route")
         data["fields"] = [{"name": name, "value": value} for name, value in self.fields]
         data["links"] = [{"title": link.title, "url": link.url} for link in self.links]
         return {"version": "1", **data}

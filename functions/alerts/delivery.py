@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from alerts.render import wire_bytes
-from shared.reports import SEVERITIES
+from alerts.routing import FILTER_KEYS, FilterError, Filters, parse_filters
 
 DESTINATION_TYPES = ("slack", "teams", "webhook")
 USER_AGENT = "aws-ops-automations-alerts/1.0"
@@ -42,8 +42,12 @@ class DestinationsError(ValueError):
 class Destination:
     type: str
     url: str = field(repr=False)
-    min_severity: str = "info"
+    filters: Filters = field(default_factory=Filters)
     index: int = 0
+
+    @property
+    def min_severity(self) -> str:
+        return self.filters.min_severity
 
     @property
     def name(self) -> str:
@@ -60,6 +64,9 @@ def _url(where: str, url: Any) -> str:
     return url
 
 
+DESTINATION_KEYS = ("type", "url", "default", *FILTER_KEYS)
+
+
 def _destination(index: int, item: Any) -> Destination:
     where = f"destinations[{index}]"
     if not isinstance(item, dict):
@@ -67,20 +74,27 @@ def _destination(index: int, item: Any) -> Destination:
     kind = item.get("type")
     if kind not in DESTINATION_TYPES:
         raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
-    minimum = item.get("min_severity", "info")
-    if minimum not in SEVERITIES:
-        raise DestinationsError(f"{where}.min_severity must be one of {', '.join(SEVERITIES)} (got {minimum!r})")
-    unknown = sorted(set(item) - {"type", "url", "min_severity"})
+    unknown = sorted(set(item) - set(DESTINATION_KEYS))
     if unknown:
         raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
-    return Destination(type=kind, url=_url(where, item.get("url")), min_severity=minimum, index=index)
+    try:
+        filters = parse_filters(where, item)
+    except FilterError as exc:
+        raise DestinationsError(str(exc)) from None
+    return Destination(type=kind, url=_url(where, item.get("url")), filters=filters, index=index)
 
 
-def parse_destinations(value: Any) -> list[Destination]:
-    """``{"destinations": [{"type", "url", "min_severity"?}, ...]}`` -> destinations, or a clear error.
+@dataclass(frozen=True)
+class Destinations:
+    """The valid destinations of the secret, and what is wrong with the others (they are skipped)."""
 
-    Error messages name the entry by index and never quote the URL.
-    """
+    valid: list[Destination]
+    problems: list[str]
+
+
+def read_destinations(value: Any) -> Destinations:
+    """``{"destinations": [...]}`` -> every valid destination, and one problem per invalid entry (named by
+    index and field, never quoting the URL). The whole secret unreadable is :class:`DestinationsError`."""
     if isinstance(value, str | bytes):
         try:
             value = json.loads(value)
@@ -88,7 +102,21 @@ def parse_destinations(value: Any) -> list[Destination]:
             raise DestinationsError('the secret is not JSON; expected {"destinations": [...]}') from None
     if not isinstance(value, dict) or not isinstance(value.get("destinations"), list):
         raise DestinationsError('the secret must be a JSON object with a "destinations" list')
-    return [_destination(index, item) for index, item in enumerate(value["destinations"])]
+    valid, problems = [], []
+    for index, item in enumerate(value["destinations"]):
+        try:
+            valid.append(_destination(index, item))
+        except DestinationsError as exc:
+            problems.append(str(exc))
+    return Destinations(valid, problems)
+
+
+def parse_destinations(value: Any) -> list[Destination]:
+    """Every destination of the secret, or :class:`DestinationsError` for the first invalid one."""
+    found = read_destinations(value)
+    if found.problems:
+        raise DestinationsError(found.problems[0])
+    return found.valid
 
 
 @dataclass(frozen=True)

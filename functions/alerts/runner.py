@@ -31,9 +31,10 @@ from alerts import aws, report
 from alerts.alert import Alert, at_least
 from alerts.config import Config
 from alerts.decode import BadEvent
-from alerts.delivery import Destination, Policy, Result, parse_destinations, post
+from alerts.delivery import Destination, DestinationsError, Policy, Result, post, read_destinations
 from alerts.formatters import Options, keyed_alerts
 from alerts.render import render
+from alerts.routing import route
 from shared.errors import is_transient
 from shared.observability import logger
 from shared.timeutil import iso, utcnow
@@ -148,13 +149,27 @@ def _deliver_one(sender: Sender, key: str, alert: Alert, destination: Destinatio
 
 
 def deliver(keyed: list[tuple[str, Alert]], destinations: list[Destination], sender: Sender) -> report.Outcome:
-    """Every alert to every destination whose ``min_severity`` it meets; never stops early."""
+    """Every alert to every destination its route matches (``alerts.routing``); never stops early."""
     outcome = report.Outcome(alerts=len(keyed))
+    filters = [destination.filters for destination in destinations]
     for key, alert in keyed:
-        for destination in destinations:
-            if at_least(alert.severity, destination.min_severity):
-                _deliver_one(sender, key, alert, destination, outcome)
+        routed = route(alert.severity, alert.route, filters)
+        if not routed.indexes:
+            outcome.unrouted += 1
+            report.unrouted(alert)
+        for index in routed.indexes:
+            _deliver_one(sender, key, alert, destinations[index], outcome)
     return outcome
+
+
+def _destinations(ports: Ports, config: Config) -> list[Destination]:
+    """The valid destinations; invalid entries are logged and counted and the others keep working."""
+    found = read_destinations(ports.read_secret(config.secret_arn))
+    for problem in found.problems:
+        report.invalid_destination(problem)
+    if found.problems and not found.valid:
+        raise DestinationsError("no valid destination in the secret: " + "; ".join(found.problems))
+    return found.valid
 
 
 def run(event: Any, config: Config, ports: Ports) -> dict[str, Any]:
@@ -172,7 +187,7 @@ def run(event: Any, config: Config, ports: Ports) -> dict[str, Any]:
     if not keyed:
         logger.info("nothing to send", extra={"alerts": len(every), "min_severity": config.min_severity})
         return report.Outcome().as_result()
-    destinations = parse_destinations(ports.read_secret(config.secret_arn))
+    destinations = _destinations(ports, config)
     if not destinations:
         logger.warning("the destinations secret lists no destination: alerts not delivered (see docs/alerts.md)",
                        extra={"alerts": len(keyed)})

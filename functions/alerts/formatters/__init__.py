@@ -27,6 +27,7 @@ from alerts.formatters.events import (
 from alerts.formatters.logs import format_logs
 from alerts.formatters.messages import format_sns_text, format_unknown
 from alerts.formatters.reports import format_action_report
+from alerts.formatters.routes import route_of
 
 __all__ = ["EVENT_FORMATTERS", "Options", "alerts_from_event", "format_event", "format_message", "keyed_alerts"]
 
@@ -71,14 +72,18 @@ KIND_FORMATTERS: dict[str, Callable[[Message, Options], Alert]] = {
 }
 
 
-def format_message(message: Message, options: Options) -> Alert:
-    """The alert of one decoded message."""
+def _formatted(message: Message, options: Options) -> Alert:
     try:
         return KIND_FORMATTERS[message.kind](message, options)
     except SHAPE_ERRORS:
         if message.envelope:
             return format_sns_text(message.envelope, message.body, options)
         return format_unknown(message.body, options)
+
+
+def format_message(message: Message, options: Options) -> Alert:
+    """The alert of one decoded message, with what routing looks at."""
+    return replace(_formatted(message, options), route=route_of(message, options.region))
 
 
 def keyed_alerts(event: Any, options: Options) -> list[tuple[str, Alert]]:

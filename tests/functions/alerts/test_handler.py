@@ -39,7 +39,7 @@ def _two(receiver: Receiver, teams_min: str = "info") -> dict[str, Any]:
 def test_alarm_goes_to_slack_and_teams(secret: Any, receiver: Receiver, lambda_context: FakeContext) -> None:
     secret(_two(receiver))
     result = handler.handler(load("sns_alarm_alarm"), lambda_context)
-    assert result == {"alerts": 1, "delivered": 2, "already_delivered": 0, "kept": 0}
+    assert result == {"alerts": 1, "delivered": 2, "already_delivered": 0, "kept": 0, "unrouted": 0}
     (slack,) = receiver.bodies("/slack/T000/B000/XXXXSECRET")
     assert slack["text"].startswith(":red_circle: [CRITICAL] ALARM: web-1 high CPU")
     (teams,) = receiver.bodies("/teams/workflow?sig=XXXXSECRET")
@@ -133,3 +133,19 @@ def test_secret_is_cached_between_invocations(secret: Any, receiver: Receiver, l
     secret({"destinations": [{"type": "slack", "url": receiver.url + "/second"}]})
     handler.handler(load("sns_alarm_alarm"), lambda_context)
     assert len(receiver.bodies("/first")) == 2 and receiver.bodies("/second") == []
+
+
+def test_an_invalid_destination_is_skipped_and_an_unmatched_alert_counted(
+    secret: Any, receiver: Receiver, lambda_context: FakeContext, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret({"destinations": [
+        {"type": "slack", "url": receiver.url + "/security", "sources": ["aws.guardduty"]},
+        {"type": "teams", "url": receiver.url + "/bad", "regions": ["Europe"]},
+    ]})
+    assert handler.handler(load("eventbridge_guardduty"), lambda_context)["delivered"] == 1
+    assert handler.handler(load("sns_alarm_alarm"), lambda_context)["unrouted"] == 1
+    assert len(receiver.bodies("/security")) == 1 and receiver.bodies("/bad") == []
+    output = capsys.readouterr().out
+    assert '"DestinationsInvalid"' in output and '"AlertsUnrouted"' in output
+    assert "destinations[1].regions" in caplog.text and "matched no destination" in caplog.text
