@@ -71,7 +71,7 @@ def unrouted(alert: Alert) -> None:
     logger.warning("alert matched no destination (add a destination with \"default\": true to catch these)",
                    extra={"alert_title": alert.title, "alert_source": alert.source, "severity": alert.severity,
                           "route_sources": list(alert.route.sources), "account": alert.route.account,
-                          "region": alert.route.region, "name": alert.route.name})
+                          "region": alert.route.region, "route_name": alert.route.name})
 
 
 def invalid_destination(problem: str) -> None:
