@@ -26,8 +26,10 @@ from alerts.formatters.events import (
 )
 from alerts.formatters.logs import format_logs
 from alerts.formatters.messages import format_sns_text, format_unknown
+from alerts.formatters.operations import format_acm, format_backup, format_config, format_trusted_advisor
 from alerts.formatters.reports import format_action_report
 from alerts.formatters.routes import route_of
+from alerts.formatters.security import format_inspector, format_malware_scan, format_securityhub
 
 __all__ = ["EVENT_FORMATTERS", "Options", "alerts_from_event", "format_event", "format_message", "keyed_alerts"]
 
@@ -44,6 +46,16 @@ EVENT_FORMATTERS: dict[tuple[str, str], Formatter] = {
     ("aws.codepipeline", "CodePipeline Action Execution State Change"): format_codepipeline,
     ("aws.codebuild", "CodeBuild Build State Change"): format_codebuild,
     ("aws.cloudwatch", "CloudWatch Alarm State Change"): format_alarm_event,
+    ("aws.securityhub", "Security Hub Findings - Imported"): format_securityhub,
+    ("aws.inspector2", "Inspector2 Finding"): format_inspector,
+    ("aws.guardduty", "GuardDuty Malware Protection Object Scan Result"): format_malware_scan,
+    ("aws.backup", "Backup Job State Change"): format_backup,
+    ("aws.backup", "Copy Job State Change"): format_backup,
+    ("aws.backup", "Restore Job State Change"): format_backup,
+    ("aws.config", "Config Rules Compliance Change"): format_config,
+    ("aws.acm", "ACM Certificate Approaching Expiration"): format_acm,
+    ("aws.acm", "ACM Certificate Expired"): format_acm,
+    ("aws.trustedadvisor", "Trusted Advisor Check Item Refresh Notification"): format_trusted_advisor,
 }
 
 

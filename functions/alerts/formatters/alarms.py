@@ -129,6 +129,34 @@ def format_alarm(message: Mapping[str, Any], options: Options) -> Alert:
     )
 
 
+def _event_dimensions(dimensions: Any) -> list[dict[str, Any]]:
+    return [{"name": key, "value": value} for key, value in as_dict(dimensions).items()]
+
+
+def _event_query(query: dict[str, Any]) -> dict[str, Any]:
+    stat = as_dict(query.get("metricStat"))
+    metric = as_dict(stat.get("metric"))
+    found: dict[str, Any] = {"Id": query.get("id"), "Label": query.get("label")}
+    if query.get("expression"):
+        found["Expression"] = query["expression"]
+    if stat:
+        found["MetricStat"] = {"Metric": {"Namespace": metric.get("namespace"), "MetricName": metric.get("name"),
+                                          "Dimensions": _event_dimensions(metric.get("dimensions"))},
+                               "Stat": stat.get("stat"), "Period": stat.get("period")}
+    return found
+
+
+def _event_trigger(metrics: list[Any]) -> dict[str, Any]:
+    """EventBridge's ``configuration.metrics`` in the SNS notification's ``Trigger`` shape: one metric, or
+    metric-math queries (the event carries no threshold or operator)."""
+    queries = [_event_query(as_dict(item)) for item in metrics]
+    if len(queries) == 1 and "MetricStat" in queries[0] and "Expression" not in queries[0]:
+        stat = queries[0]["MetricStat"]
+        return {"Namespace": stat["Metric"]["Namespace"], "MetricName": stat["Metric"]["MetricName"],
+                "Statistic": stat["Stat"], "Dimensions": stat["Metric"]["Dimensions"], "Period": stat["Period"]}
+    return {"Metrics": queries} if queries else {}
+
+
 def format_alarm_event(event: Mapping[str, Any], options: Options) -> Alert:
     """``CloudWatch Alarm State Change`` from EventBridge, mapped onto the SNS alarm shape."""
     detail = as_dict(event.get("detail"))
@@ -147,4 +175,7 @@ def format_alarm_event(event: Mapping[str, Any], options: Options) -> Alert:
     }
     if config.get("alarmRule"):
         message["AlarmRule"] = config["alarmRule"]
+    trigger = _event_trigger(as_list(config.get("metrics")))
+    if trigger:
+        message["Trigger"] = trigger
     return format_alarm(message, options)

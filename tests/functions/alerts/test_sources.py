@@ -38,6 +38,18 @@ EXPECTED = {
     "eventbridge_codebuild_failed": ("critical", "CodeBuild orders-api-tests: FAILED", "codebuild"),
     "eventbridge_alarm_state_change": ("critical", "ALARM: orders-api p99 latency", "cloudwatch-alarm"),
     "eventbridge_unknown_source": ("info", "Object Created", "event:aws.s3"),
+    "eventbridge_alarm_metric_math": ("critical", "ALARM: prod-orders error rate", "cloudwatch-alarm"),
+    "eventbridge_securityhub_findings": ("critical", "Security Hub: 2 findings", "securityhub"),
+    "eventbridge_inspector_finding": ("critical", "Inspector: CVE-2022-40897 - setuptools", "inspector"),
+    "eventbridge_guardduty_malware_scan": ("critical", "GuardDuty malware scan: malware found in "
+                                           "s3://amzn-s3-demo-bucket/uploads/invoice-2026-11.pdf.exe",
+                                           "guardduty-malware"),
+    "eventbridge_backup_job_failed": ("critical", "AWS Backup: Backup Job FAILED for volume/vol-0a1b2c3d4e5f6a7b8",
+                                      "backup"),
+    "eventbridge_config_noncompliant": ("warning", "AWS Config: AWS::EC2::Volume vol-0f1e2d3c4b5a69788 is "
+                                        "NON_COMPLIANT with encrypted-volumes", "config"),
+    "eventbridge_acm_expiring": ("critical", "Certificate shop.example.com expires in 6 days", "acm"),
+    "eventbridge_trusted_advisor": ("warning", "Trusted Advisor: Exposed Access Keys (ERROR)", "trustedadvisor"),
     "unknown_event": ("info", "Unrecognized event", "unknown"),
 }
 
