@@ -60,6 +60,10 @@ class Alert:
     links: tuple[Link, ...] = ()
     details: str = ""
     route: Route = field(default_factory=Route, compare=False)
+    # Slack app mode threads by this key: "open" starts a thread (an ALARM), "resolve" answers in it and marks
+    # the start resolved (its OK), "group" joins the thread of the same key (an automation run's reports).
+    thread_key: str = ""
+    thread_role: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -68,7 +72,8 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The generic-webhook form: plain JSON types only."""
         data = asdict(self)
-        data.pop("route")
+        for internal in ("route", "thread_key", "thread_role"):
+            data.pop(internal)
         data["fields"] = [{"name": name, "value": value} for name, value in self.fields]
         data["links"] = [{"title": link.title, "url": link.url} for link in self.links]
         return {"version": "1", **data}

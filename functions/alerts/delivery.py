@@ -26,7 +26,7 @@ import requests
 from alerts.render import wire_bytes
 from alerts.routing import FILTER_KEYS, FilterError, Filters, parse_filters
 
-DESTINATION_TYPES = ("slack", "teams", "webhook")
+DESTINATION_TYPES = ("slack", "teams", "webhook", "slack-app")
 USER_AGENT = "aws-ops-automations-alerts/1.0"
 HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json; charset=utf-8"}
 
@@ -40,10 +40,14 @@ class DestinationsError(ValueError):
 
 @dataclass(frozen=True)
 class Destination:
+    """A webhook (``url``), or a Slack app channel (``channel`` with the bot ``token``: ``type`` slack-app)."""
+
     type: str
     url: str = field(repr=False)
     filters: Filters = field(default_factory=Filters)
     index: int = 0
+    channel: str = ""
+    token: str = field(default="", repr=False)
 
     @property
     def min_severity(self) -> str:
@@ -65,22 +69,42 @@ def _url(where: str, url: Any) -> str:
 
 
 DESTINATION_KEYS = ("type", "url", "default", *FILTER_KEYS)
+SLACK_APP_KEYS = ("type", "token_secret_field", "channel", "default", *FILTER_KEYS)
 
 
-def _destination(index: int, item: Any) -> Destination:
+def _slack_app(where: str, item: dict[str, Any], secret: dict[str, Any]) -> tuple[str, str]:
+    """``(channel, token)`` of a slack-app entry; the token is the secret's field named by token_secret_field."""
+    field_name = item.get("token_secret_field")
+    if not isinstance(field_name, str) or not field_name:
+        raise DestinationsError(f"{where}.token_secret_field must name the secret's field holding the bot token")
+    token = secret.get(field_name)
+    if not isinstance(token, str) or not token.startswith(("xoxb-", "xoxp-")):
+        raise DestinationsError(f"{where}.token_secret_field: the secret's field {field_name!r} must hold a Slack "
+                                "bot token (xoxb-...)")
+    channel = item.get("channel")
+    if not isinstance(channel, str) or not channel.strip():
+        raise DestinationsError(f"{where}.channel must be a channel id (C0123ABC) or name (#ops)")
+    return channel.strip(), token
+
+
+def _destination(index: int, item: Any, secret: dict[str, Any]) -> Destination:
     where = f"destinations[{index}]"
     if not isinstance(item, dict):
         raise DestinationsError(f"{where} must be an object with type and url")
     kind = item.get("type")
     if kind not in DESTINATION_TYPES:
         raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
-    unknown = sorted(set(item) - set(DESTINATION_KEYS))
+    unknown = sorted(set(item) - set(SLACK_APP_KEYS if kind == "slack-app" else DESTINATION_KEYS))
     if unknown:
         raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
     try:
         filters = parse_filters(where, item)
     except FilterError as exc:
         raise DestinationsError(str(exc)) from None
+    if kind == "slack-app":
+        channel, token = _slack_app(where, item, secret)
+        return Destination(type=kind, url=f"slack-app:{channel}", filters=filters, index=index, channel=channel,
+                           token=token)
     return Destination(type=kind, url=_url(where, item.get("url")), filters=filters, index=index)
 
 
@@ -105,7 +129,7 @@ def read_destinations(value: Any) -> Destinations:
     valid, problems = [], []
     for index, item in enumerate(value["destinations"]):
         try:
-            valid.append(_destination(index, item))
+            valid.append(_destination(index, item, value))
         except DestinationsError as exc:
             problems.append(str(exc))
     return Destinations(valid, problems)

@@ -35,6 +35,7 @@ from alerts.delivery import Destination, DestinationsError, Policy, Result, post
 from alerts.formatters import Options, keyed_alerts
 from alerts.render import render
 from alerts.routing import route
+from alerts.slack_app import SLACK_API, SlackApp
 from shared.errors import is_transient
 from shared.observability import logger
 from shared.timeutil import iso, utcnow
@@ -58,6 +59,7 @@ class Ports:
     session: requests.Session
     policy: Policy
     context: Any = None
+    slack_api_url: str = SLACK_API
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -78,6 +80,7 @@ class Sender:
                                              response_hook=_mark_replayed)
         if ports.context is not None:
             self.idempotency.register_lambda_context(ports.context)
+        self.slack = SlackApp(ports.table, ports.policy, ports.slack_api_url)
 
     def send(self, key: str, alert: Alert, destination: Destination) -> dict[str, Any]:
         """``{"status": "delivered" | "kept", ...}``, ``"replayed": True`` when an earlier attempt did it."""
@@ -94,7 +97,10 @@ class Sender:
 
     def _attempt(self, record_key: str, key: str, alert: Alert, destination: Destination,
                  payload: dict[str, Any]) -> dict[str, Any]:
-        result = post(self.ports.session, destination, payload, self.ports.policy)
+        if destination.type == "slack-app":
+            result = self.slack.post(destination, alert, payload)
+        else:
+            result = post(self.ports.session, destination, payload, self.ports.policy)
         if result.ok:
             report.delivered(alert, destination, result)
             return {"status": "delivered", "http": result.status, "attempts": result.attempts}

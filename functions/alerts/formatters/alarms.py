@@ -126,6 +126,8 @@ def format_alarm(message: Mapping[str, Any], options: Options) -> Alert:
         resource=arn or name,
         fields=fields_of(*fields),
         links=(Link(f"{kind} in console", alarm_url(region, name)),),
+        thread_key=f"alarm#{arn or name}",
+        thread_role={"ALARM": "open", "OK": "resolve"}.get(new, ""),
     )
 
 

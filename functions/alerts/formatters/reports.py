@@ -45,4 +45,6 @@ def format_action_report(message: Mapping[str, Any], options: Options) -> Alert:
             ("Resources", resource_text),
             *extra[:5],
         ),
+        thread_key=f"report#{as_text(metadata.get('threadId'))}" if metadata.get("threadId") else "",
+        thread_role="group" if metadata.get("threadId") else "",
     )
