@@ -29,6 +29,7 @@ from constructs import Construct
 from shared.reports import SEVERITIES
 from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
+from stacks.settings.alerts import FINDING_LABELS
 
 AUTOMATION = "alerts"
 PLACEHOLDER: dict[str, list[Any]] = {"destinations": []}
@@ -64,8 +65,68 @@ def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
             "detail-type": ["CodeBuild Build State Change"],
             "detail": {"build-status": ["FAILED", "FAULT", "TIMED_OUT"]},
         }
+    patterns.update(_security_patterns(settings))
+    patterns.update(_operations_patterns(settings))
     for index, pattern in enumerate(settings.custom_event_patterns):
         patterns[f"CustomPattern{index}"] = pattern
+    return patterns
+
+
+def _labels_from(minimum: str) -> list[str]:
+    return list(FINDING_LABELS[FINDING_LABELS.index(minimum):])
+
+
+def _security_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
+    rules = settings.event_rules
+    patterns: dict[str, dict[str, Any]] = {}
+    if rules.security_hub is not None:
+        patterns["SecurityHubFindings"] = {
+            "source": ["aws.securityhub"],
+            "detail-type": ["Security Hub Findings - Imported"],
+            "detail": {"findings": {"Severity": {"Label": _labels_from(rules.security_hub)},
+                                    "Workflow": {"Status": ["NEW", "NOTIFIED"]}, "RecordState": ["ACTIVE"]}},
+        }
+    if rules.inspector is not None:
+        patterns["InspectorFindings"] = {
+            "source": ["aws.inspector2"],
+            "detail-type": ["Inspector2 Finding"],
+            "detail": {"severity": _labels_from(rules.inspector), "status": ["ACTIVE"]},
+        }
+    if rules.guardduty_malware_scans:
+        patterns["GuardDutyMalwareScans"] = {
+            "source": ["aws.guardduty"],
+            "detail-type": ["GuardDuty Malware Protection Object Scan Result"],
+            "detail": {"scanResultDetails": {"scanResultStatus": [{"anything-but": ["NO_THREATS_FOUND"]}]}},
+        }
+    return patterns
+
+
+def _operations_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
+    rules = settings.event_rules
+    patterns: dict[str, dict[str, Any]] = {}
+    if rules.alarm_state_changes:
+        patterns["AlarmStateChanges"] = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+    if rules.backup_failures:
+        patterns["BackupFailures"] = {
+            "source": ["aws.backup"],
+            "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+            "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
+        }
+    if rules.config_noncompliant:
+        patterns["ConfigNonCompliant"] = {
+            "source": ["aws.config"],
+            "detail-type": ["Config Rules Compliance Change"],
+            "detail": {"newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}},
+        }
+    if rules.acm_expiry:
+        patterns["AcmExpiry"] = {"source": ["aws.acm"],
+                                 "detail-type": ["ACM Certificate Approaching Expiration", "ACM Certificate Expired"]}
+    if rules.trusted_advisor:
+        patterns["TrustedAdvisorChecks"] = {
+            "source": ["aws.trustedadvisor"],
+            "detail-type": ["Trusted Advisor Check Item Refresh Notification"],
+            "detail": {"status": ["ERROR", "WARN"]},
+        }
     return patterns
 
 

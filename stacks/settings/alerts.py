@@ -26,6 +26,8 @@ _PATTERN_KEYS = {"version", "id", "detail-type", "source", "account", "time", "r
 DEFAULT_FILTER_PATTERN = "?ERROR ?Error ?error ?CRITICAL ?Critical ?FATAL ?Fatal ?Exception ?Traceback"
 EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
 Severity = Literal["info", "warning", "critical"]
+FindingLabel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+FINDING_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 Ec2State = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
 
 
@@ -75,6 +77,22 @@ class EventRules(StrictModel):
     health: bool = Field(True, description="AWS Health events for this account (issues, scheduled changes).")
     codepipeline_failures: bool = Field(True, description="CodePipeline pipeline executions that FAILED.")
     codebuild_failures: bool = Field(True, description="CodeBuild builds that FAILED, FAULTed or TIMED_OUT.")
+    alarm_state_changes: bool = Field(
+        False, description="Every CloudWatch alarm state change of the account (EventBridge), with its metric or "
+        "expression; leave off when the alarms already notify a subscribed topic.")
+    security_hub: FindingLabel | None = Field(
+        None, description="Active Security Hub findings (ASFF) with at least this Severity.Label "
+        "(LOW, MEDIUM, HIGH, CRITICAL); null = off.")
+    inspector: FindingLabel | None = Field(
+        None, description="Active Amazon Inspector findings with at least this severity; null = off.")
+    guardduty_malware_scans: bool = Field(
+        False, description="GuardDuty Malware Protection for S3 scan results other than NO_THREATS_FOUND.")
+    backup_failures: bool = Field(False, description="AWS Backup and copy jobs that FAILED, were ABORTED or EXPIRED.")
+    config_noncompliant: bool = Field(False, description="AWS Config rule evaluations that became NON_COMPLIANT.")
+    acm_expiry: bool = Field(False, description="ACM certificates approaching expiration (daily from 45 days "
+                             "before) and expired.")
+    trusted_advisor: bool = Field(False, description="Trusted Advisor check items turning ERROR or WARN "
+                                  "(Trusted Advisor sends its events in us-east-1 only).")
 
     @field_validator("guardduty")
     @classmethod
