@@ -145,7 +145,7 @@ class AlertsSettings(AutomationSettings):
     ops_topic_min_severity: Severity = Field(
         "warning",
         description="Action reports on the ops topic below this severity are filtered out by the subscription "
-        "(SNS filter policy on the report's severity attribute); alarms on the topic always pass.",
+        "(an SNS filter policy on the report's severity); alarms on the topic always pass; info = no filter.",
     )
     extra_sns_topic_arns: list[str] = Field(
         default_factory=list, description="ARNs of existing SNS topics (e.g. your alarm topics) to subscribe to."
