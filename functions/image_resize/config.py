@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +130,7 @@ def renditions_json(renditions: Sequence[RenditionSpec]) -> str:
 # ----------------------------------------------------------------------------------------- Config
 
 
-def _parsed(name: str, parse: Any, value: Any) -> Any:
+def _parsed[T](name: str, parse: Callable[[Any], T], value: Any) -> T:
     try:
         return parse(value)
     except ValueError as exc:

@@ -195,17 +195,3 @@ def eventbridge_event(key: str, etag: str = "", size: int = 1, bucket: str = BUC
         event["detail"]["object"]["size"] = size
     return event
 
-
-def emitted_metrics(out: str) -> dict[str, float]:
-    """Each metric's total over the EMF lines Powertools printed (``capsys`` output)."""
-    totals: dict[str, float] = {}
-    for line in out.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-            value = blob[definition["Name"]]
-            totals[definition["Name"]] = totals.get(definition["Name"], 0) + (
-                sum(value) if isinstance(value, list) else value)
-    return totals
-

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from image_resize.handler import handler
-from tests.conftest import load_event
+from tests.conftest import emf_metrics, load_event
 from tests.functions.image_resize.conftest import (
     Sandbox,
-    emitted_metrics,
     jpeg,
     s3_event,
     sqs_event,
@@ -46,7 +45,7 @@ def test_events_not_acted_on_are_logged_with_a_reason_and_counted(
     (line,) = [r for r in caplog.records if r.getMessage() == "event ignored"]
     assert IGNORED[fixture] in line.reason  # type: ignore[attr-defined]
     assert line.key == "uploads/2026/My Photo.JPG"  # type: ignore[attr-defined]
-    assert emitted_metrics(out)["EventsIgnored"] == 1
+    assert emf_metrics(out)["EventsIgnored"] == 1
     assert sandbox.keys("resized/") == []
     assert sandbox.reports() == []
     assert etag
@@ -62,7 +61,7 @@ def test_s3_test_event_is_logged_and_counted(sandbox: Sandbox, lambda_context: A
     out = capsys.readouterr().out
     assert [getattr(r, "reason", "") for r in caplog.records if r.getMessage() == "event ignored"] == [
         "s3:TestEvent: S3 checks that it may deliver to this destination; nothing to resize"]
-    assert emitted_metrics(out)["EventsIgnored"] == 1
+    assert emf_metrics(out)["EventsIgnored"] == 1
 
 
 def test_a_batch_publishes_one_summary_report(sandbox: Sandbox, lambda_context: Any) -> None:
