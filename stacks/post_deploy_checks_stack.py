@@ -7,8 +7,7 @@ creates the construct and, with ``example_pipeline: true``, an example pipeline 
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codepipeline as codepipeline
@@ -21,7 +20,7 @@ from constructs import Construct
 
 from stacks.platform import Core, OpsFunction, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
-from stacks.settings.post_deploy_checks import checks_module, validate_checks
+from stacks.settings.post_deploy_checks import validate_user_parameters
 
 AUTOMATION = "post_deploy_checks"
 PUT_JOB_ACTIONS = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
@@ -44,12 +43,6 @@ class PostDeployChecks(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
-        environment = {
-            "HEADER_SECRETS": ",".join(settings.header_secrets),
-            "SECRETS_MAX_AGE_SECONDS": str(settings.secrets_max_age_seconds),
-        }
-        if settings.checks:
-            environment["CHECKS"] = json.dumps(settings.checks, separators=(",", ":"), sort_keys=True)
         self.ops = OpsFunction(
             self,
             "Checks",
@@ -57,7 +50,7 @@ class PostDeployChecks(Construct):
             project=project,
             core=core,
             description="Post-deployment checks: passes or fails a CodePipeline job or a CodeDeploy lifecycle hook",
-            environment=environment,
+            environment=settings.function_environment(),
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
             # CodePipeline invokes asynchronously; a retry after the job was answered only meets an
@@ -72,7 +65,7 @@ class PostDeployChecks(Construct):
         # same statement to the role's default policy when the action is bound to a pipeline; granting it
         # here too keeps a pipeline in another stack (or account setup) from missing it, and CDK merges the two.
         role.add_to_principal_policy(iam.PolicyStatement(actions=PUT_JOB_ACTIONS, resources=["*"]))
-        default_policy = role.node.find_child("DefaultPolicy")
+        default_policy = cast(Construct, role.node.find_child("DefaultPolicy"))
         suppress(default_policy, "AwsSolutions-IAM5", "codepipeline:PutJobSuccessResult/PutJobFailureResult support "
                  "no resource-level permissions (the job id is not an ARN); this is the only '*' statement of this "
                  "policy (asserted by the stack test)", applies_to=["Resource::*"])
@@ -117,12 +110,7 @@ class PostDeployChecks(Construct):
 
         Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
         """
-        where = f"{stage_action_name}: user_parameters"
-        validate_checks(user_parameters, where)
-        too_long = checks_module().user_parameters_size_problem(user_parameters, where)
-        if too_long:
-            raise ValueError(too_long)
-        used = checks_module().parse_config(user_parameters).secret_names
+        used = validate_user_parameters(user_parameters, f"{stage_action_name}: user_parameters").secret_names
         missing = [name for name in used if name not in self._settings.header_secrets]
         if missing:
             raise ValueError(f"{stage_action_name}: user_parameters use header secret(s) {', '.join(missing)} that "
@@ -217,8 +205,8 @@ class PostDeployChecksStack(Stack):
                  "action groups; scoped to the example's own buckets",
                  applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*",
                              "Action::s3:DeleteObject*", "Action::s3:Abort*", f"Resource::<{artifacts_id}.Arn>/*"])
-        invoke_role = pipeline.node.find_child("Verify").node.find_child("PostDeployChecks") \
-            .node.find_child("CodePipelineActionRole")
+        invoke_role = cast(Construct, pipeline.node.find_child("Verify").node.find_child("PostDeployChecks")
+                           .node.find_child("CodePipelineActionRole"))
         suppress(invoke_role, "AwsSolutions-IAM5", "CodePipeline's Lambda invoke action needs lambda:ListFunctions "
                  "(no resource-level permissions) and may invoke any version of the one checks function",
                  applies_to=["Resource::*", f"Resource::<{function_id}.Arn>:*"])

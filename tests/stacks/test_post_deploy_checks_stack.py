@@ -70,6 +70,10 @@ def test_function_environment(tpl: Template) -> None:
     assert json.loads(env["CHECKS"]) == SETTINGS["checks"]
     assert env["HEADER_SECRETS"] == "api-token"
     assert env["SECRETS_MAX_AGE_SECONDS"] == "300"
+    # the settings model's environment, as it is, plus the platform's own variables
+    settings = load_settings({"automations": {"post_deploy_checks": SETTINGS}}).automations.post_deploy_checks
+    assert settings.function_environment().items() <= env.items()
+    assert "NOTIFY_TOPIC_ARN" in env
     assert props["Timeout"] == 120 and props["Handler"] == "handler.handler"
 
 
@@ -164,7 +168,7 @@ def test_without_example_pipeline_only_the_function() -> None:
     tpl.resource_count_is("AWS::CodePipeline::Pipeline", 0)
     tpl.resource_count_is("AWS::S3::Bucket", 0)
     env = tpl.find_resources("AWS::Lambda::Function")
-    assert all("CHECKS" not in f["Properties"]["Environment"]["Variables"] for f in env.values())
+    assert all(f["Properties"]["Environment"]["Variables"]["CHECKS"] == "" for f in env.values())
     (pipeline,) = Template.from_stack(other).find_resources("AWS::CodePipeline::Pipeline").values()
     verify = pipeline["Properties"]["Stages"][1]["Actions"][0]
     assert verify["RunOrder"] == 2
@@ -173,7 +177,7 @@ def test_without_example_pipeline_only_the_function() -> None:
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"checks": {"checks": [{"name": "a", "url": "nope"}]}},
-     "automations.post_deploy_checks.checks: checks: checks[0] (a).url"),
+     "automations.post_deploy_checks.checks: checks[0] (a).url"),
     ({"checks": {"alarms": ["a"], "stabilize_seconds": 30}}, "stabilize_seconds is only for CodePipeline"),
     ({"header_secrets": ["arn:aws:secretsmanager:eu-west-1:1:secret:x"]}, "give the name, not the ARN"),
     ({"example_user_parameters": {"checks": [{"name": "a", "url": "https://a/", "headers": {"X": {"secret": "s"}}}]}},

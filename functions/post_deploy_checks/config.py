@@ -1,0 +1,118 @@
+"""The function's settings: one pure parser per setting (the settings model in stacks/settings imports
+these for synth-time validation) and :class:`Config`, read once per invocation from the environment the
+settings model writes.
+
+Variables (every one required; the settings model writes them all, the platform adds NOTIFY_TOPIC_ARN):
+
+- ``CHECKS``: JSON checks of CodeDeploy lifecycle hooks, or empty when the function answers no hooks;
+- ``HEADER_SECRETS``: comma-separated names of the Secrets Manager secrets check headers may use (may be empty);
+- ``SECRETS_MAX_AGE_SECONDS``: how long a header secret is cached;
+- ``NOTIFY_TOPIC_ARN``: the ops notifications topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from post_deploy_checks.spec import ChecksConfig, ConfigurationError, parse_config
+from shared.config import ConfigError, env_int, env_str
+
+SECRETS_MAX_AGE_MIN = 0
+SECRETS_MAX_AGE_MAX = 86_400
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_APPLICATION_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
+
+
+# --------------------------------------------------------------------------- parsers (one per setting)
+
+
+def parse_hook_checks(raw: str | Mapping[str, Any] | None) -> ChecksConfig | None:
+    """``checks`` / ``CHECKS``: the checks of CodeDeploy lifecycle hooks; None or empty: none configured.
+
+    Raises :class:`ConfigurationError` naming each problem."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    parsed = parse_config(raw, source="CHECKS")
+    if parsed.stabilize_seconds:
+        raise ConfigurationError("CHECKS: stabilize_seconds is only for CodePipeline actions: a CodeDeploy lifecycle "
+                                 "hook cannot be continued, so leave it out of these checks")
+    return parsed
+
+
+def hook_checks_variable(raw: Mapping[str, Any] | None) -> str:
+    """The ``CHECKS`` value for the ``checks`` setting (compact JSON; empty for none)."""
+    return "" if raw is None else json.dumps(raw, separators=(",", ":"), sort_keys=True)
+
+
+def parse_secret_name(name: str) -> str:
+    """One ``header_secrets`` entry: a Secrets Manager secret name (not an ARN)."""
+    if not isinstance(name, str) or not _SECRET_NAME.match(name) or name.startswith("arn:"):
+        raise ValueError(f"{name!r} is not a Secrets Manager secret name (letters, digits, /_+=.@-; give the name, "
+                         "not the ARN)")
+    return name
+
+
+def parse_header_secrets(names: Iterable[str]) -> tuple[str, ...]:
+    """``header_secrets`` / ``HEADER_SECRETS``: distinct secret names, in order."""
+    return tuple(dict.fromkeys(parse_secret_name(name) for name in names))
+
+
+def parse_secrets_max_age(value: int) -> int:
+    """``secrets_max_age_seconds`` / ``SECRETS_MAX_AGE_SECONDS``: 0-86,400 seconds."""
+    if isinstance(value, bool) or not isinstance(value, int) or not SECRETS_MAX_AGE_MIN <= value <= SECRETS_MAX_AGE_MAX:
+        raise ValueError(f"{value!r} is not a whole number of seconds from {SECRETS_MAX_AGE_MIN} to "
+                         f"{SECRETS_MAX_AGE_MAX}")
+    return value
+
+
+def parse_application_name(name: str) -> str:
+    """One ``codedeploy_applications`` entry (used by the stack for the role's scope)."""
+    if not isinstance(name, str) or not _APPLICATION_NAME.match(name):
+        raise ValueError(f"{name!r} is not a CodeDeploy application name")
+    return name
+
+
+# --------------------------------------------------------------------------- the environment
+
+
+@dataclass(frozen=True)
+class Config:
+    """The function's environment, read once per invocation."""
+
+    hook_checks: ChecksConfig | None
+    header_secrets: tuple[str, ...]
+    secrets_max_age_seconds: int
+    notify_topic_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        source = os.environ if env is None else env
+        try:
+            hook_checks = parse_hook_checks(_present("CHECKS", source))
+        except ConfigurationError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            secrets = parse_header_secrets(item.strip() for item in _present("HEADER_SECRETS", source).split(",")
+                                           if item.strip())
+        except ValueError as exc:
+            raise ConfigError(f"HEADER_SECRETS: {exc}") from None
+        return cls(
+            hook_checks=hook_checks,
+            header_secrets=secrets,
+            secrets_max_age_seconds=env_int("SECRETS_MAX_AGE_SECONDS", minimum=SECRETS_MAX_AGE_MIN,
+                                            maximum=SECRETS_MAX_AGE_MAX, env=source),
+            notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
+        )
+
+
+def _present(name: str, env: Mapping[str, str]) -> str:
+    """A variable that must be set but may be empty (no hook checks, no header secrets)."""
+    value = env.get(name)
+    if value is None:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
