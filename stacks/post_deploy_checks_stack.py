@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
 from stacks.settings.post_deploy_checks import validate_user_parameters
 
@@ -149,35 +149,20 @@ class PostDeployChecksStack(Stack):
             self.pipeline = self._example_pipeline(settings)
 
     def _example_pipeline(self, settings: PostDeployChecksSettings) -> codepipeline.Pipeline:
-        access_logs = s3.Bucket(
+        access_logs = secure_bucket(
             self, "ExampleAccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90),
                                               noncurrent_version_expiration=Duration.days(30))],
+            unlogged_reason="This bucket receives the example buckets' server access logs; "
+            "logging it to itself would loop",
         )
-        suppress(access_logs, "AwsSolutions-S1", "This bucket receives the example buckets' server access logs; "
-                 "logging it to itself would loop")
-        source = s3.Bucket(
-            self, "ExampleSource",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,  # an S3 source action needs versioning
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="source/",
-        )
-        artifacts = s3.Bucket(
+        # versioned (the default): an S3 source action needs versioning
+        source = secure_bucket(self, "ExampleSource", access_logs=access_logs, access_logs_prefix="source/")
+        artifacts = secure_bucket(
             self, "ExampleArtifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="artifacts/",
+            access_logs=access_logs,
+            access_logs_prefix="artifacts/",
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(30),
                                               noncurrent_version_expiration=Duration.days(7))],
         )

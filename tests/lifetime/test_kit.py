@@ -50,6 +50,19 @@ def test_fault_hits_only_the_chosen_operation_region_resource_and_window() -> No
 
 
 @mock_aws
+def test_paused_lets_a_person_act_while_a_faulted_call_is_in_flight() -> None:
+    with FaultInjector() as faults:
+        sns = boto3.client("sns", region_name="us-east-1")
+        faults.add(Fault("sns.ListTopics", "Throttling"))
+        with faults.active():
+            with faults.paused():
+                sns.list_topics()
+            with pytest.raises(ClientError):
+                sns.list_topics()
+    assert faults.count("sns.ListTopics", faulted=True) == 1
+
+
+@mock_aws
 def test_fault_with_times_is_a_burst() -> None:
     with FaultInjector() as faults:
         sns = boto3.client("sns", region_name="us-east-1")

@@ -244,7 +244,7 @@ def test_post_deploy_checks_lifetime(world: World, monkeypatch: pytest.MonkeyPat
         contexts: list[FakeContext] = []
 
         def new_context() -> FakeContext:
-            contexts.append(FakeContext("opsauto-post-deploy-checks", world.deployments[-1].deadline_ms,
+            contexts.append(FakeContext("opsauto-post-deploy-checks", remaining_ms=world.deployments[-1].deadline_ms,
                                         countdown=True))
             return contexts[-1]
 

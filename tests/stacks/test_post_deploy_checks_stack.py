@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from stacks.post_deploy_checks_stack import PostDeployChecks, PostDeployChecksStack
 from stacks.settings import PostDeployChecksSettings, SettingsError, load_settings
 from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, template
+from tests.stacks.helpers import statement_actions as _actions
 
 SETTINGS: dict[str, Any] = {
     "example_pipeline": True,
@@ -34,18 +35,6 @@ def stack() -> Stack:
 @pytest.fixture(scope="module")
 def tpl(stack: Stack) -> Template:
     return template(stack)
-
-
-def _statements(tpl: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in tpl.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def _checks_policies(tpl: Template) -> list[dict[str, Any]]:

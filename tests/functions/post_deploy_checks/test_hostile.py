@@ -16,13 +16,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from demo.fakes import FakeContext
 from post_deploy_checks import handler, http_checks
 from post_deploy_checks.evaluate import CheckResult
 from post_deploy_checks.spec import CheckSpec
 from shared.clients import client
 from tests.functions.post_deploy_checks.conftest import job_event
 from tests.functions.post_deploy_checks.hostile import SLOW_DNS_SUFFIX, HostileServer, slow_resolver
-from tests.lifetime.kit import FakeContext
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 # Generous slack over timeout_seconds for a loaded machine: what matters is that the bound is the
