@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from post_deploy_checks.config import (
+    SECRETS_MAX_AGE_MAX,
+    SECRETS_MAX_AGE_MIN,
     hook_checks_variable,
     parse_application_name,
     parse_header_secrets,
@@ -67,7 +69,8 @@ class PostDeployChecksSettings(AutomationSettings):
         "may read only these.",
     )
     secrets_max_age_seconds: Annotated[int, AfterValidator(parse_secrets_max_age)] = Field(
-        300, description="How long the function caches a header secret, in seconds (0-86400)."
+        300, ge=SECRETS_MAX_AGE_MIN, le=SECRETS_MAX_AGE_MAX,
+        description="How long the function caches a header secret, in seconds.",
     )
     codedeploy_applications: list[Annotated[str, AfterValidator(parse_application_name)]] = Field(
         default_factory=list,

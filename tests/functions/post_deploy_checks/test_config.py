@@ -86,7 +86,7 @@ def test_settings_round_trip_through_the_environment(raw: dict[str, Any]) -> Non
     ({"header_secrets": ["ok", "arn:aws:secretsmanager:eu-west-1:1:secret:x"]}, f"{KEY}.header_secrets.1",
      "give the name, not the ARN"),
     ({"header_secrets": ["has space"]}, f"{KEY}.header_secrets.0", "is not a Secrets Manager secret name"),
-    ({"secrets_max_age_seconds": 90_000}, f"{KEY}.secrets_max_age_seconds", "from 0 to 86400"),
+    ({"secrets_max_age_seconds": 90_000}, f"{KEY}.secrets_max_age_seconds", "less than or equal to 86400"),
     ({"codedeploy_applications": ["shop", "bad app"]}, f"{KEY}.codedeploy_applications.1",
      "is not a CodeDeploy application name"),
     ({"checks": {"checks": [{"name": "a", "url": "nope"}]}}, f"{KEY}.checks",
