@@ -18,6 +18,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from post_deploy_checks.artifact import parse_checks_file
+from post_deploy_checks.spec import ConfigurationError
 from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
 from stacks.settings.post_deploy_checks import validate_user_parameters
@@ -43,6 +45,15 @@ class PostDeployChecks(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
+        # The HMAC key of continuation tokens (stabilize and bake): generated, readable by this function only.
+        self.token_key = secretsmanager.Secret(
+            self, "TokenKey",
+            description="post_deploy_checks: HMAC key that authenticates the function's CodePipeline continuation "
+            "tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        suppress(self.token_key, "AwsSolutions-SMG4", "A random HMAC key for continuation tokens that live at most "
+                 "bake time + 30 minutes; rotating it would only fail the jobs in progress at that moment")
         self.ops = OpsFunction(
             self,
             "Checks",
@@ -50,7 +61,7 @@ class PostDeployChecks(Construct):
             project=project,
             core=core,
             description="Post-deployment checks: passes or fails a CodePipeline job or a CodeDeploy lifecycle hook",
-            environment=settings.function_environment(),
+            environment=settings.function_environment() | {"TOKEN_KEY_SECRET_ARN": self.token_key.secret_arn},
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
             # CodePipeline invokes asynchronously; a retry after the job was answered only meets an
@@ -96,6 +107,7 @@ class PostDeployChecks(Construct):
         ]
         for secret in self.header_secrets:
             secret.grant_read(role)
+        self.token_key.grant_read(role)
 
     def action(
         self,
@@ -110,7 +122,12 @@ class PostDeployChecks(Construct):
 
         Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
         """
-        used = validate_user_parameters(user_parameters, f"{stage_action_name}: user_parameters").secret_names
+        where = f"{stage_action_name}: user_parameters"
+        if "checks_file" in user_parameters:
+            _check_checks_file(user_parameters, inputs or [], where)
+            used: tuple[str, ...] = ()
+        else:
+            used = validate_user_parameters(user_parameters, where).secret_names
         missing = [name for name in used if name not in self._settings.header_secrets]
         if missing:
             raise ValueError(f"{stage_action_name}: user_parameters use header secret(s) {', '.join(missing)} that "
@@ -123,6 +140,21 @@ class PostDeployChecks(Construct):
             inputs=inputs,
             variables_namespace=variables_namespace,
         )
+
+
+def _check_checks_file(user_parameters: dict[str, Any], inputs: list[codepipeline.Artifact], where: str) -> None:
+    """A checks file is read from an input artifact: the action needs one (the named one, when named)."""
+    try:
+        reference = parse_checks_file(user_parameters, where)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    names = [item.artifact_name for item in inputs]
+    if not names:
+        raise ValueError(f"{where}: checks_file {reference.path} is read from the action's input artifact; give "
+                         "the action inputs=[<the source artifact>]")
+    if reference.artifact is not None and reference.artifact not in names:
+        raise ValueError(f"{where}: artifact {reference.artifact!r} is not one of the action's inputs "
+                         f"({', '.join(str(name) for name in names)})")
 
 
 def _account_arn(service: str, resource: str) -> tuple[str, str]:

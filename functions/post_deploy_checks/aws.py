@@ -7,9 +7,11 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-from shared.clients import client
+from post_deploy_checks.events import ArtifactCredentials
+from shared.clients import RETRY_CONFIG, client
 from shared.reports import ActionReport, ReportPublisher
 
 if TYPE_CHECKING:
@@ -117,6 +119,27 @@ def secret_value(name: str, key: str | None = None, *, max_age: int = 300) -> st
     if not isinstance(document, dict) or not isinstance(document.get(key), str):
         raise SecretValueError(f"secret {name!r} has no string key {key!r}")
     return str(document[key])
+
+
+def token_key(secret_arn: str) -> bytes:
+    """The HMAC key of continuation tokens (the stack's generated secret), cached for an hour. Never logged."""
+    value = _secrets(_secretsmanager()).get(secret_arn, max_age=3600)
+    key = value if isinstance(value, bytes) else str(value).encode()
+    if len(key) < 32:
+        raise SecretValueError("the continuation token key is shorter than 32 bytes")
+    return key
+
+
+def download_artifact(bucket: str, key: str, credentials: ArtifactCredentials, max_bytes: int) -> bytes:
+    """The input artifact's bytes, read with the job's own artifact credentials (a client of its own, never
+    cached or logged); ValueError when it is larger than ``max_bytes``."""
+    s3 = boto3.client(
+        "s3", aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token, config=RETRY_CONFIG)
+    size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    if size > max_bytes:
+        raise ValueError(f"the input artifact is {size} bytes, more than the {max_bytes} read to find a checks file")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read(max_bytes + 1)
 
 
 def publish_report(topic_arn: str, report: ActionReport) -> str:

@@ -2,12 +2,15 @@
 these for synth-time validation) and :class:`Config`, read once per invocation from the environment the
 settings model writes.
 
-Variables (every one required; the settings model writes them all, the platform adds NOTIFY_TOPIC_ARN):
+Variables (every one required; the settings model writes the first three, the platform adds
+NOTIFY_TOPIC_ARN and the stack TOKEN_KEY_SECRET_ARN):
 
 - ``CHECKS``: JSON checks of CodeDeploy lifecycle hooks, or empty when the function answers no hooks;
 - ``HEADER_SECRETS``: comma-separated names of the Secrets Manager secrets check headers may use (may be empty);
 - ``SECRETS_MAX_AGE_SECONDS``: how long a header secret is cached;
-- ``NOTIFY_TOPIC_ARN``: the ops notifications topic.
+- ``NOTIFY_TOPIC_ARN``: the ops notifications topic;
+- ``TOKEN_KEY_SECRET_ARN``: the Secrets Manager secret (created by the stack) whose value is the HMAC key
+  of continuation tokens.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ def parse_hook_checks(raw: str | Mapping[str, Any] | None) -> ChecksConfig | Non
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     parsed = parse_config(raw, source="CHECKS")
-    if parsed.stabilize_seconds:
-        raise ConfigurationError("CHECKS: stabilize_seconds is only for CodePipeline actions: a CodeDeploy lifecycle "
-                                 "hook cannot be continued, so leave it out of these checks")
+    for key in ("stabilize_seconds", "bake_seconds"):
+        if getattr(parsed, key):
+            raise ConfigurationError(f"CHECKS: {key} is only for CodePipeline actions: a CodeDeploy lifecycle hook "
+                                     "cannot be continued, so leave it out of these checks")
     return parsed
 
 
@@ -88,6 +92,7 @@ class Config:
     header_secrets: tuple[str, ...]
     secrets_max_age_seconds: int
     notify_topic_arn: str
+    token_key_secret: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -107,6 +112,7 @@ class Config:
             secrets_max_age_seconds=env_int("SECRETS_MAX_AGE_SECONDS", minimum=SECRETS_MAX_AGE_MIN,
                                             maximum=SECRETS_MAX_AGE_MAX, env=source),
             notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
+            token_key_secret=env_str("TOKEN_KEY_SECRET_ARN", env=source),
         )
 
 

@@ -10,8 +10,24 @@ The job's ``artifactCredentials`` are kept out of ``repr`` so no log line can ca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class ArtifactCredentials:
+    """The job's temporary credentials for its artifact bucket: never logged (no field in ``repr``)."""
+
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class InputArtifact:
+    name: str
+    bucket: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,8 @@ class JobRequest:
     job_id: str
     user_parameters: str | None
     continuation_token: str | None
+    input_artifacts: tuple[InputArtifact, ...] = ()
+    credentials: ArtifactCredentials | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,26 @@ def _job(job: Mapping[str, Any]) -> JobRequest | Ignored:
         job_id=job_id,
         user_parameters=user_parameters if isinstance(user_parameters, str) else None,
         continuation_token=token if isinstance(token, str) and token else None,
+        input_artifacts=tuple(_artifacts(data.get("inputArtifacts"))),
+        credentials=_credentials(_mapping(data.get("artifactCredentials"))),
     )
+
+
+def _artifacts(raw: Any) -> list[InputArtifact]:
+    found = []
+    for item in raw if isinstance(raw, list) else []:
+        location = _mapping(_mapping(_mapping(item).get("location")).get("s3Location"))
+        bucket, key = location.get("bucketName"), location.get("objectKey")
+        if isinstance(bucket, str) and isinstance(key, str):
+            found.append(InputArtifact(str(_mapping(item).get("name") or ""), bucket, key))
+    return found
+
+
+def _credentials(raw: Mapping[str, Any]) -> ArtifactCredentials | None:
+    values = [raw.get(name) for name in ("accessKeyId", "secretAccessKey", "sessionToken")]
+    if not all(isinstance(value, str) and value for value in values):
+        return None
+    return ArtifactCredentials(*(str(value) for value in values))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

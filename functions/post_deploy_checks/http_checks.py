@@ -148,7 +148,9 @@ async def _attempt(http: httpx.AsyncClient, spec: CheckSpec, headers: Mapping[st
     status: int | None = None
     try:
         async with asyncio.timeout(limit):
-            async with http.stream(spec.method, spec.url, headers=dict(headers)) as response:
+            # A check that expects a redirect judges the first response; any other follows redirects.
+            follow = not any(300 <= code < 400 for code in spec.expect_status)
+            async with http.stream(spec.method, spec.url, headers=dict(headers), follow_redirects=follow) as response:
                 status = response.status_code
                 body = b"" if spec.method == "HEAD" else await _read_body(response)
                 latency_ms = (CLOCK() - started) * 1000

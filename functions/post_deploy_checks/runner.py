@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from post_deploy_checks import aws, http_checks, report
+from post_deploy_checks import artifact, aws, bake, http_checks, report
 from post_deploy_checks.config import Config
 from post_deploy_checks.evaluate import AlarmResult, Outcome, evaluate_alarm, summarize
 from post_deploy_checks.events import HookRequest, Ignored, JobRequest
 from post_deploy_checks.report import JobResult
-from post_deploy_checks.spec import MAX_FAILURE_MESSAGE, ChecksConfig, ConfigurationError, parse_config
-from post_deploy_checks.stabilize import Wait, stabilize_decision
+from post_deploy_checks.spec import MAX_FAILURE_MESSAGE, MAX_SUMMARY, ChecksConfig, ConfigurationError, parse_config
 from shared.config import ConfigError
-from shared.errors import error_code
+from shared.errors import error_code, is_transient
 from shared.observability import MetricUnit, logger, metrics
 from shared.text import truncate
 from shared.timeutil import utcnow
@@ -62,18 +62,11 @@ def handle_job(job: JobRequest, config: Config | ConfigError, context: LambdaCon
 
 
 def decide_job(job: JobRequest, config: Config | ConfigError, context: LambdaContext, now: datetime) -> JobResult:
-    """The one answer for ``job``: continue (stabilizing), success or failure; never raises."""
+    """The one answer for ``job``: continue (stabilizing or baking), success or failure; never raises."""
     try:
         if isinstance(config, ConfigError):
             raise config
-        parsed = parse_config(job.user_parameters, source="UserParameters")
-        decision = stabilize_decision(now, parsed.stabilize_seconds, job.continuation_token)
-        if isinstance(decision, Wait):
-            logger.info("waiting for the deployment to stabilize; CodePipeline will invoke again",
-                        extra={"ready_at": decision.ready_at.isoformat(), "continued": bool(job.continuation_token)})
-            return JobResult("continue", summary=f"waiting until {decision.ready_at.isoformat()} before running "
-                             "the checks", continuation_token=decision.token)
-        return report.job_result(run_all(parsed, config, context))
+        return _job_step(job, config, context, now)
     except ConfigurationError as exc:
         _configuration_error("the checks configuration is malformed", exc)
         return JobResult("failure", failure_type="ConfigurationError", message=str(exc))
@@ -83,6 +76,70 @@ def decide_job(job: JobRequest, config: Config | ConfigError, context: LambdaCon
     except Exception as exc:
         logger.exception("the checks failed unexpectedly")
         return JobResult("failure", failure_type="JobFailed", message=_unexpected(exc))
+
+
+def _job_step(job: JobRequest, config: Config, context: LambdaContext, now: datetime) -> JobResult:
+    parsed = job_checks(job)
+    if job.continuation_token:
+        step = bake.resume(now, bake.read_token(job.continuation_token, _key(config), job.job_id, now))
+    else:
+        step = bake.start(now, parsed, job.job_id)
+    if isinstance(step, bake.Wait):
+        return _continue(step, config, "waiting: CodePipeline will invoke again")
+    outcome = run_all(parsed, config, context)
+    during = bake.baked_for(now, step.state, parsed)
+    if not outcome.passed:
+        result = report.job_result(outcome)
+        return replace(result, message=truncate(f"{during}: {result.message}", MAX_FAILURE_MESSAGE)) if during \
+            else result
+    following = bake.after_pass(now, parsed, job.job_id, step.state)
+    if following is not None:
+        return _continue(following, config, "checks passed; baking: CodePipeline will invoke again")
+    result = report.job_result(outcome)
+    if parsed.bake_seconds:
+        summary = f"baked {parsed.bake_seconds} s clean ({step.state.passes + 1 if step.state else 1} check runs); "
+        result = replace(result, summary=truncate(summary + result.summary, MAX_SUMMARY))
+    return result
+
+
+def job_checks(job: JobRequest) -> ChecksConfig:
+    """The job's checks: its UserParameters, or the checks file they name in the input artifact."""
+    reference = artifact.checks_file_reference(job.user_parameters)
+    if reference is None:
+        return parse_config(job.user_parameters, source="UserParameters")
+    return parse_config(_read_checks_file(job, reference), source=f"checks_file {reference.path}")
+
+
+def _read_checks_file(job: JobRequest, reference: artifact.ChecksFile) -> str:
+    where = f"checks_file {reference.path}"
+    names = [item.name for item in job.input_artifacts]
+    source = next((item for item in job.input_artifacts if reference.artifact in (None, item.name)), None)
+    if source is None:
+        wanted = f" named {reference.artifact}" if reference.artifact else ""
+        raise ConfigurationError(f"{where}: the action has no input artifact{wanted} (inputs: "
+                                 f"{', '.join(names) or 'none'})")
+    if job.credentials is None:
+        raise ConfigurationError(f"{where}: the job carries no artifactCredentials to read {source.name}")
+    try:
+        archive = aws.download_artifact(source.bucket, source.key, job.credentials, artifact.MAX_ARTIFACT_BYTES)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        raise ConfigurationError(f"{where}: the input artifact {source.name} could not be read "
+                                 f"({error_code(exc) or 'error'})") from None
+    return artifact.read_checks_file(archive, reference, source.name)
+
+
+def _continue(step: bake.Wait, config: Config, message: str) -> JobResult:
+    logger.info(message, extra={"phase": step.state.phase, "next_at": step.state.next_at.isoformat(),
+                                "passes": step.state.passes})
+    return JobResult("continue", summary=step.summary(), continuation_token=bake.make_token(step.state, _key(config)))
+
+
+def _key(config: Config) -> bytes:
+    return aws.token_key(config.token_key_secret)
 
 
 # --------------------------------------------------------------------------- CodeDeploy

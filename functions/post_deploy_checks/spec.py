@@ -30,10 +30,14 @@ MAX_ATTEMPTS = 10
 MAX_INTERVAL_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 60
 MAX_STABILIZE_SECONDS = 3600
+MAX_BAKE_SECONDS = 3600
+MIN_BAKE_INTERVAL_SECONDS = 10
+MAX_BAKE_INTERVAL_SECONDS = 3600
 MAX_ALARMS = 100
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_TOP_KEYS = ("checks", "alarms", "attempts", "interval_seconds", "timeout_seconds", "stabilize_seconds")
+_TOP_KEYS = ("checks", "alarms", "attempts", "interval_seconds", "timeout_seconds", "stabilize_seconds",
+             "bake_seconds", "bake_interval_seconds")
 _CHECK_KEYS = ("name", "url", "method", "headers", "expect_status", "body_contains", "json", "max_latency_ms")
 
 
@@ -89,6 +93,8 @@ class ChecksConfig:
     interval_seconds: float = 10
     timeout_seconds: float = 5
     stabilize_seconds: int = 0
+    bake_seconds: int = 0
+    bake_interval_seconds: int = 60
 
     @property
     def secret_names(self) -> tuple[str, ...]:
@@ -112,6 +118,9 @@ def parse_config(raw: str | Mapping[str, Any] | None, *, source: str = "UserPara
     interval = _number(data, "interval_seconds", 10, 0, MAX_INTERVAL_SECONDS, errors, "interval_seconds")
     timeout = _number(data, "timeout_seconds", 5, 0.1, MAX_TIMEOUT_SECONDS, errors, "timeout_seconds")
     stabilize = _int(data, "stabilize_seconds", 0, 0, MAX_STABILIZE_SECONDS, errors, "stabilize_seconds")
+    bake = _int(data, "bake_seconds", 0, 0, MAX_BAKE_SECONDS, errors, "bake_seconds")
+    bake_interval = _int(data, "bake_interval_seconds", 60, MIN_BAKE_INTERVAL_SECONDS, MAX_BAKE_INTERVAL_SECONDS,
+                         errors, "bake_interval_seconds")
     checks = _parse_checks(data.get("checks", []), errors)
     alarms = _parse_alarms(data.get("alarms", []), errors)
     if not errors and not checks and not alarms:
@@ -125,6 +134,8 @@ def parse_config(raw: str | Mapping[str, Any] | None, *, source: str = "UserPara
         interval_seconds=interval,
         timeout_seconds=timeout,
         stabilize_seconds=stabilize,
+        bake_seconds=bake,
+        bake_interval_seconds=bake_interval,
     )
 
 
@@ -212,6 +223,8 @@ def _parse_check(item: Any, where: str, errors: list[str]) -> CheckSpec | None:
         errors.append(f"{where}.max_latency_ms: must be a whole number of milliseconds, 1-600000 "
                       f"(got {max_latency!r})")
         max_latency = None
+    if method.upper() == "HEAD" and (body_contains is not None or json_expectation is not None):
+        errors.append(f"{where}: method HEAD gets no body, so body_contains and json cannot be checked; use GET")
     if len(errors) > start:
         return None
     return CheckSpec(

@@ -41,6 +41,7 @@ from moto import mock_aws
 from post_deploy_checks import handler
 from shared.clients import client
 from tests.conftest import load_event
+from tests.functions.post_deploy_checks.conftest import token_key_secret
 from tests.functions.post_deploy_checks.hostile import SLOW_DNS_SUFFIX, HostileServer, slow_resolver
 from tests.lifetime.kit import (
     THROTTLING,
@@ -223,6 +224,7 @@ def test_post_deploy_checks_lifetime(world: World, monkeypatch: pytest.MonkeyPat
     with mock_aws(), FaultInjector(clock) as faults:
         topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         for name in ALARMS:
             cloudwatch.put_metric_alarm(AlarmName=name, MetricName=name, Namespace="Shop", Statistic="Sum",

@@ -83,8 +83,15 @@ def test_codedeploy_alarms_and_secret_permissions_are_scoped(tpl: Template) -> N
     assert ":deploymentgroup:shop/*" in codedeploy and '"AWS::AccountId"' in codedeploy
     alarms = json.dumps(statements["cloudwatch:DescribeAlarms"]["Resource"])
     assert ":alarm:*" in alarms and '"AWS::AccountId"' in alarms
-    secret = json.dumps(statements["secretsmanager:GetSecretValue"]["Resource"])
-    assert ":secret:api-token-??????" in secret
+    readable = [json.dumps(s["Resource"]) for s in _checks_policies(tpl) if "secretsmanager:GetSecretValue" in
+                _actions(s)]
+    assert any(":secret:api-token-??????" in resource for resource in readable)
+    # the continuation-token key: the stack's own generated secret, readable by the function, in its environment
+    (key_id,) = tpl.find_resources("AWS::SecretsManager::Secret")
+    assert any(json.dumps({"Ref": key_id}) in resource for resource in readable)
+    functions = [f for f in tpl.find_resources("AWS::Lambda::Function").values()
+                 if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == "post_deploy_checks"]
+    assert functions[0]["Properties"]["Environment"]["Variables"]["TOKEN_KEY_SECRET_ARN"] == {"Ref": key_id}
 
 
 def test_example_pipeline_invokes_the_checks(tpl: Template) -> None:

@@ -21,6 +21,16 @@ from demo.fakes import LocalHttpsServer
 from tests.conftest import load_event
 
 SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"
+# The continuation-token key the stack would generate (64 characters, as its secret's generator makes them).
+TOKEN_KEY = b"k3y-0f-th3-c0nt1nuat10n-t0k3ns-" + b"x" * 33
+
+
+def token_key_secret() -> str:
+    """Create the token key's secret (inside mock_aws) and return its ARN."""
+    import boto3
+
+    return str(boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="opsauto-post-deploy-checks-token-key", SecretString=TOKEN_KEY.decode())["ARN"])
 
 
 class Endpoints:
@@ -47,6 +57,7 @@ _ROUTES: dict[str, _Route] = {
     "/unavailable": lambda _: (503, "service unavailable", "text/plain"),
     "/slow": _slow,
     "/wrong-body": lambda _: (200, "<html>maintenance page</html>", "text/html"),
+    "/moved": lambda _: (301, "moved", "text/plain"),
     "/degraded": lambda _: (200, json.dumps({"status": "degraded"}), "application/json"),
     # fails the first request of each distinct query string, then passes
     "/flapping": lambda count: (503, "warming up", "text/plain") if count == 1
@@ -65,6 +76,8 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            if 300 <= status < 400:
+                self.send_header("Location", "/healthy")
             self.end_headers()
             self.wfile.write(data)
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from post_deploy_checks import evaluate, spec, stabilize
+from post_deploy_checks import evaluate, spec
 from post_deploy_checks.evaluate import AlarmResult, CheckResult, HttpResponse
 from post_deploy_checks.spec import CheckSpec, ConfigurationError, HeaderValue, JsonExpectation
-from post_deploy_checks.stabilize import RunNow, Wait
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -20,7 +19,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def test_parse_full_configuration() -> None:
     config = spec.parse_config(json.dumps({
         "checks": [{
-            "name": "api", "url": "https://api.example/health", "method": "head",
+            "name": "api", "url": "https://api.example/health", "method": "post",
             "headers": {"X-Env": "prod", "Authorization": {"secret": "api-token", "key": "header"}},
             "expect_status": [200, 204], "body_contains": "ok", "json": {"path": "status", "equals": "ok"},
             "max_latency_ms": 800,
@@ -30,7 +29,7 @@ def test_parse_full_configuration() -> None:
     }))
     (check,) = config.checks
     assert check == CheckSpec(
-        name="api", url="https://api.example/health", method="HEAD",
+        name="api", url="https://api.example/health", method="POST",
         headers={"X-Env": HeaderValue(literal="prod"),
                  "Authorization": HeaderValue(secret="api-token", secret_key="header")},
         expect_status=(200, 204), body_contains="ok", json=JsonExpectation("status", "ok"), max_latency_ms=800,
@@ -197,29 +196,19 @@ def test_messages_always_fit(items: list[tuple[str, bool, str]]) -> None:
     assert outcome.checks_passed + outcome.checks_failed == len(items)
 
 
-def test_stabilize_first_invocation_waits() -> None:
-    decision = stabilize.stabilize_decision(NOW, 300, None)
-    assert isinstance(decision, Wait)
-    assert decision.ready_at == NOW + timedelta(seconds=300)
-    assert json.loads(decision.token) == {"kind": "post_deploy_checks/stabilize",
-                                          "ready_at": "2026-11-28T12:05:00+00:00"}
-    assert len(decision.token) <= spec.MAX_TOKEN
+def test_head_with_a_body_check_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"checks\[0\] \(h\): method HEAD gets no body, so body_contains "
+                                                 r"and json cannot be checked; use GET"):
+        spec.parse_config({"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD",
+                                       "body_contains": "ok"}]})
+    assert spec.parse_config({"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD"}]}).checks
 
 
-def test_stabilize_reinvoked_early_waits_with_the_same_token() -> None:
-    token = stabilize.make_token(NOW + timedelta(seconds=300))
-    decision = stabilize.stabilize_decision(NOW + timedelta(seconds=30), 300, token)
-    assert decision == Wait(token, NOW + timedelta(seconds=300))
-
-
-def test_stabilize_reinvoked_after_ready_runs() -> None:
-    token = stabilize.make_token(NOW)
-    assert stabilize.stabilize_decision(NOW, 300, token) == RunNow()
-    assert stabilize.stabilize_decision(NOW, 0, None) == RunNow()
-
-
-@pytest.mark.parametrize("token", ["opaque", '{"kind": "other", "ready_at": "2026-01-01T00:00:00+00:00"}',
-                                   '{"kind": "post_deploy_checks/stabilize", "ready_at": "soon"}'])
-def test_foreign_token_is_a_configuration_error(token: str) -> None:
-    with pytest.raises(ConfigurationError, match="continuationToken was not made by post_deploy_checks"):
-        stabilize.stabilize_decision(NOW, 60, token)
+def test_bake_settings_are_parsed_and_bounded() -> None:
+    parsed = spec.parse_config({"alarms": ["a"], "bake_seconds": 600, "bake_interval_seconds": 30})
+    assert (parsed.bake_seconds, parsed.bake_interval_seconds) == (600, 30)
+    assert spec.parse_config({"alarms": ["a"]}).bake_interval_seconds == 60
+    with pytest.raises(ConfigurationError, match=r"bake_seconds: must be a whole number from 0 to 3600 \(got 7200\)"):
+        spec.parse_config({"alarms": ["a"], "bake_seconds": 7200})
+    with pytest.raises(ConfigurationError, match="bake_interval_seconds: must be a whole number from 10 to 3600"):
+        spec.parse_config({"alarms": ["a"], "bake_interval_seconds": 1})

@@ -16,6 +16,7 @@ from shared.config import ConfigError
 from stacks.settings import SettingsError, load_settings
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:opsauto-ops"
+TOKEN_KEY_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:opsauto-token-key-AbCdEf"
 KEY = "automations.post_deploy_checks"
 
 secret_names = st.text(string.ascii_letters + string.digits + "/_+=.@-", min_size=1, max_size=40).filter(
@@ -38,6 +39,9 @@ def check_specs(draw: st.DrawFn, name: str, secrets: list[str]) -> dict[str, Any
     if draw(st.booleans()):
         spec["json"] = {"path": draw(st.from_regex(r"[a-z]{1,5}(\.[a-z0-9]{1,5}){0,2}", fullmatch=True)),
                         "equals": draw(json_values)}
+    if spec.get("method") == "HEAD":  # HEAD gets no body: a body check is refused
+        spec.pop("body_contains", None)
+        spec.pop("json", None)
     if draw(st.booleans()):
         spec["max_latency_ms"] = draw(st.integers(1, 600_000))
     headers: dict[str, Any] = {}
@@ -74,12 +78,12 @@ def test_settings_round_trip_through_the_environment(raw: dict[str, Any]) -> Non
     model = load_settings({"automations": {"post_deploy_checks": raw}}).automations.post_deploy_checks
     environment = model.function_environment()
     assert all(isinstance(value, str) for value in environment.values())
-    config = Config.from_env(environment | {"NOTIFY_TOPIC_ARN": TOPIC})
+    config = Config.from_env(environment | {"NOTIFY_TOPIC_ARN": TOPIC, "TOKEN_KEY_SECRET_ARN": TOKEN_KEY_ARN})
     expected_checks = parse_config(raw["checks"], source="CHECKS") if "checks" in raw else None
     assert config.hook_checks == expected_checks
     assert config.header_secrets == tuple(dict.fromkeys(raw["header_secrets"]))
     assert config.secrets_max_age_seconds == raw["secrets_max_age_seconds"]
-    assert config.notify_topic_arn == TOPIC
+    assert config.notify_topic_arn == TOPIC and config.token_key_secret == TOKEN_KEY_ARN
 
 
 @pytest.mark.parametrize(("raw", "path", "message"), [
@@ -112,7 +116,8 @@ def test_any_bad_secret_name_fails_at_its_index(name: str) -> None:
     assert f"{KEY}.header_secrets.1:" in str(info.value)
 
 
-FULL_ENV = {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300", "NOTIFY_TOPIC_ARN": TOPIC}
+FULL_ENV = {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300", "NOTIFY_TOPIC_ARN": TOPIC,
+            "TOKEN_KEY_SECRET_ARN": TOKEN_KEY_ARN}
 
 
 @pytest.mark.parametrize("missing", sorted(FULL_ENV))

@@ -16,10 +16,18 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from post_deploy_checks import handler, http_checks, runner, stabilize
+from post_deploy_checks import bake, handler, http_checks, runner
+from post_deploy_checks.bake import TOKEN_GRACE, TokenState
 from shared.clients import client
 from tests.conftest import FakeContext, load_event
-from tests.functions.post_deploy_checks.conftest import SECRET_TOKEN, Endpoints, Sleeps, job_event
+from tests.functions.post_deploy_checks.conftest import (
+    SECRET_TOKEN,
+    TOKEN_KEY,
+    Endpoints,
+    Sleeps,
+    job_event,
+    token_key_secret,
+)
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 REQUEST_ID = FakeContext.aws_request_id
@@ -37,6 +45,7 @@ def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         yield
 
 
@@ -72,10 +81,14 @@ def expect_failure(stubber: Stubber, failure_type: str, message: str) -> None:
     })
 
 
+def stabilizing(ready_at: datetime) -> TokenState:
+    return TokenState(JOB_ID, "stabilize", ready_at, ready_at + TOKEN_GRACE)
+
+
 def expect_continuation(stubber: Stubber, ready_at: datetime) -> None:
     stubber.add_response("put_job_success_result", {}, {
         "jobId": JOB_ID,
-        "continuationToken": stabilize.make_token(ready_at),
+        "continuationToken": bake.make_token(stabilizing(ready_at), TOKEN_KEY),
         "executionDetails": {"summary": f"waiting until {ready_at.isoformat()} before running the checks",
                              "externalExecutionId": REQUEST_ID},
     })
@@ -173,14 +186,16 @@ def test_continuation_before_ready_continues_again(endpoints: Endpoints, pipelin
     ready_at = NOW + timedelta(seconds=60)
     expect_continuation(pipeline, ready_at)
     event = job_event({"checks": [{"name": "api", "url": endpoints.url("/healthy")}], "stabilize_seconds": 120},
-                      continuation_token=stabilize.make_token(ready_at))
+                      continuation_token=bake.make_token(stabilizing(ready_at), TOKEN_KEY))
     assert invoke(event, lambda_context)["result"] == "continue"
 
 
 def test_continuation_after_ready_runs_the_checks(endpoints: Endpoints, pipeline: Stubber, no_sleep: Sleeps,
                                                   fixed_latency: None, lambda_context: FakeContext,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    event = load_event("post_deploy_checks/codepipeline_job_continuation.json")  # ready at 12:05
+    event = load_event("post_deploy_checks/codepipeline_job_continuation.json")
+    event["CodePipeline.job"]["data"]["continuationToken"] = bake.make_token(stabilizing(NOW + timedelta(minutes=5)),
+                                                                             TOKEN_KEY)
     event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(
         {"checks": [{"name": "api", "url": endpoints.url("/healthy")}], "stabilize_seconds": 300})
     # Still early: the same token again.

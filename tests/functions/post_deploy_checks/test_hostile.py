@@ -21,7 +21,7 @@ from post_deploy_checks import handler, http_checks
 from post_deploy_checks.evaluate import CheckResult
 from post_deploy_checks.spec import CheckSpec
 from shared.clients import client
-from tests.functions.post_deploy_checks.conftest import job_event
+from tests.functions.post_deploy_checks.conftest import job_event, token_key_secret
 from tests.functions.post_deploy_checks.hostile import SLOW_DNS_SUFFIX, HostileServer, slow_resolver
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
@@ -96,8 +96,9 @@ def test_slow_name_resolution_is_bounded_too(hostile: HostileServer, monkeypatch
 
 
 @pytest.fixture
-def pipeline() -> Iterator[Stubber]:
+def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     with mock_aws():
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         stubber = Stubber(client("codepipeline"))
         with stubber:
             yield stubber

@@ -53,6 +53,15 @@ def test_slow_endpoint_over_timeout(endpoints: Endpoints) -> None:
     assert result.reason == "no complete response within timeout_seconds 0.1"
 
 
+def test_a_redirect_can_be_expected_without_following_it(endpoints: Endpoints) -> None:
+    before = endpoints.hits.get("/healthy", 0)
+    moved = run(CheckSpec("moved", endpoints.url("/moved"), expect_status=(301,)))
+    assert moved.passed and moved.status == 301
+    assert endpoints.hits.get("/healthy", 0) == before  # the Location was not followed
+    followed = run(CheckSpec("followed", endpoints.url("/moved"), json=JsonExpectation("status", "ok")))
+    assert followed.passed and followed.status == 200 and endpoints.hits["/healthy"] == before + 1
+
+
 def test_wrong_body(endpoints: Endpoints) -> None:
     result = run(CheckSpec("web", endpoints.url("/wrong-body"), body_contains="Welcome"))
     assert not result.passed and result.reason == "body does not contain 'Welcome'"
