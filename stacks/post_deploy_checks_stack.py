@@ -19,6 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from post_deploy_checks.artifact import parse_checks_file
+from post_deploy_checks.config import HOOK_NAMES
 from post_deploy_checks.spec import ConfigurationError
 from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
@@ -70,6 +71,13 @@ class PostDeployChecks(Construct):
             max_event_age=Duration.hours(1),
         )
         self.function: lambda_.IFunction = self.ops.function
+        # One alias per lifecycle hook: an AppSpec names the alias of each hook (``Hooks: - AfterAllowTestTraffic:
+        # <function ARN>:AfterAllowTestTraffic``), so the function knows which hook's checks to run.
+        self.hook_aliases: dict[str, lambda_.Alias] = {}
+        if settings.checks is not None:
+            version = self.ops.function.current_version
+            self.hook_aliases = {name: lambda_.Alias(self, f"Hook{name}", alias_name=name, version=version)
+                                 for name in HOOK_NAMES}
         role = self.ops.role
 
         # CodePipeline's job result APIs have no resource-level permissions. LambdaInvokeAction adds the

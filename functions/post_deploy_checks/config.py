@@ -34,16 +34,54 @@ _APPLICATION_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
 # --------------------------------------------------------------------------- parsers (one per setting)
 
 
-def parse_hook_checks(raw: str | Mapping[str, Any] | None) -> ChecksConfig | None:
+# Lifecycle hooks of CodeDeploy's Lambda and ECS deployments (Lambda has the last two only).
+HOOK_NAMES = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
+DEFAULT_HOOK = "default"
+
+
+@dataclass(frozen=True)
+class HookChecks:
+    """The checks of each lifecycle hook (``default``: every hook without its own)."""
+
+    by_hook: Mapping[str, ChecksConfig]
+
+    def for_hook(self, hook: str | None) -> ChecksConfig | None:
+        return self.by_hook.get(hook or "", self.by_hook.get(DEFAULT_HOOK))
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for checks in self.by_hook.values() for name in checks.secret_names))
+
+
+def parse_hook_checks(raw: str | Mapping[str, Any] | None) -> HookChecks | None:
     """``checks`` / ``CHECKS``: the checks of CodeDeploy lifecycle hooks; None or empty: none configured.
 
+    Either one checks object for every hook, or a map by hook name (BeforeInstall, AfterInstall,
+    AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic) with ``default`` for the others.
     Raises :class:`ConfigurationError` naming each problem."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
-    parsed = parse_config(raw, source="CHECKS")
+    data: Any = raw
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            parse_config(raw, source="CHECKS")  # raises with the position of the JSON error
+    names = (*HOOK_NAMES, DEFAULT_HOOK)
+    if not (isinstance(data, Mapping) and any(key in names for key in data)):
+        return HookChecks({DEFAULT_HOOK: _hook_config(data, "CHECKS")})
+    unknown = sorted(str(key) for key in data if key not in names)
+    if unknown:
+        raise ConfigurationError(f"CHECKS: {', '.join(unknown)} is not a lifecycle hook; a map of checks by hook "
+                                 f"takes {', '.join(names)}")
+    return HookChecks({str(name): _hook_config(value, f"CHECKS.{name}") for name, value in data.items()})
+
+
+def _hook_config(raw: Any, source: str) -> ChecksConfig:
+    parsed = parse_config(raw, source=source)
     for key in ("stabilize_seconds", "bake_seconds"):
         if getattr(parsed, key):
-            raise ConfigurationError(f"CHECKS: {key} is only for CodePipeline actions: a CodeDeploy lifecycle hook "
+            raise ConfigurationError(f"{source}: {key} is only for CodePipeline actions: a CodeDeploy lifecycle hook "
                                      "cannot be continued, so leave it out of these checks")
     return parsed
 
@@ -88,7 +126,7 @@ def parse_application_name(name: str) -> str:
 class Config:
     """The function's environment, read once per invocation."""
 
-    hook_checks: ChecksConfig | None
+    hook_checks: HookChecks | None
     header_secrets: tuple[str, ...]
     secrets_max_age_seconds: int
     notify_topic_arn: str

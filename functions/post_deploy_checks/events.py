@@ -96,5 +96,11 @@ def _credentials(raw: Mapping[str, Any]) -> ArtifactCredentials | None:
     return ArtifactCredentials(*(str(value) for value in values))
 
 
+def invoked_qualifier(invoked_function_arn: str) -> str | None:
+    """The alias (or version) the function was invoked through: ``arn:...:function:<name>:<qualifier>``."""
+    parts = invoked_function_arn.split(":")
+    return parts[7] if len(parts) == 8 and parts[5] == "function" and parts[7] else None
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}

@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from post_deploy_checks import artifact, aws, bake, http_checks, report
-from post_deploy_checks.config import Config
+from post_deploy_checks.config import DEFAULT_HOOK, HOOK_NAMES, Config
 from post_deploy_checks.evaluate import AlarmResult, Outcome, evaluate_alarm, summarize
-from post_deploy_checks.events import HookRequest, Ignored, JobRequest
+from post_deploy_checks.events import HookRequest, Ignored, JobRequest, invoked_qualifier
 from post_deploy_checks.report import JobResult
 from post_deploy_checks.spec import MAX_FAILURE_MESSAGE, MAX_SUMMARY, ChecksConfig, ConfigurationError, parse_config
 from shared.config import ConfigError
@@ -146,8 +146,12 @@ def _key(config: Config) -> bytes:
 
 
 def handle_hook(hook: HookRequest, config: Config | ConfigError, context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(deployment_id=hook.deployment_id)
-    status, reason = decide_hook(config, context)
+    """Answer one lifecycle hook. Which hook it is comes from the alias CodeDeploy invoked (the stack makes one
+    alias per hook name, for the AppSpec's ``Hooks``); through any other qualifier the ``default`` checks run."""
+    qualifier = invoked_qualifier(str(getattr(context, "invoked_function_arn", "") or ""))
+    hook_name = qualifier if qualifier in HOOK_NAMES else None
+    logger.append_keys(deployment_id=hook.deployment_id, hook=hook_name or DEFAULT_HOOK)
+    status, reason = decide_hook(config, context, hook_name)
     aws.put_lifecycle_status(hook.deployment_id, hook.hook_execution_id, status)  # the one place it is answered
     logger.info("reported the lifecycle hook status", extra={"status": status})
     if status == "Failed" and isinstance(config, Config):
@@ -155,7 +159,8 @@ def handle_hook(hook: HookRequest, config: Config | ConfigError, context: Lambda
     return {"result": status, "reason": reason}
 
 
-def decide_hook(config: Config | ConfigError, context: LambdaContext) -> tuple[str, str]:
+def decide_hook(config: Config | ConfigError, context: LambdaContext,
+                hook_name: str | None = None) -> tuple[str, str]:
     """``Succeeded`` or ``Failed`` and why; never raises."""
     try:
         if isinstance(config, ConfigError):
@@ -163,8 +168,15 @@ def decide_hook(config: Config | ConfigError, context: LambdaContext) -> tuple[s
         if config.hook_checks is None:
             raise ConfigurationError("CHECKS is empty: the function has no checks for CodeDeploy lifecycle hooks; "
                                      "set the automation's checks setting")
-        outcome = run_all(config.hook_checks, config, context)
-        return ("Succeeded", outcome.summary) if outcome.passed else ("Failed", outcome.failure_message)
+        checks = config.hook_checks.for_hook(hook_name)
+        if checks is None:
+            raise ConfigurationError(f"CHECKS has no checks for the {hook_name or 'unnamed'} hook and no default "
+                                     f"(it has {', '.join(config.hook_checks.by_hook)})")
+        outcome = run_all(checks, config, context)
+        prefix = f"{hook_name}: " if hook_name else ""
+        if outcome.passed:
+            return "Succeeded", prefix + outcome.summary
+        return "Failed", prefix + outcome.failure_message
     except (ConfigurationError, ConfigError) as exc:
         _configuration_error("the checks configuration is malformed", exc)
         return "Failed", str(exc)

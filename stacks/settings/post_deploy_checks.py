@@ -34,6 +34,9 @@ EXAMPLE_USER_PARAMETERS: dict[str, Any] = {
     "interval_seconds": 10,
     "timeout_seconds": 5,
     "stabilize_seconds": 0,
+    # after the first pass, keep watching for five minutes: the checks again every minute
+    "bake_seconds": 300,
+    "bake_interval_seconds": 60,
 }
 
 
@@ -61,7 +64,9 @@ class PostDeployChecksSettings(AutomationSettings):
         None,
         description="Checks run for CodeDeploy lifecycle hooks (the function's CHECKS variable), in the same JSON "
         "shape as the pipeline action's UserParameters: {checks, alarms, attempts, interval_seconds, "
-        "timeout_seconds}. Not needed for CodePipeline, whose checks come from each action's UserParameters.",
+        "timeout_seconds}; or a map of such objects by hook name (BeforeInstall, AfterInstall, "
+        "AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic) with 'default' for the others. Not "
+        "needed for CodePipeline, whose checks come from each action's UserParameters.",
     )
     header_secrets: list[Annotated[str, AfterValidator(parse_secret_name)]] = Field(
         default_factory=list,
@@ -108,10 +113,11 @@ class PostDeployChecksSettings(AutomationSettings):
 
     @model_validator(mode="after")
     def _secrets_declared(self) -> PostDeployChecksSettings:
-        for source, value in (("checks", self.checks), ("example_user_parameters", self.example_user_parameters)):
-            if not value:
-                continue
-            missing = [name for name in checks_config(value, source).secret_names if name not in self.header_secrets]
+        hooks = parse_hook_checks(self.checks)
+        for source, used in (("checks", hooks.secret_names if hooks else ()),
+                             ("example_user_parameters", checks_config(self.example_user_parameters,
+                                                                       "example_user_parameters").secret_names)):
+            missing = [name for name in used if name not in self.header_secrets]
             if missing:
                 raise ValueError(f"{source} uses header secret(s) {', '.join(missing)} that are not in "
                                  "header_secrets; add them there so the function may read them")

@@ -12,6 +12,7 @@ from aws_cdk import aws_codepipeline_actions as cpactions
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+from post_deploy_checks.config import HOOK_NAMES
 from stacks.post_deploy_checks_stack import PostDeployChecks, PostDeployChecksStack
 from stacks.settings import PostDeployChecksSettings, SettingsError, load_settings
 from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, template
@@ -64,6 +65,21 @@ def test_function_environment(tpl: Template) -> None:
     assert settings.function_environment().items() <= env.items()
     assert "NOTIFY_TOPIC_ARN" in env
     assert props["Timeout"] == 120 and props["Handler"] == "handler.handler"
+
+
+def test_one_alias_per_lifecycle_hook(tpl: Template) -> None:
+    aliases = tpl.find_resources("AWS::Lambda::Alias")
+    assert sorted(a["Properties"]["Name"] for a in aliases.values()) == sorted(HOOK_NAMES)
+    (version_id,) = tpl.find_resources("AWS::Lambda::Version")
+    assert all(a["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+               for a in aliases.values())
+
+
+def test_the_example_pipeline_bakes(tpl: Template) -> None:
+    (pipeline,) = tpl.find_resources("AWS::CodePipeline::Pipeline").values()
+    verify = next(stage for stage in pipeline["Properties"]["Stages"] if stage["Name"] == "Verify")["Actions"][0]
+    parameters = json.loads(verify["Configuration"]["UserParameters"])
+    assert parameters["bake_seconds"] == 300 and parameters["bake_interval_seconds"] == 60
 
 
 def test_put_job_result_permissions_are_granted(tpl: Template) -> None:
@@ -142,13 +158,20 @@ def test_without_example_pipeline_only_the_function() -> None:
     # The construct in a user's own pipeline (another stack): the action validates its parameters.
     other = Stack(app, "user-pipeline", env=TEST_ENV)
     checks: PostDeployChecks = stack.checks
-    source_output = codepipeline.Artifact()
+    source_output = codepipeline.Artifact("Source")
     bucket = s3.Bucket(other, "Src", versioned=True)
     with pytest.raises(ValueError, match=r"Verify: user_parameters.*attempts"):
         checks.action("Verify", {"alarms": ["a"], "attempts": 0})
     with pytest.raises(ValueError, match="header secret"):
         checks.action("Verify", {"checks": [{"name": "a", "url": "https://a.example/",
                                              "headers": {"X": {"secret": "undeclared"}}}]})
+    with pytest.raises(ValueError, match="method HEAD gets no body"):
+        checks.action("Verify", {"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD",
+                                             "body_contains": "ok"}]})
+    with pytest.raises(ValueError, match="checks_file deploy/checks.json is read from the action's input artifact"):
+        checks.action("Verify", {"checks_file": "deploy/checks.json"})
+    with pytest.raises(ValueError, match="artifact 'Build' is not one of the action's inputs"):
+        checks.action("Verify", {"checks_file": "deploy/checks.json", "artifact": "Build"}, inputs=[source_output])
     # CodePipeline refuses UserParameters over 1,000 characters at deploy time: say so at synth.
     too_long = {"alarms": [f"service-{index:02d}-latency-p99-over-threshold" for index in range(30)]}
     with pytest.raises(ValueError, match=r"Verify: user_parameters: 1\d\d\d characters of JSON, over CodePipeline's "
@@ -158,7 +181,9 @@ def test_without_example_pipeline_only_the_function() -> None:
         codepipeline.StageProps(stage_name="Source", actions=[
             cpactions.S3SourceAction(action_name="Src", bucket=bucket, bucket_key="a.zip", output=source_output)]),
         codepipeline.StageProps(stage_name="Verify", actions=[
-            checks.action("Checks", {"alarms": ["api-5xx"]}, run_order=2)]),
+            checks.action("Checks", {"alarms": ["api-5xx"]}, run_order=2),
+            checks.action("FromSource", {"checks_file": "deploy/checks.json"}, run_order=3,
+                          inputs=[source_output])]),
     ])
     tpl = Template.from_stack(stack)
     tpl.resource_count_is("AWS::CodePipeline::Pipeline", 0)

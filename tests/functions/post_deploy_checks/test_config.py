@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from post_deploy_checks.config import Config
+from post_deploy_checks.config import DEFAULT_HOOK, HOOK_NAMES, Config, HookChecks
 from post_deploy_checks.spec import METHODS, parse_config
 from shared.config import ConfigError
 from stacks.settings import SettingsError, load_settings
@@ -61,15 +61,31 @@ def valid_settings(draw: st.DrawFn) -> dict[str, Any]:
     raw: dict[str, Any] = {"header_secrets": secrets,
                            "secrets_max_age_seconds": draw(st.integers(0, 86_400))}
     if draw(st.booleans()):
-        names = draw(st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), unique=True, max_size=4))
-        checks = {"checks": [draw(check_specs(name, secrets)) for name in names],
-                  "alarms": draw(st.lists(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}", fullmatch=True), max_size=3)),
-                  "attempts": draw(st.integers(1, 10)),
-                  "interval_seconds": draw(st.floats(0, 300, allow_nan=False)),
-                  "timeout_seconds": draw(st.floats(0.1, 60, allow_nan=False))}
-        if checks["checks"] or checks["alarms"]:
-            raw["checks"] = checks
+        if draw(st.booleans()):  # one checks object for every hook
+            raw["checks"] = draw(checks_objects(secrets))
+        else:  # a map by hook name
+            hooks = draw(st.lists(st.sampled_from([*HOOK_NAMES, DEFAULT_HOOK]), unique=True, min_size=1, max_size=3))
+            raw["checks"] = {hook: draw(checks_objects(secrets)) for hook in hooks}
     return raw
+
+
+@st.composite
+def checks_objects(draw: st.DrawFn, secrets: list[str]) -> dict[str, Any]:
+    names = draw(st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), unique=True, max_size=4))
+    alarms = draw(st.lists(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}", fullmatch=True), min_size=0 if names else 1,
+                           max_size=3))
+    return {"checks": [draw(check_specs(name, secrets)) for name in names], "alarms": alarms,
+            "attempts": draw(st.integers(1, 10)),
+            "interval_seconds": draw(st.floats(0, 300, allow_nan=False)),
+            "timeout_seconds": draw(st.floats(0.1, 60, allow_nan=False))}
+
+
+def expected_hook_checks(raw: dict[str, Any] | None) -> HookChecks | None:
+    if raw is None:
+        return None
+    if "checks" in raw or "alarms" in raw:
+        return HookChecks({DEFAULT_HOOK: parse_config(raw, source="CHECKS")})
+    return HookChecks({hook: parse_config(value, source=f"CHECKS.{hook}") for hook, value in raw.items()})
 
 
 @settings(max_examples=60, deadline=None)
@@ -79,8 +95,7 @@ def test_settings_round_trip_through_the_environment(raw: dict[str, Any]) -> Non
     environment = model.function_environment()
     assert all(isinstance(value, str) for value in environment.values())
     config = Config.from_env(environment | {"NOTIFY_TOPIC_ARN": TOPIC, "TOKEN_KEY_SECRET_ARN": TOKEN_KEY_ARN})
-    expected_checks = parse_config(raw["checks"], source="CHECKS") if "checks" in raw else None
-    assert config.hook_checks == expected_checks
+    assert config.hook_checks == expected_hook_checks(raw.get("checks"))
     assert config.header_secrets == tuple(dict.fromkeys(raw["header_secrets"]))
     assert config.secrets_max_age_seconds == raw["secrets_max_age_seconds"]
     assert config.notify_topic_arn == TOPIC and config.token_key_secret == TOKEN_KEY_ARN
