@@ -168,7 +168,7 @@ def test_without_example_pipeline_only_the_function() -> None:
     with pytest.raises(ValueError, match="method HEAD gets no body"):
         checks.action("Verify", {"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD",
                                              "body_contains": "ok"}]})
-    with pytest.raises(ValueError, match="checks_file deploy/checks.json is read from the action's input artifact"):
+    with pytest.raises(ValueError, match=r"checks_file deploy/checks\.json is read from the action's input artifact"):
         checks.action("Verify", {"checks_file": "deploy/checks.json"})
     with pytest.raises(ValueError, match="artifact 'Build' is not one of the action's inputs"):
         checks.action("Verify", {"checks_file": "deploy/checks.json", "artifact": "Build"}, inputs=[source_output])
