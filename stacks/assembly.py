@@ -14,6 +14,7 @@ from aws_cdk import App, Aspects, Environment, Stack, Tags
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.core_stack import CoreStack
+from stacks.member_stack import MemberStack, member_needed, member_stack_name
 from stacks.platform import stack_name
 from stacks.settings import AUTOMATION_NAMES, ProjectSettings, load_settings
 
@@ -36,6 +37,7 @@ class Assembly:
     project: ProjectSettings
     core: CoreStack
     stacks: dict[str, Stack] = field(default_factory=dict)
+    member: MemberStack | None = None  # <prefix>-member, with organization.enabled
 
 
 def stack_class(automation: str) -> type[Stack]:
@@ -74,6 +76,8 @@ def build(
             core=core.core,
             env=env,
         )
+    if member_needed(project):
+        assembly.member = MemberStack(app, member_stack_name(project), project=project)
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:
