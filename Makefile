@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help install demo preview bench synth test lifetime lint deploy diff destroy clean settings
+.PHONY: help install demo preview bench synth test lifetime lint deploy diff destroy clean settings docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ demo: install ## every automation end-to-end on an embedded AWS (moto) + local H
 
 preview: install ## AUTOMATION=<name> [EVENT=file.json]: report-mode run against your account; changes nothing
 	@[ -n "$(AUTOMATION)" ] || { echo "usage: make preview AUTOMATION=<name> [EVENT=file.json]" >&2; exit 2; }
-	@$(PY) -m demo.preview $(AUTOMATION) $(if $(EVENT),--event $(EVENT)) $(if $(ENABLE),--enable $(ENABLE))
+	@$(PY) -m opsauto preview $(AUTOMATION) $(if $(EVENT),--event $(EVENT)) $(if $(ENABLE),--enable $(ENABLE))
 
 bench: install ## every benchmark + cold-start import ratios + deployment sizes -> benchmarks/RESULTS.md
 	$(CDK) synth --quiet -c enable=all --output cdk.out.bench
@@ -76,6 +76,9 @@ destroy: install ## remove every deployed stack of this app
 
 settings: install ## rewrite cdk.json's settings with the defaults of stacks/settings
 	$(PY) -m stacks.settings --write
+
+docs: install ## regenerate the settings tables in docs/ from the settings models (tests/stacks/test_docs.py checks them)
+	$(PY) -m stacks.settings.docs --write
 
 clean: ## remove build output, the venv and node_modules
 	rm -rf .build cdk.out cdk.out.test cdk.out.demo cdk.out.bench demo-output .pytest_cache .mypy_cache .ruff_cache $(VENV) node_modules

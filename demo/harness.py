@@ -12,23 +12,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import ssl
 import sys
 import tempfile
 import threading
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
 
+from demo.fakes import FakeContext, LocalHttpsServer
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REGION = "eu-central-1"
 ACCOUNT = "123456789012"
+DEMO_REQUEST_ID = "00000000-0000-4000-8000-000000000000"
 
 
 class DemoFailure(AssertionError):
@@ -93,12 +95,6 @@ class WebhookReceiver:
     """An HTTPS server on 127.0.0.1 with a CA of its own. Records every request; answers per route."""
 
     def __init__(self, workdir: Path) -> None:
-        import trustme
-
-        self._ca = trustme.CA()
-        cert = self._ca.issue_cert("127.0.0.1", "localhost")
-        self.ca_path = workdir / "demo-ca.pem"
-        self._ca.cert_pem.write_to_path(str(self.ca_path))
         self.received: list[Received] = []
         self.routes: dict[str, Route] = {}
         receiver = self
@@ -123,13 +119,9 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(context)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = LocalHttpsServer(Handler, workdir / "demo-ca.pem")
+        self.ca_path = self._server.ca_path
+        self.url = self._server.url
 
     def route(self, path: str, status: int = 200, body: bytes | str = b"ok", content_type: str = "text/plain",
               delay_seconds: float = 0.0) -> str:
@@ -142,26 +134,15 @@ class WebhookReceiver:
         return [item.json() for item in self.received if item.path == path and item.body]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 # --------------------------------------------------------------------------- the context a scenario gets
 
 
-class FakeLambdaContext:
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    log_group_name = "/aws/lambda/demo"
-    log_stream_name = "demo"
-
-    def __init__(self, automation: str) -> None:
-        self.function_name = f"opsauto-{automation}"
-        self.invoked_function_arn = f"arn:aws:lambda:{DEFAULT_REGION}:{ACCOUNT}:function:{self.function_name}"
-        self.aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+def lambda_context(automation: str) -> FakeContext:
+    """The Lambda context the demo and the preview pass to ``automation``'s handler."""
+    return FakeContext(f"opsauto-{automation}", region=DEFAULT_REGION, request_id=DEMO_REQUEST_ID)
 
 
 _ASSET_MODULE_ROOTS = ("handler", "shared")
@@ -248,7 +229,7 @@ class DemoContext:
         sys.path.insert(0, str(asset))
         try:
             with _patched_env(environment), self._capture(name):
-                return module.handler(event, FakeLambdaContext(name))
+                return module.handler(event, lambda_context(name))
         finally:
             sys.path.remove(str(asset))
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, SecretValue, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -25,7 +26,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from shared.reports import SEVERITIES
+from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
 
 AUTOMATION = "alerts"
@@ -67,6 +69,15 @@ def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
     return patterns
 
 
+def ops_topic_filter(min_severity: str) -> dict[str, sns.SubscriptionFilter]:
+    """The ops-topic subscription's filter policy: action reports (``severity`` message attribute) at or
+    above ``min_severity``; messages without the attribute (CloudWatch alarms) always pass."""
+    wanted = list(SEVERITIES[SEVERITIES.index(min_severity):])
+    if wanted == list(SEVERITIES):
+        return {}
+    return {"severity": sns.SubscriptionFilter([*wanted, {"exists": False}])}
+
+
 def _event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
     keys = {"detail-type": "detail_type"}
     return events.EventPattern(**{keys.get(key, key): value for key, value in pattern.items()})
@@ -98,6 +109,26 @@ class AlertsStack(Stack):
         suppress(self.secret, "AwsSolutions-SMG4", "The secret holds incoming-webhook URLs issued by Slack / Teams; "
                  "they cannot be rotated by a Lambda, only re-issued by a person in the chat tool")
 
+        # One record per (alert, destination) delivered or kept, so a retry sends only what is missing.
+        self.deliveries = dynamodb.TableV2(
+            self,
+            "Deliveries",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=False),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        suppress(self.deliveries, "AwsSolutions-DDB3", "Delivery records expire within 15 days (TTL) and are "
+                 "rebuilt by the next delivery; a backup would restore nothing of value")
+        # What a destination could not take: the rendered message and the reason (depth alarmed).
+        self.undelivered, self.undelivered_alarm = dead_letter_queue(
+            self, "Undelivered", project=project, core=core,
+            what="alerts: messages a destination could not take are kept in the undelivered queue "
+            "(docs/alerts.md: fix the destination, then replay them)",
+        )
+
         self.ops = OpsFunction(
             self,
             "Alerts",
@@ -107,13 +138,14 @@ class AlertsStack(Stack):
             description="Turns CloudWatch alarms, log errors, AWS events and action reports into Slack / Teams / "
             "webhook messages",
             environment={
+                **settings.function_environment(),
                 "DESTINATIONS_SECRET_ARN": self.secret.secret_arn,
-                "MIN_SEVERITY": settings.min_severity,
-                "MAX_LOG_LINES": str(settings.max_log_lines),
-                "HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
+                "DELIVERY_TABLE_NAME": self.deliveries.table_name,
+                "UNDELIVERED_QUEUE_URL": self.undelivered.queue_url,
             },
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
+            retry_attempts=settings.retry_attempts,
         )
         function = self.ops.function
         # Read access to this one secret only (GetSecretValue; no DescribeSecret, no list).
@@ -121,9 +153,14 @@ class AlertsStack(Stack):
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
         )
 
-        # SNS: the ops topic and any existing alarm topics.
+        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                              "dynamodb:DeleteItem")
+        self.undelivered.grant_send_messages(self.ops.role)
+
+        # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:
-            core.topic.add_subscription(subscriptions.LambdaSubscription(function))
+            core.topic.add_subscription(subscriptions.LambdaSubscription(
+                function, filter_policy=ops_topic_filter(settings.ops_topic_min_severity) or None))
         for index, arn in enumerate(settings.extra_sns_topic_arns):
             topic = sns.Topic.from_topic_arn(self, f"ExtraTopic{index}", arn)
             topic.add_subscription(subscriptions.LambdaSubscription(function))

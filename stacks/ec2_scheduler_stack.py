@@ -143,8 +143,16 @@ class Ec2SchedulerStack(Stack):
                 resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
                 conditions={
                     **tagged,
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State", f"{tag_key}Error"]},
                 },
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ClearErrorOnTaggedInstances",
+                actions=["ec2:DeleteTags"],
+                resources=[f"arn:{Aws.PARTITION}:ec2:*:{Aws.ACCOUNT_ID}:instance/*"],
+                conditions={**tagged, "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}Error"]}},
             )
         )
         rds_resources = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
@@ -19,7 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
+from stacks.platform import Core, OpsFunction, dead_letter_queue, secure_bucket, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.image_resize import ImageResizeSettings
 
@@ -100,27 +100,19 @@ class ImageResizeStack(Stack):
     def _source_bucket(self, settings: ImageResizeSettings) -> s3.IBucket:
         if settings.source_bucket_name:
             return s3.Bucket.from_bucket_name(self, "SourceBucket", settings.source_bucket_name)
-        self.access_logs = s3.Bucket(
+        self.access_logs = secure_bucket(
             self,
             "AccessLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
+            versioned=False,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
+            unlogged_reason="This is the access-log bucket of the source bucket; logging it into itself would loop",
         )
-        suppress(self.access_logs, "AwsSolutions-S1", "This is the access-log bucket of the source bucket; "
-                 "logging it into itself would loop")
-        return s3.Bucket(
+        return secure_bucket(
             self,
             "SourceBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
             versioned=False,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="source-bucket/",
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=self.access_logs,
+            access_logs_prefix="source-bucket/",
         )
 
     # -- permissions ---------------------------------------------------------------------------------

@@ -10,15 +10,17 @@ One function serves both triggers:
 
 Permissions:
 
-- rotation: iam:CreateAccessKey/DeleteAccessKey/UpdateAccessKey/ListAccessKeys/GetAccessKeyLastUsed on
-  the managed users' ARNs only; Secrets Manager read/write/stage/tag on the managed secrets only (CDK's
+- rotation: iam:CreateAccessKey/DeleteAccessKey/UpdateAccessKey/ListAccessKeys/GetAccessKeyLastUsed and
+  ListUserTags/TagUser/UntagUser (the record of when a key was deactivated) on the managed users' ARNs
+  only (the sweep retires managed users' previous keys with these in both modes: that is part of
+  rotation); Secrets Manager read/write/stage/tag on the managed secrets only (CDK's
   RotationSchedule adds the read/write/stage part, the KMS grant via Secrets Manager, and the invoke
   permission for secretsmanager.amazonaws.com);
 - sweep (read): iam:ListUsers ("*": no resource-level permission), ListAccessKeys/GetAccessKeyLastUsed/
   ListUserTags on ``user/*``, GetGroup on the exempt group;
-- sweep (``mode: enforce`` only): iam:UpdateAccessKey/DeleteAccessKey on ``user/*``. This is the trade-off
-  of a sweep that must reach keys nobody registered: in ``report`` mode the role cannot change any key
-  outside the managed users.
+- sweep (``mode: enforce`` only): iam:UpdateAccessKey/DeleteAccessKey/TagUser/UntagUser on ``user/*``.
+  This is the trade-off of a sweep that must reach keys nobody registered: in ``report`` mode the role
+  cannot change any key outside the managed users.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ ROTATION_KEY_ACTIONS = [
     "iam:UpdateAccessKey",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
+    # The record of when a key was deactivated (a user tag): written by the sweep, read by createSecret.
+    "iam:ListUserTags",
+    "iam:TagUser",
+    "iam:UntagUser",
 ]
 
 
@@ -198,7 +204,7 @@ class KeyRotationStack(Stack):
             statements.append(
                 iam.PolicyStatement(
                     sid="RetireStaleKeys",
-                    actions=["iam:UpdateAccessKey", "iam:DeleteAccessKey"],
+                    actions=["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser", "iam:UntagUser"],
                     resources=[users],
                 )
             )

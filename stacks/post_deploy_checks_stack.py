@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
 from stacks.settings.post_deploy_checks import checks_module, validate_checks
 
@@ -117,7 +117,11 @@ class PostDeployChecks(Construct):
 
         Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
         """
-        validate_checks(user_parameters, f"{stage_action_name}: user_parameters")
+        where = f"{stage_action_name}: user_parameters"
+        validate_checks(user_parameters, where)
+        too_long = checks_module().user_parameters_size_problem(user_parameters, where)
+        if too_long:
+            raise ValueError(too_long)
         used = checks_module().parse_config(user_parameters).secret_names
         missing = [name for name in used if name not in self._settings.header_secrets]
         if missing:
@@ -157,35 +161,20 @@ class PostDeployChecksStack(Stack):
             self.pipeline = self._example_pipeline(settings)
 
     def _example_pipeline(self, settings: PostDeployChecksSettings) -> codepipeline.Pipeline:
-        access_logs = s3.Bucket(
+        access_logs = secure_bucket(
             self, "ExampleAccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90),
                                               noncurrent_version_expiration=Duration.days(30))],
+            unlogged_reason="This bucket receives the example buckets' server access logs; "
+            "logging it to itself would loop",
         )
-        suppress(access_logs, "AwsSolutions-S1", "This bucket receives the example buckets' server access logs; "
-                 "logging it to itself would loop")
-        source = s3.Bucket(
-            self, "ExampleSource",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,  # an S3 source action needs versioning
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="source/",
-        )
-        artifacts = s3.Bucket(
+        # versioned (the default): an S3 source action needs versioning
+        source = secure_bucket(self, "ExampleSource", access_logs=access_logs, access_logs_prefix="source/")
+        artifacts = secure_bucket(
             self, "ExampleArtifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="artifacts/",
+            access_logs=access_logs,
+            access_logs_prefix="artifacts/",
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(30),
                                               noncurrent_version_expiration=Duration.days(7))],
         )

@@ -6,16 +6,16 @@
   management events in the account; ``create_trail`` creates one;
 - a scheduled EventBridge rule (default hourly) that sweeps every security group of the configured regions;
 - both targets retry a failed delivery and keep an undeliverable event in the function's failure queue;
-- the role may revoke ingress on security groups of this account in those regions and the stack's own, except
-  groups carrying the exempt tag (enforced by IAM too), and may describe groups and rules; nothing can
-  authorize ingress.
+- the role may describe groups and rules; in enforce mode it may also revoke ingress on security groups of
+  this account in those regions and the stack's own, except groups carrying the exempt tag (enforced by IAM
+  too); in report mode it is read-only. Nothing can authorize ingress.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import ProjectSettings, SgRemediationSettings
 
 AUTOMATION = "sg_remediation"
@@ -99,6 +99,12 @@ class SgRemediationStack(Stack):
             self._trail(settings)
 
     def _grant(self, settings: SgRemediationSettings, regions: list[str]) -> None:
+        describe = self._grant_describe(regions)
+        self.ops.function.node.add_dependency(describe)
+        if settings.mode == "enforce":  # report mode changes nothing: the role stays read-only
+            self.ops.function.node.add_dependency(self._grant_revoke(settings, regions))
+
+    def _grant_revoke(self, settings: SgRemediationSettings, regions: list[str]) -> iam.Policy:
         partition = Aws.PARTITION
         tag_key, _, tag_value = settings.exempt_tag.partition("=")
         revoke = iam.Policy(
@@ -132,6 +138,9 @@ class SgRemediationStack(Stack):
                 for kind in ("security-group", "security-group-rule")
             ],
         )
+        return revoke
+
+    def _grant_describe(self, regions: list[str]) -> iam.Policy:
         describe = iam.Policy(
             self,
             "DescribePolicy",
@@ -152,19 +161,15 @@ class SgRemediationStack(Stack):
             "limited to the configured regions by aws:RequestedRegion",
             applies_to=["Resource::*"],
         )
-        self.ops.function.node.add_dependency(revoke, describe)
+        return describe
 
     def _account_label(self) -> str:
         return "<AWS::AccountId>" if self.account.startswith("${") else self.account
 
     def _trail(self, settings: SgRemediationSettings) -> None:
-        bucket = s3.Bucket(
+        bucket = secure_bucket(
             self,
             "TrailBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -172,13 +177,8 @@ class SgRemediationStack(Stack):
                     noncurrent_version_expiration=Duration.days(30),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        suppress(
-            bucket,
-            "AwsSolutions-S1",
-            "This bucket only receives CloudTrail log files; CloudTrail records the API calls made on it, and "
-            "server access logs of a log bucket would need yet another unlogged bucket",
+            unlogged_reason="This bucket only receives CloudTrail log files; CloudTrail records the API calls "
+            "made on it, and server access logs of a log bucket would need yet another unlogged bucket",
         )
         self.trail = cloudtrail.Trail(
             self,

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from demo.fakes import FakeContext
+
+__all__ = ["EVENTS_DIR", "FakeContext", "lambda_context", "load_event"]
+
 # Set before any function module is imported (Powertools reads these at import).
 os.environ.update(
     {
@@ -50,21 +54,6 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def load_event(name: str) -> Any:
     """A fixture event from tests/events (``name`` relative to it, e.g. ``s3/put.json``)."""
     return json.loads((EVENTS_DIR / name).read_text())
-
-
-class FakeContext:
-    """The parts of the Lambda context object Powertools reads."""
-
-    function_name = "opsauto-test-function"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:opsauto-test-function"
-    memory_limit_in_mb = 256
-    aws_request_id = "3f0b4e36-9d1d-4d8a-a3a4-6f1e0e5b8c11"
-    log_group_name = "/aws/lambda/opsauto-test-function"
-    log_stream_name = "2026/11/28/[$LATEST]abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @pytest.fixture

@@ -117,13 +117,18 @@ def run(ctx: DemoContext) -> str:
             ctx.say("  " + line)
     (ctx.out_dir / "sweep-report.json").write_text(json.dumps(sweep_reports[0], indent=2))
     entries = {e["user"]: e["action"] for e in json.loads(sweep_reports[0]["metadata"]["additionalContext"]["keys"])}
-    # ci-deployer: the previous key, grace period over and unused since the switch.
+    # ci-deployer: the previous key, grace period over and unused since: retired (part of the rotation).
     expected = {"ci-deployer": "deactivate", "legacy-app": "warn", "old-batch": "deactivate",
                 "retired-tool": "delete", "break-glass": "deactivate"}
     if entries != expected:
         raise DemoFailure(f"sweep decisions {entries} != {expected}")
-    unchanged = all(iam.list_access_keys(UserName=u)["AccessKeyMetadata"] for u in ages)
-    if not unchanged or result["deactivated"] or result["deleted"]:
-        raise DemoFailure("report mode changed a key")
-    return (f"rotated ci-deployer twice ({previous} → {current}); report-mode sweep: would deactivate 2 "
-            "(1 past its grace period), delete 1, warned 1, exempt 1 reported; no key changed")
+    untouched = all(k["Status"] == ("Inactive" if u == "retired-tool" else "Active")
+                    for u in ages for k in iam.list_access_keys(UserName=u)["AccessKeyMetadata"])
+    if not untouched or result["deleted"] or result["deactivated"] != 1:
+        raise DemoFailure("report mode changed a key outside the rotation")
+    keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="ci-deployer")["AccessKeyMetadata"]}
+    if keys != {previous: "Inactive", current: "Active"}:
+        raise DemoFailure(f"the previous key of ci-deployer was not retired: {keys}")
+    ctx.say(f"ci-deployer's previous key {previous} is retired in both modes (it belongs to the rotation)")
+    return (f"rotated ci-deployer twice ({previous} → {current}); sweep retired the previous key; report mode "
+            "otherwise: would deactivate 2, delete 1, warned 1, exempt 1 reported, no other key changed")

@@ -1,11 +1,25 @@
-"""The only module of this function that calls AWS: reading the destinations secret."""
+"""The only module of this function that calls AWS: the destinations secret, the delivery table and the
+queue of undelivered messages."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import TYPE_CHECKING, Any, cast
+
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from shared.clients import client
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
 
 # Seconds a fetched secret value is reused by warm invocations; a changed secret is picked up after this.
 SECRET_MAX_AGE_SECONDS = 300
+# Delivery records outlive every retry and a replay from the failure queue (SQS keeps 14 days).
+RECORD_TTL_SECONDS = 15 * 24 * 3600
 
 
 def read_destinations_secret(secret_arn: str, max_age: int = SECRET_MAX_AGE_SECONDS) -> str:
@@ -23,3 +37,39 @@ def read_destinations_secret(secret_arn: str, max_age: int = SECRET_MAX_AGE_SECO
 def clear_cache() -> None:
     """Forget cached secret values (tests; a forced refresh)."""
     parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+class DeliveryTable:
+    """The DynamoDB table (key ``id``, TTL ``expiration``) of delivery records and failure counts.
+
+    Powertools idempotency keeps one record per (alert, destination) delivered or kept; this class adds
+    the count of failed invocations per (alert, destination), so the last one keeps instead of raising.
+    """
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+        self._client = cast("DynamoDBClient", client("dynamodb"))
+        self.persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=self._client)
+
+    def count_failure(self, key: str) -> int:
+        """Add one to the failures of ``key``; the new count."""
+        response = self._client.update_item(
+            TableName=self.table_name,
+            Key={"id": {"S": f"failures#{key}"}},
+            UpdateExpression="ADD failures :one SET expiration = :expiration",
+            ExpressionAttributeValues={":one": {"N": "1"},
+                                       ":expiration": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["failures"]["N"])  # type: ignore[index]
+
+
+class UndeliveredQueue:
+    """The SQS queue that keeps what a destination could not take (depth alarmed to the ops topic)."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+        self._client = cast("SQSClient", client("sqs"))
+
+    def keep(self, body: dict[str, Any]) -> None:
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, default=str))

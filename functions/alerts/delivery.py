@@ -24,9 +24,11 @@ from urllib.parse import urlsplit
 import requests
 
 from alerts.alert import SEVERITIES
+from alerts.render import wire_bytes
 
 DESTINATION_TYPES = ("slack", "teams", "webhook")
 USER_AGENT = "aws-ops-automations-alerts/1.0"
+HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json; charset=utf-8"}
 
 # urllib3 logs request paths at DEBUG, and a Slack/Teams webhook path is the secret.
 logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -93,7 +95,7 @@ class Policy:
     max_attempts: int = 3
     backoff_base: float = 0.5
     retry_after_cap: float = 10.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: time.sleep
     # Seconds left in the invocation (Lambda context); no retry is started that could not finish in time.
     remaining: Callable[[], float] | None = None
 
@@ -110,6 +112,11 @@ class Result:
     status: int | None = None
     reason: str = ""
     gone: bool = False
+
+    @property
+    def transient(self) -> bool:
+        """Not delivered, and a later try may succeed: a timeout, a connection error, 429 or 5xx."""
+        return not self.ok and not self.gone and (self.status is None or self.status == 429 or self.status >= 500)
 
 
 def retry_after_seconds(value: str | None, cap: float, now: float | None = None) -> float:
@@ -130,6 +137,7 @@ def retry_after_seconds(value: str | None, cap: float, now: float | None = None)
 
 def post(session: requests.Session, destination: Destination, payload: dict[str, Any], policy: Policy) -> Result:
     """POST ``payload`` as JSON to ``destination``, retrying as the module docstring says."""
+    body = wire_bytes(payload)
     attempts = 0
     status: int | None = None
     reason = ""
@@ -137,9 +145,7 @@ def post(session: requests.Session, destination: Destination, payload: dict[str,
         attempts += 1
         wait = policy.backoff_base * 2 ** (attempts - 1)
         try:
-            response = session.post(
-                destination.url, json=payload, timeout=policy.timeout, headers={"User-Agent": USER_AGENT}
-            )
+            response = session.post(destination.url, data=body, timeout=policy.timeout, headers=HEADERS)
         except requests.Timeout:
             status, reason = None, "timeout"
         except requests.RequestException as exc:
@@ -164,7 +170,7 @@ def post(session: requests.Session, destination: Destination, payload: dict[str,
             if not policy.can_retry(wait):
                 reason += " (no time left in this invocation to retry)"
                 break
-            policy.sleep(wait)
+            (time.sleep if policy.sleep is None else policy.sleep)(wait)
     return Result(destination.name, destination.type, False, attempts, status, reason)
 
 

@@ -25,7 +25,8 @@ SLACK_MAX_BUTTONS = 5
 SLACK_TEXT_CHARS = 3_000
 SLACK_EMOJI = {"critical": ":red_circle:", "warning": ":warning:", "info": ":large_blue_circle:"}
 
-# Teams: the Workflows webhook takes a message of up to about 28 KB; keep a margin.
+# Teams: the Workflows webhook takes a message of up to about 28 KB; keep a margin. Cards are Adaptive
+# Card 1.4 (what Teams renders on every client); properties of later versions are not used.
 TEAMS_MAX_BYTES = 27_000
 TEAMS_COLOR = {"critical": "Attention", "warning": "Warning", "info": "Accent"}
 TEAMS_SUMMARY_CHARS = 8_000
@@ -134,7 +135,6 @@ def _teams_card(alert: Alert, summary_chars: int, details_chars: int, fact_chars
             "weight": "Bolder",
             "color": TEAMS_COLOR[alert.severity],
             "wrap": True,
-            "style": "heading",
         },
         {"type": "TextBlock", "text": _context_line(alert), "isSubtle": True, "spacing": "None", "wrap": True},
     ]
@@ -173,8 +173,14 @@ def _teams_card(alert: Alert, summary_chars: int, details_chars: int, fact_chars
     return card
 
 
+def wire_bytes(payload: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed for ``payload``: compact UTF-8 JSON (non-ASCII not escaped, so a Cyrillic
+    card is not 2.7x larger on the wire). Size limits are checked against these bytes."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _size(payload: dict[str, Any]) -> int:
-    return len(json.dumps(payload, ensure_ascii=False).encode())
+    return len(wire_bytes(payload))
 
 
 def render_teams(alert: Alert) -> dict[str, Any]:

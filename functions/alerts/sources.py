@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -673,3 +674,25 @@ def alerts_from_event(event: Any, options: Options) -> list[Alert]:
     if is_eventbridge_event(event):
         return [format_event(event, options)]
     return [format_unknown(event, options)]
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def delivery_keys(event: Any, count: int) -> list[str]:
+    """A stable identity for each of the ``count`` alerts of ``event``, the same on every retry.
+
+    SNS records by their ``MessageId`` and message, EventBridge events by their ``id`` and content; anything
+    else (a logs batch) by a digest of its content.
+    """
+    if is_sns_event(event) and len(event["Records"]) == count:
+        keys = []
+        for record in event["Records"]:
+            sns = _dict(record.get("Sns"))
+            keys.append(f"sns#{_text(sns.get('MessageId'))}#{_digest(sns.get('Message'))}")
+        return keys
+    if is_eventbridge_event(event) and count == 1:
+        return [f"event#{_text(event.get('id'))}#{_digest(event)}"]
+    digest = _digest(event)
+    return [f"{digest}#{index}" for index in range(count)]

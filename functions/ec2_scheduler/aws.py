@@ -119,6 +119,8 @@ class Ec2:
                         tags=tags,
                         hibernation_configured=bool(instance.get("HibernationOptions", {}).get("Configured")),
                         asg_group=tags.get("aws:autoscaling:groupName"),
+                        state_reason=instance.get("StateReason", {}).get("Code", ""),
+                        state_message=instance.get("StateReason", {}).get("Message", ""),
                     )
 
     def start(self, ids: list[str]) -> BatchResult:
@@ -141,6 +143,10 @@ class Ec2:
     def tag(self, ids: list[str], key: str, value: str) -> BatchResult:
         tags = [{"Key": key, "Value": value}]
         return run_batches(lambda batch: self.client.create_tags(Resources=batch, Tags=tags), ids, TAG_BATCH_SIZE)
+
+    def untag(self, ids: list[str], key: str) -> BatchResult:
+        return run_batches(lambda batch: self.client.delete_tags(Resources=batch, Tags=[{"Key": key}]), ids,
+                           TAG_BATCH_SIZE)
 
 
 class Rds:

@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
-from ec2_scheduler.schedule import RUNNING, STOPPED, Schedule, State, desired_state
+from ec2_scheduler.schedule import RUNNING, STOPPED, Desired, Schedule, State, desired_state
 from shared.timeutil import iso, parse_time
 
 Kind = Literal["ec2", "rds-instance", "rds-cluster"]
@@ -32,6 +32,14 @@ Action = Literal["start", "stop", "none", "skip", "problem"]
 EC2_TRANSITIONAL = ("pending", "stopping", "shutting-down", "terminated")
 _STATE_TAG_RE = re.compile(r"^(running|stopped)@(.+)$")
 _OVERRIDE_RE = re.compile(r"^(running|stopped)-until=(.+)$")
+_ERROR_TAG_RE = re.compile(r"^start-bounced;attempts=(\d+);at=([^;]+);(gave up;)?reason=(.*)$")
+# EC2 StateReason codes of a start that failed after StartInstances succeeded (the instance went from
+# pending back to stopped): a missing KMS grant for an encrypted volume, capacity, a missing snapshot.
+LAUNCH_FAILURE_CODES = frozenset({
+    "Client.InternalError", "Server.InternalError", "Server.InsufficientInstanceCapacity",
+    "Client.InvalidSnapshot.NotFound", "Client.VolumeLimitExceeded",
+})
+MAX_START_ATTEMPTS = 3  # starts per transition before a start that does not hold is given up
 KIND_LABEL = {"ec2": "EC2 instance", "rds-instance": "RDS DB instance", "rds-cluster": "RDS DB cluster"}
 
 
@@ -49,6 +57,8 @@ class Resource:
     asg_group: str | None = None
     read_replica_of: str | None = None
     cluster: str | None = None  # an RDS instance that belongs to a cluster
+    state_reason: str = ""  # EC2 StateReason.Code (why it last changed state), e.g. Client.UserInitiatedShutdown
+    state_message: str = ""
 
     @property
     def current(self) -> State | None:
@@ -79,11 +89,25 @@ class TagKeys:
     def override(self) -> str:
         return f"{self.schedule}Override"
 
+    @property
+    def error(self) -> str:
+        return f"{self.schedule}Error"
+
 
 @dataclass(frozen=True)
 class Recorded:
     state: State
     at: datetime
+
+
+@dataclass(frozen=True)
+class StartError:
+    """``<TAG_KEY>Error``: starts of the current transition that went back to stopped."""
+
+    attempts: int
+    at: datetime
+    reason: str
+    gave_up: bool
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,9 @@ class Decision:
     desired: State | None = None
     record: State | None = None  # write <TAG_KEY>State=<record>@<now> after acting (None: leave the tag)
     hibernate: bool = False
+    error_tag: str | None = None  # write <TAG_KEY>Error=<error_tag> (a start that did not hold)
+    bounced: str | None = None  # why the last start went back to stopped
+    clear_error: bool = False  # delete <TAG_KEY>Error: the resource runs as it should
 
     @property
     def changes_state(self) -> bool:
@@ -124,6 +151,23 @@ def parse_state_tag(value: str | None) -> Recorded | None:
         return None
 
 
+def format_error_tag(attempts: int, now: datetime, reason: str, gave_up: bool) -> str:
+    """``start-bounced;attempts=2;at=2026-11-30T07:15:00Z;reason=Client.InternalError: ...`` (max 256)."""
+    text = f"start-bounced;attempts={attempts};at={iso(now)};{'gave up;' if gave_up else ''}reason={reason}"
+    return text[:256]
+
+
+def parse_error_tag(value: str | None) -> StartError | None:
+    match = _ERROR_TAG_RE.match(value.strip()) if value else None
+    if not match:
+        return None
+    try:
+        at = parse_time(match.group(2))
+    except ValueError:
+        return None
+    return StartError(int(match.group(1)), at, match.group(4), bool(match.group(3)))
+
+
 def parse_override(value: str) -> Override:
     """``running-until=2026-12-01T18:00Z`` → Override; ValueError with the reason when malformed."""
     match = _OVERRIDE_RE.match(value.strip())
@@ -140,15 +184,9 @@ def parse_override(value: str) -> Override:
 _desired_state = lru_cache(maxsize=256)(desired_state)
 
 
-def decide(
-    resource: Resource,
-    schedules: Mapping[str, Schedule],
-    bad_schedules: Mapping[str, str],
-    keys: TagKeys,
-    now: datetime,
-) -> Decision:
-    """What to do with ``resource`` at ``now``."""
-    name = resource.tags.get(keys.schedule, "").strip()
+def _guard(resource: Resource, name: str, schedules: Mapping[str, Schedule], bad_schedules: Mapping[str, str],
+           keys: TagKeys) -> Decision | Schedule:
+    """The resource's schedule, or the decision that leaves it alone (and why)."""
     if not name:
         return Decision(resource, "problem", f"tag {keys.schedule} is empty")
     if resource.asg_group:
@@ -165,9 +203,26 @@ def decide(
     schedule = schedules.get(name)
     if schedule is None:
         return Decision(resource, "problem", f"unknown schedule {name!r}", name)
-    current = resource.current
-    if current is None:
+    if resource.current is None:
         return Decision(resource, "skip", f"state {resource.status!r}: left alone until it settles", name)
+    return schedule
+
+
+def decide(
+    resource: Resource,
+    schedules: Mapping[str, Schedule],
+    bad_schedules: Mapping[str, str],
+    keys: TagKeys,
+    now: datetime,
+) -> Decision:
+    """What to do with ``resource`` at ``now``."""
+    name = resource.tags.get(keys.schedule, "").strip()
+    guarded = _guard(resource, name, schedules, bad_schedules, keys)
+    if isinstance(guarded, Decision):
+        return guarded
+    schedule = guarded
+    current = resource.current
+    assert current is not None  # _guard skips resources in other states
 
     recorded = parse_state_tag(resource.tags.get(keys.state))
     if recorded is not None and recorded.at > now:
@@ -175,6 +230,7 @@ def decide(
                         f"this event ({iso(now)}) is stale", name)
 
     override_text = resource.tags.get(keys.override, "").strip()
+    override_end: datetime | None = None
     if override_text:
         try:
             override = parse_override(override_text)
@@ -182,22 +238,73 @@ def decide(
             return Decision(resource, "problem", f"tag {keys.override}: {exc}", name)
         if now < override.until:
             reason = f"override {keys.override}={override_text}"
-            return _converge(resource, schedule, override.state, current, recorded, reason)
+            return _converge(resource, schedule, override.state, current, reason, record=True)
+        override_end = override.until
 
     desired = _desired_state(schedule, now)
     if recorded is None:
-        if desired.state == STOPPED and current == RUNNING and not schedule.stop_new_instances:
-            return Decision(resource, "none", f"new: {desired.reason}; stop_new_instances is off, so it keeps "
-                            "running until the next stop", name, STOPPED, record=STOPPED)
-        return _converge(resource, schedule, desired.state, current, None, f"new: {desired.reason}")
-    if schedule.enforced:
-        return _converge(resource, schedule, desired.state, current, recorded, f"enforced: {desired.reason}")
-    if recorded.state == desired.state:
-        if current != desired.state:
-            return Decision(resource, "none", f"{current} by hand while the schedule wants {desired.state}: "
-                            "left alone (schedule not enforced)", name, desired.state)
-        return Decision(resource, "none", "in sync", name, desired.state)
-    return _converge(resource, schedule, desired.state, current, recorded, desired.reason)
+        return _first_sight(resource, schedule, desired, current, now)
+    since = max(desired.since, override_end) if override_end is not None else desired.since
+    if recorded.at < since:  # a transition (or an override's end) the scheduler has not acted on yet
+        return _converge(resource, schedule, desired.state, current, desired.reason, record=True)
+    bounced = _bounce(resource, schedule, keys, recorded, since, now)
+    if bounced is not None:
+        return bounced
+    if schedule.enforced and recorded.state == desired.state:
+        return _converge(resource, schedule, desired.state, current, f"enforced: {desired.reason}",
+                         record=False)
+    if current != desired.state:
+        why = ("left running at first sight until the next transition" if recorded.state != desired.state
+               else "left alone (schedule not enforced)")
+        return Decision(resource, "none", f"{current} by hand or kept while the schedule wants "
+                        f"{desired.state}: {why}", name, desired.state)
+    clear = keys.error in resource.tags and current == RUNNING
+    return Decision(resource, "none", "in sync", name, desired.state, clear_error=clear)
+
+
+def _first_sight(resource: Resource, schedule: Schedule, desired: Desired, current: State, now: datetime) -> Decision:
+    """A resource without a state record. A schedule that only stops (or only starts) acts on it at its
+    next transition; otherwise it is brought to the desired state, except that ``stop_new_instances:
+    false`` leaves a running one running until the next stop."""
+    keep = None
+    if desired.state == STOPPED and current == RUNNING:
+        if not schedule.has_starts:
+            keep = "the schedule only stops: it is stopped at the next stop"
+        elif not schedule.stop_new_instances:
+            keep = "stop_new_instances is off: it keeps running until the next stop"
+    elif desired.state == RUNNING and current == STOPPED and not schedule.has_stops:
+        keep = "the schedule only starts: it is started at the next start"
+    if keep is not None:
+        return Decision(resource, "none", f"new: {desired.reason}; {keep}", schedule.name, desired.state,
+                        record=current)
+    return _converge(resource, schedule, desired.state, current, f"new: {desired.reason}", record=True)
+
+
+def _bounce(resource: Resource, schedule: Schedule, keys: TagKeys, recorded: Recorded, since: datetime,
+            now: datetime) -> Decision | None:
+    """A start this scheduler made for the current transition that went back to stopped by itself
+    (``StateReason`` a launch failure such as a missing KMS grant): retried up to ``MAX_START_ATTEMPTS``
+    starts, then left stopped until the next transition; each one reported and noted in ``<tag>Error``."""
+    if not (resource.kind == "ec2" and recorded.state == RUNNING and resource.current == STOPPED
+            and resource.state_reason in LAUNCH_FAILURE_CODES):
+        return None
+    previous = parse_error_tag(resource.tags.get(keys.error))
+    attempts = 1
+    if previous is not None and previous.at >= since:
+        if previous.gave_up:
+            return Decision(resource, "none", f"start failed {previous.attempts} times ({previous.reason}); left "
+                            "stopped until the next transition", schedule.name, RUNNING)
+        attempts = previous.attempts + 1
+    why = f"{resource.state_reason}: {resource.state_message}".strip(": ")
+    gave_up = attempts >= MAX_START_ATTEMPTS
+    tag = format_error_tag(attempts, now, why, gave_up)
+    text = (f"started at {iso(recorded.at)} but it went back to stopped ({why}); {attempts} of "
+            f"{MAX_START_ATTEMPTS} starts failed")
+    if gave_up:
+        return Decision(resource, "none", f"{text}: gave up until the next transition", schedule.name, RUNNING,
+                        error_tag=tag, bounced=why)
+    return Decision(resource, "start", f"{text}: starting it again", schedule.name, RUNNING, record=RUNNING,
+                    error_tag=tag, bounced=why)
 
 
 def _converge(
@@ -205,22 +312,23 @@ def _converge(
     schedule: Schedule,
     desired: State,
     current: State,
-    recorded: Recorded | None,
     reason: str,
+    *,
+    record: bool,
 ) -> Decision:
-    record = desired if recorded is None or recorded.state != desired else None
+    """Bring ``resource`` to ``desired``; ``record`` writes the state tag even when nothing changes."""
     if current == desired:
-        text = reason if record else "in sync"
-        return Decision(resource, "none", text, schedule.name, desired, record=record)
+        return Decision(resource, "none", reason if record else "in sync", schedule.name, desired,
+                        record=desired if record else None)
     if desired == RUNNING:
-        return Decision(resource, "start", reason, schedule.name, desired, record=record or desired)
+        return Decision(resource, "start", reason, schedule.name, desired, record=desired)
     hibernate = False
     if schedule.hibernate and resource.kind == "ec2":
         if resource.hibernation_configured:
             hibernate = True
         else:
             reason += "; not configured for hibernation: normal stop"
-    return Decision(resource, "stop", reason, schedule.name, desired, record=record or desired, hibernate=hibernate)
+    return Decision(resource, "stop", reason, schedule.name, desired, record=desired, hibernate=hibernate)
 
 
 @dataclass

@@ -57,6 +57,10 @@ def build_report(result: RunResult) -> ActionReport:
         parts.append(f"{len(failed)} failed")
     if result.problems:
         parts.append(f"{len(result.problems)} with schedule problems")
+    if result.bounced:
+        parts.append(f"{len(result.bounced)} starts did not hold")
+    if result.region_errors:
+        parts.append(f"{len(result.region_errors)} regions not described")
     if result.aborted:
         parts.append("aborted")
     title = "EC2/RDS scheduler: " + (", ".join(parts) or "no changes")
@@ -69,6 +73,10 @@ def build_report(result: RunResult) -> ActionReport:
     lines += _section("Would stop" if result.mode == "report" else "Stopped", [_line(o) for o in stopped])
     lines += _section("Refused (MAX_CHANGES)", [_line(o) for o in refused])
     lines += _section("Failed", [_line(o) for o in failed])
+    lines += _section("Started but went back to stopped", [
+        f"- {KIND_LABEL[d.resource.kind]} `{d.resource.label}`: {d.reason}" for d in result.bounced])
+    lines += _section("Regions not scheduled in this run (could not be described)", [
+        f"- {region}: {why}" for region, why in sorted(result.region_errors.items())])
     lines += _section("Left alone: schedule problems", _problem_lines(result.problems))
     if result.aborted:
         lines += [f"**Aborted**: {result.aborted}. The function is retried; what was done is recorded.", ""]
@@ -79,18 +87,25 @@ def build_report(result: RunResult) -> ActionReport:
                           "schedules); these resources are left alone until then.")
     if failed:
         next_steps.append("Failed resources are retried at the next run; check their state and the error.")
+    if result.bounced:
+        next_steps.append("An instance that goes back to stopped after a start usually cannot decrypt an EBS "
+                          "volume: add its customer-managed KMS key to kms_key_arns (kms:CreateGrant), or see its "
+                          "StateReason. The <tag_key>Error tag on it says what failed.")
+    if result.region_errors:
+        next_steps.append("Check that the regions are enabled for the account and that no SCP denies "
+                          "ec2:DescribeInstances there; the other regions were scheduled.")
     if result.refused:
         next_steps.append("Raise max_changes if this many changes are expected, or check the schedules and tags.")
     if result.mode == "report" and (started or stopped):
         next_steps.append("Set mode to enforce to act on these.")
 
     severity = "info"
-    if failed or result.problems or result.aborted:
+    if failed or result.problems or result.aborted or result.bounced or result.region_errors:
         severity = "warning"
     if result.refused:
         severity = "warning"
     resources = [o.resource.arn or o.resource.id for o in result.outcomes]
-    resources += [d.resource.arn or d.resource.id for d in result.problems]
+    resources += [d.resource.arn or d.resource.id for d in result.problems + result.bounced]
     return ActionReport(
         automation=AUTOMATION,
         mode=result.mode,
@@ -110,5 +125,7 @@ def build_report(result: RunResult) -> ActionReport:
             "failed": {o.resource.id: o.detail for o in failed},
             "problems": {d.resource.id: d.reason for d in result.problems},
             "refused": result.refused,
+            "bounced": {d.resource.id: d.bounced for d in result.bounced},
+            "regionErrors": dict(result.region_errors),
         },
     )

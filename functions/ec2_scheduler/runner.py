@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ec2_scheduler.aws import BATCH_SIZE, BatchResult, Ec2, Rds
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ec2_scheduler.aws import BATCH_SIZE, BatchResult, Ec2, Rds, describe_error, is_transient
 from ec2_scheduler.config import Config
 from ec2_scheduler.plan import Decision, Plan, Resource, TagKeys, chunks, format_state_tag, plan
 from shared.observability import logger
@@ -40,6 +42,7 @@ class RunResult:
     aborted: str | None = None
     error: BaseException | None = None  # the transient error that aborted the run; the handler re-raises it
     recorded: int = 0  # state tags written (acted or acknowledged)
+    region_errors: dict[str, str] = field(default_factory=dict)  # region -> why it could not be described
 
     def with_status(self, *statuses: Status) -> list[Outcome]:
         return [o for o in self.outcomes if o.status in statuses]
@@ -61,8 +64,13 @@ class RunResult:
         return self.plan.problems
 
     @property
+    def bounced(self) -> list[Decision]:
+        """Starts of this scheduler that went back to stopped by themselves (retried or given up)."""
+        return [d for d in self.plan.decisions if d.bounced]
+
+    @property
     def reportable(self) -> bool:
-        return bool(self.outcomes or self.problems or self.aborted)
+        return bool(self.outcomes or self.problems or self.aborted or self.region_errors or self.bounced)
 
 
 Ec2Factory = Callable[[str], Ec2]
@@ -77,10 +85,10 @@ def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFa
     for region in config.regions:
         ec2 = ec2_for(region)
         rds = rds_for(region) if config.include_rds else None
-        adapters[region] = (ec2, rds)
-        resources.extend(ec2.describe(config.tag_key))
-        if rds is not None:
-            resources.extend(rds.describe(config.tag_key))
+        found = _describe(region, ec2, rds, config.tag_key, result)
+        if found is not None:
+            adapters[region] = (ec2, rds)
+            resources.extend(found)
     result.plan = plan(resources, config.schedules, config.bad_schedules, keys, now)
     changes = result.plan.changes
 
@@ -94,7 +102,7 @@ def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFa
 
     by_region: dict[str, list[Decision]] = defaultdict(list)
     for decision in result.plan.decisions:
-        if decision.changes_state or decision.record is not None:
+        if decision.changes_state or decision.record is not None or decision.error_tag or decision.clear_error:
             by_region[decision.resource.region].append(decision)
     for region, decisions in by_region.items():
         ec2, rds = adapters[region]
@@ -108,6 +116,25 @@ def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFa
             logger.exception("run aborted; what was done so far is recorded", region=region)
             break
     return result
+
+
+def _describe(region: str, ec2: Ec2, rds: Rds | None, tag_key: str, result: RunResult) -> list[Resource] | None:
+    """Every tagged resource of ``region``; None when the region cannot be described (an opt-in region that
+    is not enabled, an SCP, an outage): reported, and the other regions are scheduled all the same. A
+    transient failure is raised at the end of the run, so the invocation is retried."""
+    try:
+        found = list(ec2.describe(tag_key))
+        if rds is not None:
+            found.extend(rds.describe(tag_key))
+    except (ClientError, BotoCoreError) as exc:
+        why = describe_error(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}"
+        result.region_errors[region] = why
+        logger.warning("region could not be described: its resources are not scheduled in this run",
+                       region=region, reason=why)
+        if not isinstance(exc, ClientError) or is_transient(exc):
+            result.error = result.error or exc
+        return None
+    return found
 
 
 def _act_ec2(ec2: Ec2, decisions: list[Decision], keys: TagKeys, now: datetime, result: RunResult) -> None:
@@ -128,6 +155,22 @@ def _act_ec2(ec2: Ec2, decisions: list[Decision], keys: TagKeys, now: datetime, 
                 _collect(outcome, by_id, action, done, result)
     finally:
         _record_ec2(ec2, done, keys, now, result)
+        _note_errors(ec2, decisions, keys)
+
+
+def _note_errors(ec2: Ec2, decisions: list[Decision], keys: TagKeys) -> None:
+    """``<TAG_KEY>Error`` on starts that did not hold; removed once the resource runs as it should."""
+    for decision in decisions:
+        if decision.error_tag:
+            logger.warning("a start went back to stopped", resource=decision.resource.id,
+                           region=decision.resource.region, reason=decision.reason)
+            tagged = ec2.tag([decision.resource.id], keys.error, decision.error_tag)
+            for resource_id, why in tagged.failed.items():
+                logger.warning("could not write the error tag", resource=resource_id, reason=why)
+    cleared = [d.resource.id for d in decisions if d.clear_error]
+    if cleared:
+        for resource_id, why in ec2.untag(cleared, keys.error).failed.items():
+            logger.warning("could not remove the error tag", resource=resource_id, reason=why)
 
 
 def _collect(outcome: BatchResult, by_id: dict[str, Decision], action: str, done: dict[str, list[str]],
@@ -189,5 +232,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "problems": {d.resource.id: d.reason for d in result.problems},
         "refused": result.refused,
         "recorded": result.recorded,
+        "bounced": {d.resource.id: d.reason for d in result.bounced},
+        "regionErrors": dict(result.region_errors),
         "decisions": dict(counts),
     }

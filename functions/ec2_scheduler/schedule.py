@@ -118,6 +118,10 @@ class Period:
         if not self.days:
             raise ScheduleError("a period needs at least one day")
 
+    def applies_on(self, day: date) -> bool:
+        """Whether the period has its start (or its one-sided time) on local date ``day``."""
+        return day.weekday() in self.days
+
     @property
     def overnight(self) -> bool:
         return self.start is not None and self.stop is not None and self.stop < self.start
@@ -136,6 +140,14 @@ class Schedule:
     def __post_init__(self) -> None:
         if not self.periods:
             raise ScheduleError("a schedule needs at least one period")
+
+    @property
+    def has_starts(self) -> bool:
+        return any(p.start is not None for p in self.periods)
+
+    @property
+    def has_stops(self) -> bool:
+        return any(p.stop is not None for p in self.periods)
 
 
 @dataclass(frozen=True)
@@ -212,41 +224,139 @@ def parse_schedules(raw: Any) -> tuple[dict[str, Schedule], dict[str, str]]:
 def _local_instant(day: date, moment: time, zone: ZoneInfo) -> datetime:
     """``day`` ``moment`` as wall time in ``zone``, as a UTC instant.
 
-    fold=0: a wall time inside a spring-forward gap takes the offset from before the change (so
-    02:30 becomes the instant of 03:30 summer time); one that occurs twice takes its first occurrence.
+    A wall time that occurs twice (autumn) is taken at its first occurrence (fold=0). One that does not
+    exist (inside a spring-forward gap) is taken as the first instant after the gap, when the clocks show
+    it or later: 02:30 on the night Berlin jumps 02:00 -> 03:00 is 03:00 CEST.
     """
-    return datetime.combine(day, moment).replace(tzinfo=zone, fold=0).astimezone(UTC)
+    naive = datetime.combine(day, moment)
+    instant = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == naive:
+        return instant
+    probe = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)  # an instant before the gap
+    for _ in range(24 * 60):
+        if probe.astimezone(zone).replace(tzinfo=None) >= naive:
+            return probe
+        probe += timedelta(minutes=1)
+    return instant  # pragma: no cover - no zone has a gap of a day
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An instant at which the schedule's state is set: ``state`` from ``at`` (UTC), and why."""
+
+    at: datetime
+    state: State
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: datetime
+    end: datetime
+    start_reason: str
+    end_reason: str
+
+
+def _collect(schedule: Schedule, first: date, last: date) -> tuple[
+        list[_Window], list[Transition], list[tuple[datetime, datetime]]]:
+    """Windows (two-sided periods), one-sided marks (including skip dates' 00:00 stops) and skip-day
+    blackouts whose local date lies in ``first - 1 day``..``last``."""
+    zone = schedule.timezone
+    windows: list[_Window] = []
+    marks: list[Transition] = []
+    blackouts = [(_local_instant(d, time(0), zone), _local_instant(d + timedelta(days=1), time(0), zone))
+                 for d in sorted(schedule.skip_dates) if first - timedelta(days=1) <= d <= last]
+    day = first - timedelta(days=1)
+    while day <= last:
+        if day not in schedule.skip_dates:
+            for index, period in enumerate(schedule.periods):
+                if period.applies_on(day):
+                    _period_items(index, period, day, zone, windows, marks)
+        day += timedelta(days=1)
+    for begin, _ in blackouts:
+        local = begin.astimezone(zone).date()
+        marks.append(Transition(begin, STOPPED, f"skip date {local.isoformat()}"))
+    # A window that runs into a skip date ends when the skip date begins.
+    cut: list[_Window] = []
+    for window in windows:
+        end = window.end
+        for begin, finish in blackouts:
+            if window.start < begin < end:
+                end = begin
+            elif begin <= window.start < finish:
+                end = window.start
+        if end > window.start:
+            cut.append(_Window(window.start, end, window.start_reason, window.end_reason))
+    return cut, marks, blackouts
+
+
+def _period_items(index: int, period: Period, day: date, zone: ZoneInfo, windows: list[_Window],
+                  marks: list[Transition]) -> None:
+    label = _period_label(index, period)
+    if period.start is not None and period.stop is not None:
+        stop_day = day + timedelta(days=1) if period.overnight else day
+        start = _local_instant(day, period.start, zone)
+        end = _local_instant(stop_day, period.stop, zone)
+        if end > start:  # both inside one spring-forward gap: an empty window
+            windows.append(_Window(start, end, f"{label} started at {period.start:%H:%M} {day:%a %Y-%m-%d}",
+                                   f"{label} stopped at {period.stop:%H:%M} {stop_day:%a %Y-%m-%d}"))
+    elif period.start is not None:
+        marks.append(Transition(_local_instant(day, period.start, zone), RUNNING,
+                                f"{label} started at {period.start:%H:%M} {day:%a %Y-%m-%d}"))
+    elif period.stop is not None:
+        marks.append(Transition(_local_instant(day, period.stop, zone), STOPPED,
+                                f"{label} stopped at {period.stop:%H:%M} {day:%a %Y-%m-%d}"))
+
+
+def timeline(schedule: Schedule, first: date, last: date) -> list[Transition]:
+    """Every transition from local date ``first`` to ``last`` (inclusive), in order.
+
+    The state at an instant: stopped on a skip date; otherwise running while any two-sided period's
+    window holds, or while the latest one-sided mark (a start-only or stop-only period) says running.
+    A transition is an instant where a window starts or ends and the state changes with it, or where a
+    one-sided mark or a skip date begins and the state is then what it says (also when it already was):
+    every such transition acts, even on a resource whose recorded state already equals it.
+    """
+    windows, marks, blackouts = _collect(schedule, first, last)
+    instants = sorted({w.start for w in windows} | {w.end for w in windows} | {m.at for m in marks}
+                      | {b for pair in blackouts for b in pair})
+    marks.sort(key=lambda m: m.at)
+    found: list[Transition] = []
+    latch: State | None = None
+    before: State = STOPPED
+    mark_index = 0
+    for instant in instants:
+        here: list[Transition] = []
+        while mark_index < len(marks) and marks[mark_index].at <= instant:
+            latch = marks[mark_index].state
+            here.append(marks[mark_index])
+            mark_index += 1
+        blackout = any(b <= instant < e for b, e in blackouts)
+        active = [w for w in windows if w.start <= instant < w.end]
+        state = STOPPED if blackout or not (active or latch == RUNNING) else RUNNING
+        reason = _reason_at(instant, state, before, here, windows)
+        if reason is not None and first <= instant.astimezone(schedule.timezone).date() <= last:
+            found.append(Transition(instant, state, reason))
+        before = state
+    return found
+
+
+def _reason_at(instant: datetime, state: State, before: State, marks: list[Transition],
+               windows: list[_Window]) -> str | None:
+    """Why ``instant`` is a transition to ``state`` (None: it is none)."""
+    for mark in marks:
+        if mark.state == state:
+            return mark.reason
+    if state == before:
+        return None
+    if state == RUNNING:
+        return next((w.start_reason for w in windows if w.start == instant), None)
+    return next((w.end_reason for w in windows if w.end == instant), None)
 
 
 def transitions(schedule: Schedule, first: date, last: date) -> list[tuple[datetime, State, str]]:
-    """Every transition whose local date lies in ``first``..``last`` (inclusive), sorted by instant.
-
-    Each item: (UTC instant, state, reason). Overnight stops belong to the next day.
-    """
-    zone = schedule.timezone
-    found: list[tuple[datetime, State, str]] = []
-    day = first - timedelta(days=1)  # overnight stops of the day before ``first``
-    while day <= last:
-        for index, period in enumerate(schedule.periods):
-            if day.weekday() not in period.days:
-                continue
-            label = _period_label(index, period)
-            if period.start is not None and first <= day:
-                found.append((_local_instant(day, period.start, zone), RUNNING, f"{label} started at "
-                              f"{period.start:%H:%M} {day:%a %Y-%m-%d}"))
-            if period.stop is not None:
-                stop_day = day + timedelta(days=1) if period.overnight else day
-                if first <= stop_day <= last:
-                    found.append((_local_instant(stop_day, period.stop, zone), STOPPED, f"{label} stopped at "
-                                  f"{period.stop:%H:%M} {stop_day:%a %Y-%m-%d}"))
-        day += timedelta(days=1)
-    kept = [item for item in found if item[0].astimezone(zone).date() not in schedule.skip_dates]
-    for skip in schedule.skip_dates:
-        if first <= skip <= last:
-            kept.append((_local_instant(skip, time(0, 0), zone), STOPPED, f"skip date {skip.isoformat()}"))
-    # Sort by instant; on equal instants the start comes last so it wins.
-    kept.sort(key=lambda item: (item[0], item[1] == RUNNING))
-    return kept
+    """``timeline`` as (UTC instant, state, reason) tuples."""
+    return [(t.at, t.state, t.reason) for t in timeline(schedule, first, last)]
 
 
 def days_label(days: frozenset[int]) -> str:
@@ -276,25 +386,23 @@ def desired_state(schedule: Schedule, now: datetime) -> Desired:
         raise ValueError("now must be timezone-aware")
     now_utc = now.astimezone(UTC)
     today = now_utc.astimezone(schedule.timezone).date()
-    items = transitions(schedule, today - timedelta(days=_LOOKBACK_DAYS), today + timedelta(days=1))
-    latest: tuple[datetime, State, str] | None = None
-    for item in items:
-        if item[0] <= now_utc:
-            latest = item
-        else:
+    latest: Transition | None = None
+    for item in timeline(schedule, today - timedelta(days=_LOOKBACK_DAYS), today + timedelta(days=1)):
+        if item.at > now_utc:
             break
+        latest = item
     if latest is None:  # only possible with a long run of skip dates and no period days
-        return Desired(STOPPED, f"no transition in the last {_LOOKBACK_DAYS} days", now_utc)
-    instant, state, reason = latest
-    local = instant.astimezone(schedule.timezone)
-    return Desired(state, f"schedule {schedule.name!r}: {reason} ({local:%H:%M %Z})", instant)
+        since = _local_instant(today - timedelta(days=_LOOKBACK_DAYS), time(0), schedule.timezone)
+        return Desired(STOPPED, f"no transition in the last {_LOOKBACK_DAYS} days", since)
+    local = latest.at.astimezone(schedule.timezone)
+    return Desired(latest.state, f"schedule {schedule.name!r}: {latest.reason} ({local:%H:%M %Z})", latest.at)
 
 
 def next_transition(schedule: Schedule, now: datetime) -> tuple[datetime, State] | None:
     """The first transition after ``now`` that changes the desired state (within two weeks)."""
     current = desired_state(schedule, now).state
     today = now.astimezone(schedule.timezone).date()
-    for instant, state, _ in transitions(schedule, today, today + timedelta(days=14)):
-        if instant > now.astimezone(UTC) and state != current:
-            return instant, state
+    for item in timeline(schedule, today, today + timedelta(days=14)):
+        if item.at > now.astimezone(UTC) and item.state != current:
+            return item.at, item.state
     return None

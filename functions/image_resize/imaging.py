@@ -14,16 +14,16 @@ No AWS and no environment here. The pipeline for one source image:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
-from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, ImageSequence
 
 from image_resize.planning import CONTENT_TYPES, RenditionSpec
 
@@ -31,6 +31,20 @@ SNIFF_BYTES = 64
 WHITE = (255, 255, 255)
 ANIMATED_OUTPUTS = ("GIF", "WEBP")
 _TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
+# Readers that apply the EXIF orientation themselves: their ``size`` is already upright.
+_SELF_ORIENTING = ("TIFF",)
+# Readers whose extra frames are not an animation (the second picture of a camera's MPO JPEG, TIFF pages).
+_STILL_FORMATS = ("MPO", "TIFF")
+# What ImageOps.exif_transpose does for each orientation (applied per frame of an animation).
+_ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _MAX_FRAMES = 1000
 BAND_ROWS = 256
 BAND_MIN_PIXELS = 4_000_000
@@ -42,6 +56,26 @@ class Rejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@contextlib.contextmanager
+def decoding(what: str) -> Iterator[None]:
+    """Pillow's decoders at work on untrusted bytes: whatever they raise means a bad file (``Rejected``).
+
+    Pillow's readers answer hostile files with OSError and ValueError, but also TypeError, IndexError,
+    KeyError, RuntimeError (AVIF), SyntaxError, struct.error, ZeroDivisionError and DecompressionBombError
+    (seeking a frame). Only decoder calls run inside this block (open, headers, pixels, frames, EXIF), so
+    an error of the function itself (resizing, encoding, S3) is still raised. MemoryError is raised too:
+    more memory may help, and the event is kept in the failure destination.
+    """
+    try:
+        yield
+    except (Rejected, MemoryError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise Rejected(f"pixel bomb: {exc}") from None
+    except Exception as exc:  # any decoder error is a property of the file (see the docstring)
+        raise Rejected(f"{what}: {type(exc).__name__}: {exc}"[:500]) from None
 
 
 @dataclass(frozen=True)
@@ -115,27 +149,24 @@ def fit_size(width: int, height: int, spec: RenditionSpec) -> Target:
 
 @dataclass(frozen=True)
 class Probe:
-    """What the headers say, before any pixel is decoded."""
+    """What the headers say, before any pixel is decoded. ``width``/``height`` are the upright size."""
 
     format: str
     width: int
     height: int
     frames: int
     orientation: int
+    stored_size: tuple[int, int] = (0, 0)
 
 
 def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     # Pillow refuses to open images over 2 x MAX_IMAGE_PIXELS (and warns over 1x); our own check runs
     # next with the configured limit, so let Pillow's sit above it.
     Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(BytesIO(data), formats=[fmt])
-    except Image.DecompressionBombError as exc:
-        raise Rejected(f"pixel bomb: {exc}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise Rejected(f"cannot read the {fmt} headers: {exc}") from None
+    with decoding(f"cannot read the {fmt} headers"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's "corrupt EXIF" warnings: the file is judged here
+        return Image.open(BytesIO(data), formats=[fmt])
 
 
 def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
@@ -144,14 +175,17 @@ def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
         raise Rejected(f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:
         raise Rejected(f"pixel bomb: {width}x{height} = {width * height} pixels is over the limit of {max_pixels}")
-    try:
-        frames = int(getattr(image, "n_frames", 1))
+    with decoding(f"corrupt {fmt} structure"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frames = 1 if image.format in _STILL_FORMATS else int(getattr(image, "n_frames", 1))
         orientation = int(image.getexif().get(0x0112, 1) or 1)
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise Rejected(f"corrupt {fmt} structure: {exc}") from None
     if orientation not in range(1, 9):
         orientation = 1
-    return Probe(format=fmt, width=width, height=height, frames=frames, orientation=orientation)
+    stored = (width, height)
+    if orientation in _TRANSPOSED_ORIENTATIONS and fmt not in _SELF_ORIENTING:
+        width, height = height, width
+    return Probe(format=fmt, width=width, height=height, frames=frames, orientation=orientation,
+                 stored_size=stored)
 
 
 
@@ -175,7 +209,7 @@ def render(
         info = probe(image, fmt, max_pixels)
         animated = (
             info.frames > 1
-            and out_format in ANIMATED_OUTPUTS
+            and (out_format in ANIMATED_OUTPUTS or out_format == fmt == "PNG")  # APNG stays APNG
             and info.frames <= _MAX_FRAMES
             and info.frames * info.width * info.height <= max_pixels
         )
@@ -207,18 +241,20 @@ def _decode(image: Image.Image, info: Probe, targets: list[Target]) -> Image.Ima
             largest = (largest[1], largest[0])
         # draft() picks the largest DCT scale (1/1, 1/2, 1/4, 1/8) whose result still covers the request.
         image.draft(image.mode, (max(1, largest[0]), max(1, largest[1])))
-    try:
+    with decoding(f"truncated or corrupt {info.format} data"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise Rejected(f"truncated or corrupt {info.format} data: {exc}") from None
+        ImageOps.exif_transpose(image, in_place=True)  # reads the (untrusted) EXIF block
     return image
 
 
 def _normalise(image: Image.Image) -> tuple[Image.Image, bytes | None]:
     """Orientation applied, colours in L / RGB / RGBA; returns the ICC profile to keep (None: sRGB)."""
     icc = image.info.get("icc_profile") or None
-    ImageOps.exif_transpose(image, in_place=True)
     mode = image.mode
+    if mode in ("L", "RGB", "1") and "transparency" in image.info:
+        # A tRNS colour key: the key colour becomes transparent (Pillow's convert applies it).
+        return image.convert("RGBA"), icc if mode == "RGB" else None
     if mode == "CMYK":
         converted = None
         if icc:
@@ -301,8 +337,6 @@ def _render_still(
     image: Image.Image, info: Probe, specs: Sequence[RenditionSpec], out_format: str, quality: int
 ) -> list[Rendered]:
     width, height = info.width, info.height
-    if info.orientation in _TRANSPOSED_ORIENTATIONS:
-        width, height = height, width
     targets = _targets(width, height, specs)
     decoded = _decode(image, info, targets)
     base, icc = _normalise(decoded)
@@ -344,13 +378,14 @@ def _render_animated(
     targets = _targets(info.width, info.height, specs)
     frames: list[Image.Image] = []
     durations: list[int] = []
-    try:
+    method = _ORIENT.get(info.orientation) if info.format not in _SELF_ORIENTING else None
+    with decoding(f"truncated or corrupt {info.format} animation"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         for frame in ImageSequence.Iterator(image):
             durations.append(int(frame.info.get("duration", 100) or 100))
-            frames.append(frame.convert("RGBA"))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise Rejected(f"truncated or corrupt {info.format} animation: {exc}") from None
-    loop = int(image.info.get("loop", 0) or 0)
+            rgba = frame.convert("RGBA")
+            frames.append(rgba.transpose(method) if method is not None else rgba)
+        loop = int(image.info.get("loop", 0) or 0)
     per_frame = [_resize_chain(frame, targets) for frame in frames]
     results = []
     for spec in specs:
@@ -431,20 +466,22 @@ def encode_animation(
     buffer = BytesIO()
     if out_format == "GIF":
         paletted = [_gif_frame(frame) for frame in frames]
-        first = paletted[0]
-        transparency = first.info.get("transparency")
+        # One transparent index for every frame: a later frame's transparency counts even when the first
+        # frame is opaque (_gif_frame keeps index 255 free in every RGBA frame).
+        transparent = any("transparency" in frame.info for frame in paletted)
         for frame in paletted:
             frame.info = {}
         params: dict[str, Any] = {"save_all": True, "append_images": paletted[1:], "duration": durations,
-                                  "loop": loop, "disposal": 2}
-        if transparency is not None:
-            params["transparency"] = transparency
-        first.save(buffer, format="GIF", **params)
+                                  "loop": loop, "disposal": 2, "optimize": False}
+        if transparent:
+            params["transparency"] = 255
+        paletted[0].save(buffer, format="GIF", **params)
     else:
         for frame in frames:
             frame.info = {}
+        extra: dict[str, Any] = {"quality": quality} if out_format == "WEBP" else {"compress_level": 6}
         frames[0].save(buffer, format=out_format, save_all=True, append_images=frames[1:], duration=durations,
-                       loop=loop, quality=quality)
+                       loop=loop, **extra)
     return buffer.getvalue()
 
 

@@ -11,18 +11,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from key_rotation.rotation import AccessKey, Identity, NewKey, RotationError
+from key_rotation.rotation import CURRENT, PENDING, AccessKey, Identity, NewKey, RotationError, SecretState
 from shared.clients import client
+from shared.errors import error_code
 
 # Answers of STS to a key that is not (yet) usable; anything else (throttling, 5xx) is raised as is.
 _INVALID_KEY_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "UnrecognizedClientException"}
 
 
 _TEST_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10)
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class Aws:
@@ -51,7 +48,7 @@ class Aws:
         try:
             response = self._sm.get_secret_value(**kwargs)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         text = response.get("SecretString")
@@ -79,15 +76,27 @@ class Aws:
     def tag_secret(self, secret_id: str, tags: dict[str, str]) -> None:
         self._sm.tag_resource(SecretId=secret_id, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
-    def secret_tags(self, secret_id: str) -> dict[str, str]:
-        """The secret's tags; ``LookupError`` when the secret does not exist (reported by the caller)."""
+    def secret_state(self, secret_id: str) -> SecretState:
+        """The key ids in the secret's AWSCURRENT and AWSPENDING values, and its tags (``LookupError``: no secret)."""
         try:
             meta = self.describe_secret(secret_id)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 raise LookupError(f"managed secret {secret_id} does not exist") from None
             raise
-        return {tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])}
+        versions: dict[str, list[str]] = meta.get("VersionIdsToStages", {})
+        pending_version = next((v for v, stages in versions.items() if PENDING in stages and CURRENT not in stages),
+                               None)
+        try:
+            current = self.get_secret(secret_id, stage=CURRENT) or {}
+            pending = self.get_secret(secret_id, stage=PENDING, version_id=pending_version) if pending_version else None
+        except RotationError as exc:  # not JSON: which key is current cannot be told
+            raise LookupError(str(exc)) from None
+        return SecretState(
+            current_key_id=str(current["AccessKeyId"]) if current.get("AccessKeyId") else None,
+            pending_key_id=str(pending["AccessKeyId"]) if pending and pending.get("AccessKeyId") else None,
+            tags={tag["Key"]: tag["Value"] for tag in meta.get("Tags", [])},
+        )
 
     # -- IAM keys
 
@@ -126,6 +135,12 @@ class Aws:
                 tags[tag["Key"]] = tag["Value"]
         return tags
 
+    def tag_user(self, user_name: str, tags: dict[str, str]) -> None:
+        self._iam.tag_user(UserName=user_name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def untag_user(self, user_name: str, keys: list[str]) -> None:
+        self._iam.untag_user(UserName=user_name, TagKeys=keys)
+
     def group_members(self, group_name: str) -> set[str]:
         """User names in ``group_name``; empty when the group does not exist (reported by the caller)."""
         members: set[str] = set()
@@ -133,7 +148,7 @@ class Aws:
             for page in self._iam.get_paginator("get_group").paginate(GroupName=group_name):
                 members.update(user["UserName"] for user in page.get("Users", []))
         except ClientError as exc:
-            if _code(exc) == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 raise LookupError(f"exempt group {group_name} does not exist") from None
             raise
         return members
@@ -151,7 +166,7 @@ class Aws:
         try:
             response = sts.get_caller_identity()
         except ClientError as exc:
-            if _code(exc) in _INVALID_KEY_CODES:
-                raise RotationError(f"STS refused key {key_id}: {_code(exc)}") from None
+            if error_code(exc) in _INVALID_KEY_CODES:
+                raise RotationError(f"STS refused key {key_id}: {error_code(exc)}") from None
             raise
         return Identity(str(response["Arn"]), str(response["Account"]))

@@ -120,6 +120,7 @@ def rotate(event: Mapping[str, Any], config: Config) -> dict[str, Any]:
     rotator = Rotator(
         aws.Aws(), expected_users=expected, clock=utcnow,
         test_attempts=TEST_ATTEMPTS, test_delay_seconds=TEST_DELAY_SECONDS, sleep=lambda s: SLEEP(s),
+        grace_days=config.thresholds.grace_days,
     )
     log = {"step": parsed.step, "secretId": parsed.secret_id, "token": parsed.token}
     try:

@@ -6,27 +6,52 @@ Rules (``Thresholds``):
 
 - unmanaged keys, by age from ``CreateDate``:
   ``warn`` (report) at ``warn_after_days``; an active key at ``deactivate_after_days`` is deactivated;
-  an inactive key at ``delete_after_days`` is deleted — but only when it has not been used for
-  ``delete_after_days - deactivate_after_days`` days (IAM does not say when a key was deactivated:
-  a recent last use means it was switched off recently and someone may still need it back).
-  An active key is never deleted.
-- keys of managed users (Part 1) follow the grace rule: the ``AWSCURRENT`` key is never touched
-  (reported when older than ``warn_after_days``: the rotation schedule is not running); another
-  active key is deactivated once ``grace_days`` have passed since the new key became current, and
-  only if it was not used since then; else it is reported and kept. Without a rotation record
-  (the secret was never rotated) the user's keys are only reported.
-- exempt users: the decision is made, then reported instead of carried out.
+  an inactive key at ``delete_after_days`` is deleted. A key this automation deactivated carries a record
+  (a tag on its user, ``KeyRotation:Deactivated:<key id>``) and is deleted only ``grace_days`` after that
+  record; a key someone else deactivated (no record: IAM does not say when) is deleted only when it has
+  not been used for ``delete_after_days - deactivate_after_days`` days (a recent last use means it was
+  switched off recently and someone may still need it back). An active key is never deleted.
+- keys of managed users belong to the rotation, and are retired in both modes: the ``AWSCURRENT`` key
+  (read from the secret itself) and the ``AWSPENDING`` key of a rotation in progress are never touched
+  (the current one is reported when older than ``warn_after_days``: the rotation schedule is not
+  running); another active key is deactivated once ``grace_days`` have passed since the current key
+  became current (and since the key was made), and only if it was not used in the last ``grace_days``;
+  else it is reported and kept. Without a rotation record (the secret was never rotated) the user's keys
+  are only reported; when the record on the secret names another key than the secret's ``AWSCURRENT``
+  (stale tags), the other keys are kept and reported until a rotation step writes the record again.
+- exempt users: the decision is made, then reported instead of carried out (except the retirement of a
+  managed user's previous key, which is part of its rotation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.timeutil import parse_time
+
 ACTIVE = "Active"
 INACTIVE = "Inactive"
+# The record of a deactivation by this automation: a tag on the key's IAM user (keys have no tags).
+DEACTIVATED_TAG_PREFIX = "KeyRotation:Deactivated:"
+
+
+def deactivation_tag(key_id: str) -> str:
+    return f"{DEACTIVATED_TAG_PREFIX}{key_id}"
+
+
+def deactivations(tags: Mapping[str, str]) -> dict[str, datetime]:
+    """Key id -> when this automation deactivated it, from a user's tags (unreadable values are ignored)."""
+    found: dict[str, datetime] = {}
+    for name, value in tags.items():
+        if name.startswith(DEACTIVATED_TAG_PREFIX):
+            try:
+                found[name[len(DEACTIVATED_TAG_PREFIX):]] = parse_time(value)
+            except ValueError:
+                continue
+    return found
 
 
 class Action(StrEnum):
@@ -69,15 +94,18 @@ class KeyFacts:
     status: str  # Active | Inactive
     created: datetime
     last_used: datetime | None
+    deactivated_at: datetime | None = None  # when this automation deactivated it (its record), if it did
 
 
 @dataclass(frozen=True)
 class Managed:
-    """What the rotation recorded for a managed user (from its secret's tags); ``None`` fields: never rotated."""
+    """A managed user's secret: its ``AWSCURRENT`` key (``None``: never rotated), since when (``None``: the
+    record on the secret does not match), and the ``AWSPENDING`` key of a rotation in progress."""
 
     secret_id: str
     current_key_id: str | None = None
     current_since: datetime | None = None
+    pending_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,7 @@ class Decision:
     age_days: int
     managed: bool = False
     exempt: bool = False
+    rotation: bool = False  # retiring a managed user's key: part of its rotation, carried out in both modes
 
     @property
     def is_change(self) -> bool:
@@ -116,7 +145,7 @@ def decide(
         decision = _decide_managed(key, now, thresholds, managed)
     else:
         decision = _decide_unmanaged(key, now, thresholds)
-    if exempt and decision.action in CHANGES:
+    if exempt and decision.action in CHANGES and not decision.rotation:
         return replace(decision, exempt=True, reason=f"{decision.reason}; user is exempt: reported only")
     return replace(decision, exempt=exempt)
 
@@ -132,6 +161,18 @@ def _decide_unmanaged(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
             return Decision(key, Action.WARN, f"active key {age} days old (>= {t.warn_after_days}), {used}", age)
         return Decision(key, Action.NONE, f"active key {age} days old, {used}", age)
     # Inactive.
+    if age >= t.delete_after_days and key.deactivated_at is not None:
+        ready = key.deactivated_at + timedelta(days=t.grace_days)
+        if now < ready:
+            return Decision(
+                key, Action.WARN, f"inactive key {age} days old, deactivated by this automation at "
+                f"{key.deactivated_at:%Y-%m-%d %H:%M}Z: deleted from {ready:%Y-%m-%d %H:%M}Z ({t.grace_days} days "
+                f"later), {used}", age,
+            )
+        return Decision(
+            key, Action.DELETE, f"inactive key {age} days old (>= {t.delete_after_days}), deactivated by this "
+            f"automation at {key.deactivated_at:%Y-%m-%d %H:%M}Z, {used}", age,
+        )
     if age >= t.delete_after_days:
         quiet_since = now - timedelta(days=t.unused_before_delete_days)
         if key.last_used is not None and key.last_used > quiet_since:
@@ -151,12 +192,12 @@ def _decide_unmanaged(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
 def _decide_managed(key: KeyFacts, now: datetime, t: Thresholds, managed: Managed) -> Decision:
     age = age_days(key.created, now)
     used = _used(key.last_used)
-    if managed.current_key_id is None or managed.current_since is None:
+    if managed.current_key_id is None:
         action = Action.HOLD if key.status == ACTIVE and age >= t.deactivate_after_days else Action.NONE
         if action is Action.NONE and age >= t.warn_after_days:
             action = Action.WARN
         return Decision(
-            key, action, f"managed user not rotated yet (no rotation record on its secret): key {age} days old, "
+            key, action, f"managed user not rotated yet (its secret holds no key): key {age} days old, "
             f"{used}; left alone", age, managed=True,
         )
     if key.key_id == managed.current_key_id:
@@ -166,28 +207,42 @@ def _decide_managed(key: KeyFacts, now: datetime, t: Thresholds, managed: Manage
                 f"running? ({used})", age, managed=True,
             )
         return Decision(key, Action.NONE, f"AWSCURRENT key, {age} days old", age, managed=True)
-    since = managed.current_since
+    if key.key_id == managed.pending_key_id:
+        return Decision(key, Action.NONE, f"AWSPENDING key of a rotation in progress ({used})", age, managed=True)
     if key.status == ACTIVE:
-        grace_end = since + timedelta(days=t.grace_days)
-        if now < grace_end:
-            return Decision(
-                key, Action.NONE, f"previous key in its grace period until {grace_end:%Y-%m-%d %H:%M}Z ({used})",
-                age, managed=True,
-            )
-        if key.last_used is not None and key.last_used >= since:
-            return Decision(
-                key, Action.HOLD, f"previous key still in use after the new key became current at "
-                f"{since:%Y-%m-%d %H:%M}Z ({used}): not deactivated; find the reader that caches it",
-                age, managed=True,
-            )
-        return Decision(
-            key, Action.DEACTIVATE, f"previous key, {t.grace_days}-day grace period over since "
-            f"{grace_end:%Y-%m-%d %H:%M}Z and not used since the new key became current ({used})",
-            age, managed=True,
-        )
+        return _retire(key, now, t, managed, age, used)
     # Inactive, not current: the previous key once retired. The next rotation deletes it; the age rule may too.
     decision = _decide_unmanaged(key, now, t)
     return replace(decision, managed=True, reason=f"previous key of a managed user: {decision.reason}")
+
+
+def _retire(key: KeyFacts, now: datetime, t: Thresholds, managed: Managed, age: int, used: str) -> Decision:
+    """An active key of a managed user that is neither AWSCURRENT nor AWSPENDING (the previous one, or one
+    made by hand): deactivated once the grace is over and it has been quiet for ``grace_days``."""
+    since = managed.current_since
+    if since is None:
+        return Decision(
+            key, Action.HOLD, f"the rotation record on the secret does not name its AWSCURRENT key "
+            f"{managed.current_key_id}: kept until the next rotation step records it ({used})", age, managed=True,
+        )
+    grace = timedelta(days=t.grace_days)
+    grace_end = max(since, key.created) + grace
+    if now < grace_end:
+        return Decision(
+            key, Action.NONE, f"previous key in its grace period until {grace_end:%Y-%m-%d %H:%M}Z ({used})",
+            age, managed=True,
+        )
+    if key.last_used is not None and key.last_used > now - grace:
+        return Decision(
+            key, Action.HOLD, f"not AWSCURRENT (current since {since:%Y-%m-%d %H:%M}Z) but still in use within the "
+            f"last {t.grace_days} days ({used}): not deactivated; find the reader that still uses it and move it "
+            "to the secret's AWSCURRENT value", age, managed=True,
+        )
+    return Decision(
+        key, Action.DEACTIVATE, f"not AWSCURRENT, {t.grace_days}-day grace period over since "
+        f"{grace_end:%Y-%m-%d %H:%M}Z and not used in the last {t.grace_days} days ({used})",
+        age, managed=True, rotation=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -208,8 +263,8 @@ class Plan:
 
 
 def plan(decisions: Sequence[Decision], *, mode: str, max_changes: int) -> Plan:
-    """Which changes to carry out: none in ``report`` mode, none for exempt users, none above ``max_changes``."""
-    wanted = tuple(d for d in decisions if d.is_change and not d.exempt)
-    guard = mode == "enforce" and len(wanted) > max_changes
-    execute = wanted if mode == "enforce" and not guard else ()
-    return Plan(tuple(decisions), execute, guard, mode)
+    """Which changes to carry out: in ``report`` mode only the retirement of managed users' previous keys (part
+    of their rotation), none for exempt users, none at all above ``max_changes``."""
+    wanted = tuple(d for d in decisions if d.is_change and not d.exempt and (mode == "enforce" or d.rotation))
+    guard = len(wanted) > max_changes
+    return Plan(tuple(decisions), () if guard else wanted, guard, mode)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from key_rotation.policy import deactivation_tag, deactivations
 from shared.timeutil import parse_time
 
 CURRENT = "AWSCURRENT"
@@ -71,6 +72,15 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
+class SecretState:
+    """What a managed secret says: the key ids of its AWSCURRENT and AWSPENDING values, and its tags."""
+
+    current_key_id: str | None
+    pending_key_id: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
 class NewKey:
     key_id: str
     secret_access_key: str
@@ -91,6 +101,8 @@ class RotationAdapter(Protocol):
     def list_keys(self, user_name: str) -> list[AccessKey]: ...
     def create_key(self, user_name: str) -> NewKey: ...
     def delete_key(self, user_name: str, key_id: str) -> None: ...
+    def user_tags(self, user_name: str) -> dict[str, str]: ...
+    def untag_user(self, user_name: str, keys: list[str]) -> None: ...
     def caller_identity(self, key_id: str, secret_access_key: str) -> Identity: ...
 
 
@@ -104,18 +116,36 @@ class StepResult:
     deleted_key_ids: tuple[str, ...] = ()
 
 
-def key_to_make_room(keys: list[AccessKey], current_key_id: str | None, user_name: str) -> AccessKey | None:
+def key_to_make_room(
+    keys: list[AccessKey],
+    current_key_id: str | None,
+    user_name: str,
+    *,
+    deactivated: Mapping[str, datetime] | None = None,
+    now: datetime | None = None,
+    grace: timedelta = timedelta(0),
+) -> AccessKey | None:
     """IAM allows two keys per user: which one to delete before creating a new one (None: no need).
 
-    Only an inactive key that is not ``AWSCURRENT`` may go (the older one when both qualify).
+    Only an inactive key that is not ``AWSCURRENT`` may go (the older one when both qualify), and one this
+    automation deactivated (``deactivated``: key id -> when) only ``grace`` after that.
     Raises ``RotationError`` when no key qualifies (e.g. both active): nothing is changed.
     """
     if len(keys) < 2:
         return None
-    candidates = [k for k in keys if k.status != "Active" and k.key_id != current_key_id]
+    records = deactivated or {}
+
+    def waiting(key: AccessKey) -> bool:
+        at = records.get(key.key_id)
+        return at is not None and now is not None and now < at + grace
+
+    candidates = [k for k in keys if k.status != "Active" and k.key_id != current_key_id and not waiting(k)]
     if not candidates:
         states = ", ".join(
-            f"{k.key_id} {k.status}{' (AWSCURRENT)' if k.key_id == current_key_id else ''}" for k in keys
+            f"{k.key_id} {k.status}{' (AWSCURRENT)' if k.key_id == current_key_id else ''}"
+            + (f" (deactivated at {records[k.key_id]:%Y-%m-%d %H:%M}Z, deletable from "
+               f"{records[k.key_id] + grace:%Y-%m-%d %H:%M}Z)" if waiting(k) else "")
+            for k in keys
         )
         raise RotationError(
             f"user {user_name} already has two access keys ({states}) and neither is an inactive non-current key "
@@ -144,8 +174,10 @@ class Rotator:
         test_attempts: int = 6,
         test_delay_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        grace_days: int = 0,
     ) -> None:
         self._aws = adapter
+        self._grace = timedelta(days=grace_days)
         self._expected = dict(expected_users or {})
         self._clock = clock
         self._attempts = max(1, test_attempts)
@@ -200,10 +232,14 @@ class Rotator:
             self._aws.delete_key(user, orphan)
             deleted.append(orphan)
             keys = [k for k in keys if k.key_id != orphan]
-        doomed = key_to_make_room(keys, current_key_id, user)
+        records = deactivations(self._aws.user_tags(user)) if len(keys) >= 2 else {}
+        doomed = key_to_make_room(keys, current_key_id, user, deactivated=records, now=self._clock(),
+                                  grace=self._grace)
         if doomed is not None:
             self._aws.delete_key(user, doomed.key_id)
             deleted.append(doomed.key_id)
+            if doomed.key_id in records:
+                self._aws.untag_user(user, [deactivation_tag(doomed.key_id)])
         new = self._aws.create_key(user)
         # Recorded before the value is stored: if storing fails, the retry finds and deletes this key.
         self._aws.tag_secret(event.secret_id, {TAG_PENDING_KEY: new.key_id})

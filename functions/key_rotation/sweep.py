@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from key_rotation import policy
 from key_rotation.policy import Action, Decision, KeyFacts, Managed, Plan, Thresholds
-from key_rotation.rotation import AccessKey, current_since
+from key_rotation.rotation import AccessKey, SecretState, current_since, precise
 from shared.reports import ActionReport
 from shared.timeutil import iso
 
@@ -25,9 +25,11 @@ class SweepAdapter(Protocol):
     def last_used(self, key_id: str) -> datetime | None: ...
     def user_tags(self, user_name: str) -> dict[str, str]: ...
     def group_members(self, group_name: str) -> set[str]: ...
-    def secret_tags(self, secret_id: str) -> dict[str, str]: ...
+    def secret_state(self, secret_id: str) -> SecretState: ...
     def deactivate_key(self, user_name: str, key_id: str) -> None: ...
     def delete_key(self, user_name: str, key_id: str) -> None: ...
+    def tag_user(self, user_name: str, tags: dict[str, str]) -> None: ...
+    def untag_user(self, user_name: str, keys: list[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,29 @@ class SweepResult:
         }
 
 
-def run_sweep(aws: SweepAdapter, settings: SweepSettings, now: datetime) -> SweepResult:
-    notes: list[str] = []
+def _managed(aws: SweepAdapter, settings: SweepSettings, notes: list[str]) -> dict[str, Managed]:
+    """Each managed user's AWSCURRENT / AWSPENDING key, read from the secret itself (its tags only say since when)."""
     managed: dict[str, Managed] = {}
     for user, secret in settings.managed_secrets.items():
         try:
-            key_id, since = current_since(aws.secret_tags(secret))
+            state = aws.secret_state(secret)
         except LookupError as exc:
             notes.append(f"{exc}: keys of {user} are left alone")
-            key_id, since = None, None
-        managed[user] = Managed(secret, key_id, since)
+            managed[user] = Managed(secret)
+            continue
+        recorded_key, since = current_since(state.tags)
+        if state.current_key_id and recorded_key != state.current_key_id:
+            notes.append(f"the rotation record on {secret} names key {recorded_key or '(none)'}, its AWSCURRENT "
+                         f"holds {state.current_key_id}: the other keys of {user} are kept until a rotation step "
+                         "records it again")
+            since = None
+        managed[user] = Managed(secret, state.current_key_id, since, state.pending_key_id)
+    return managed
+
+
+def run_sweep(aws: SweepAdapter, settings: SweepSettings, now: datetime) -> SweepResult:
+    notes: list[str] = []
+    managed = _managed(aws, settings, notes)
     exempt_members: set[str] = set()
     if settings.exempt_group:
         try:
@@ -86,25 +101,36 @@ def run_sweep(aws: SweepAdapter, settings: SweepSettings, now: datetime) -> Swee
         keys = aws.list_keys(name)
         if not keys:
             continue
+        tags = aws.user_tags(name)
+        records = policy.deactivations(tags)
         exempt = name in exempt_members
         if not exempt and settings.exempt_tag is not None:
             tag_key, tag_value = settings.exempt_tag
-            exempt = aws.user_tags(name).get(tag_key) == tag_value
+            exempt = tags.get(tag_key) == tag_value
         for key in keys:
             facts = KeyFacts(name, str(iam_user.get("Arn", name)), key.key_id, key.status, key.created,
-                             aws.last_used(key.key_id))
+                             aws.last_used(key.key_id), records.get(key.key_id))
             decisions.append(
                 policy.decide(facts, now=now, thresholds=settings.thresholds, managed=managed.get(name), exempt=exempt)
             )
     plan = policy.plan(decisions, mode=settings.mode, max_changes=settings.max_changes)
     done: list[Decision] = []
     for decision in plan.execute:
-        if decision.action is Action.DEACTIVATE:
-            aws.deactivate_key(decision.key.user_name, decision.key.key_id)
-        elif decision.action is Action.DELETE:
-            aws.delete_key(decision.key.user_name, decision.key.key_id)
+        _carry_out(aws, decision, now)
         done.append(decision)
     return SweepResult(plan, done, users, sum(1 for _ in decisions), notes)
+
+
+def _carry_out(aws: SweepAdapter, decision: Decision, now: datetime) -> None:
+    user, key_id = decision.key.user_name, decision.key.key_id
+    if decision.action is Action.DEACTIVATE:
+        # The record first: a key switched off without it could be taken for one someone else deactivated.
+        aws.tag_user(user, {policy.deactivation_tag(key_id): precise(now)})
+        aws.deactivate_key(user, key_id)
+    elif decision.action is Action.DELETE:
+        aws.delete_key(user, key_id)
+        if decision.key.deactivated_at is not None:
+            aws.untag_user(user, [policy.deactivation_tag(key_id)])
 
 
 _VERBS = {

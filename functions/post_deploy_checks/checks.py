@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from shared.text import truncate
 
@@ -27,6 +27,8 @@ from shared.text import truncate
 MAX_FAILURE_MESSAGE = 5000
 MAX_SUMMARY = 2048
 MAX_TOKEN = 2048
+# An action's configuration values (UserParameters among them) are at most 1,000 characters.
+MAX_USER_PARAMETERS = 1000
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_CHECKS = 50
@@ -190,7 +192,8 @@ def _parse_check(item: Any, where: str, errors: list[str]) -> CheckSpec | None:
         errors.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(_CHECK_KEYS)}")
     url = item.get("url")
     if not isinstance(url, str) or not _is_http_url(url):
-        errors.append(f"{where}.url: required, an http:// or https:// URL with a host (got {url!r})")
+        shown = redact_url(url) if isinstance(url, str) else url
+        errors.append(f"{where}.url: required, an http:// or https:// URL with a host (got {shown!r})")
         url = ""
     method = item.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
@@ -282,6 +285,30 @@ def _parse_json(raw: Any, where: str, errors: list[str]) -> JsonExpectation | No
     return JsonExpectation(path=path.strip(), equals=raw["equals"])
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and reports: no user:password, every query value replaced, no fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(f"{quote(key, safe='')}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    if parts.query and not query:
+        query = "***"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def user_parameters_size_problem(value: Mapping[str, Any], where: str) -> str | None:
+    """A message when ``value`` as CodePipeline stores it (compact JSON) is over its 1,000-character limit."""
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size <= MAX_USER_PARAMETERS:
+        return None
+    return (f"{where}: {size} characters of JSON, over CodePipeline's limit of {MAX_USER_PARAMETERS} for "
+            "UserParameters; shorten the checks or give them to the function's CHECKS setting")
+
+
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -319,11 +346,13 @@ def _kind(value: Any) -> str:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """What the runner observed for one request."""
+    """What the runner observed for one request. ``body_error``: why the body has no text (an unknown
+    charset); only a body check fails on it."""
 
     status: int
     body: str
     latency_ms: float
+    body_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -365,6 +394,9 @@ def evaluate(spec: CheckSpec, response: HttpResponse) -> str | None:
         return f"status {response.status}, expected {expected}"
     if spec.max_latency_ms is not None and response.latency_ms > spec.max_latency_ms:
         return f"latency {response.latency_ms:.0f} ms over max_latency_ms {spec.max_latency_ms}"
+    if response.body_error and (spec.body_contains is not None or spec.json is not None):
+        checked = "body_contains" if spec.body_contains is not None else "json"
+        return f"{response.body_error}, so {checked} cannot be checked"
     if spec.body_contains is not None and spec.body_contains not in response.body:
         return f"body does not contain {_clip(spec.body_contains, 80)!r}"
     if spec.json is not None:

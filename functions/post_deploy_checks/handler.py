@@ -15,27 +15,30 @@ parameters and unexpected errors become failures rather than a pipeline left han
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from post_deploy_checks import aws, checks, runner
 from post_deploy_checks.checks import ChecksConfig, ConfigurationError, Outcome
 from shared.clients import client
 from shared.config import ConfigError, env_int, env_list, env_str
+from shared.errors import error_code
 from shared.observability import MetricUnit, logger, metrics, tracer
 from shared.reports import ActionReport, ReportPublisher
 from shared.text import truncate
 from shared.timeutil import utcnow
 
 AUTOMATION = "post_deploy_checks"
-# Seconds kept free after the worst case of the checks, to report the result before the function times out.
+# Seconds kept free after the checks (at most a fifth of the remaining time), to read alarms and report the
+# result before the function times out.
 REPORT_MARGIN_SECONDS = 10
 # The wait between attempts; tests replace it to stay fast.
-SLEEP: Callable[[float], None] = time.sleep
+SLEEP: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class JobResult:
         return body
 
 
-@logger.inject_lambda_context(log_event=False)  # the CodePipeline event carries artifactCredentials
+@logger.inject_lambda_context(log_event=False, clear_state=True)  # the event carries artifactCredentials
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -200,11 +203,17 @@ def run_all(parsed: ChecksConfig, config: Config, context: LambdaContext) -> Out
     headers = resolve_headers(parsed, config)
     results = runner.run_checks(parsed.checks, headers, attempts=parsed.attempts,
                                 interval_seconds=parsed.interval_seconds, timeout_seconds=parsed.timeout_seconds,
-                                sleep=SLEEP)
+                                budget_seconds=_checks_budget(context), sleep=SLEEP)
     alarm_results = []
     if parsed.alarms:
-        states = aws.alarm_states(parsed.alarms)
-        alarm_results = [checks.evaluate_alarm(name, states.get(name)) for name in parsed.alarms]
+        try:
+            states = aws.alarm_states(parsed.alarms)
+        except (ClientError, BotoCoreError) as exc:
+            # The HTTP results stay; the alarms fail with the reason (after the SDK's own retries).
+            reason = f"could not read the alarm's state: {error_code(exc) or type(exc).__name__}"
+            alarm_results = [checks.AlarmResult(name, None, False, reason) for name in parsed.alarms]
+        else:
+            alarm_results = [checks.evaluate_alarm(name, states.get(name)) for name in parsed.alarms]
     outcome = checks.summarize(results, alarm_results)
     for result in results:
         logger.info("check result", extra={"check": result.name, "url": result.url, "passed": result.passed,
@@ -218,11 +227,27 @@ def run_all(parsed: ChecksConfig, config: Config, context: LambdaContext) -> Out
     return outcome
 
 
-def _ensure_budget(parsed: ChecksConfig, context: LambdaContext) -> None:
+def _remaining_seconds(context: LambdaContext) -> float | None:
     remaining_ms = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else 0
-    if not remaining_ms:
+    return remaining_ms / 1000 if remaining_ms else None
+
+
+def report_margin(remaining_seconds: float) -> float:
+    """Seconds kept free to read alarms and report: REPORT_MARGIN_SECONDS, or a fifth of what is left."""
+    return min(REPORT_MARGIN_SECONDS, remaining_seconds / 5)
+
+
+def _checks_budget(context: LambdaContext) -> float | None:
+    """Wall time the HTTP checks may take now so that the result is reported before the deadline."""
+    remaining = _remaining_seconds(context)
+    return None if remaining is None else max(remaining - report_margin(remaining), 0.0)
+
+
+def _ensure_budget(parsed: ChecksConfig, context: LambdaContext) -> None:
+    remaining = _remaining_seconds(context)
+    if remaining is None:
         return
-    available = remaining_ms / 1000 - REPORT_MARGIN_SECONDS
+    available = remaining - report_margin(remaining)
     worst = parsed.worst_case_seconds()
     if worst > available:
         raise ConfigurationError(

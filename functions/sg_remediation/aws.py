@@ -1,7 +1,8 @@
 """The adapter: the only module of this function that calls AWS.
 
-Every list call paginates. Errors that mean "already done" or "gone" become results; throttling and
-server errors raise (after the client's adaptive retries), so Lambda retries the event.
+Every list call paginates. Errors that mean "already done" or "gone" become results; a revoke that AWS
+refuses (access denied, throttling that outlasted the client's adaptive retries) ends in the outcome's
+``error`` with the rule ids it left, so the caller decides per group whether to report it or raise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from sg_remediation.policy import Group, Rule
 from shared.clients import client
+from shared.errors import error_code
 from shared.observability import logger
 from shared.reports import ActionReport, ReportPublisher
 
@@ -31,10 +33,12 @@ class RevokeOutcome:
     revoked: list[str] = field(default_factory=list)
     already_gone: list[str] = field(default_factory=list)
     group_gone: bool = False
+    failed: list[str] = field(default_factory=list)  # rule ids left in place because of ``error``
+    error: ClientError | None = None
 
 
 def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
+    return error_code(error)
 
 
 def describe_group(region: str, group_id: str) -> Group:
@@ -78,37 +82,32 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
     """Revoke ``rule_ids`` (ingress rules of ``group_id``) by security-group rule id.
 
     One call for all of them; when it fails because some rule no longer exists, each id is retried
-    alone so the rest are still revoked and the missing ones are reported as already gone.
+    alone so the rest are still revoked and the missing ones are reported as already gone. Any other
+    error stops the group: the ids not yet revoked go to ``failed`` with the error.
     """
     outcome = RevokeOutcome()
     if not rule_ids:
         return outcome
-    try:
-        _revoke(region, group_id, list(rule_ids))
-        outcome.revoked.extend(rule_ids)
-        return outcome
-    except ClientError as error:
-        code = _code(error)
-        if code in GROUP_GONE_CODES:
-            outcome.group_gone = True
-            return outcome
-        if code not in RULE_GONE_CODES:
-            raise
-        if len(rule_ids) == 1:
-            outcome.already_gone.extend(rule_ids)
-            return outcome
-    for rule_id in rule_ids:
+    batches = [list(rule_ids)]
+    while batches:
+        batch = batches.pop(0)
         try:
-            _revoke(region, group_id, [rule_id])
-            outcome.revoked.append(rule_id)
+            _revoke(region, group_id, batch)
+            outcome.revoked.extend(batch)
+            continue
         except ClientError as error:
             code = _code(error)
             if code in GROUP_GONE_CODES:
                 outcome.group_gone = True
                 return outcome
             if code not in RULE_GONE_CODES:
-                raise
-            outcome.already_gone.append(rule_id)
+                outcome.error = error
+                outcome.failed = [*batch, *(rule_id for rest in batches for rule_id in rest)]
+                return outcome
+        if len(batch) == 1:
+            outcome.already_gone.extend(batch)
+        else:
+            batches = [[rule_id] for rule_id in batch] + batches
     return outcome
 
 

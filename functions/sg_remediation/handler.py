@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from sg_remediation import aws, events, messages, policy
 from shared.config import ConfigError, env_int, env_mode, env_regions, env_str
+from shared.errors import error_code, is_transient
 from shared.observability import MetricUnit, logger, metrics, tracer
 from shared.reports import ActionReport
 from shared.timeutil import parse_time, utcnow
@@ -54,6 +57,8 @@ class Result:
     guard_tripped: bool = False
     reports_published: int = 0
     ignored: str | None = None
+    failed: list[policy.Failure] = field(default_factory=list)  # groups (or regions) it could not read or change
+    error: ClientError | None = None  # the first transient failure: raised after every other group is done
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +70,7 @@ class Result:
             "groupsGone": self.groups_gone,
             "guardTripped": self.guard_tripped,
             "reportsPublished": self.reports_published,
+            "failed": [failure.as_dict() for failure in self.failed],
             **({"ignored": self.ignored} if self.ignored else {}),
         }
 
@@ -79,7 +85,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         logger.warning("ignored event", extra={"reason": parsed.reason, **dict(parsed.details)})
         metrics.add_metric(name="IgnoredEvents", unit=MetricUnit.Count, value=1)
         return Result(trigger="ignored", ignored=parsed.reason).as_dict()
-    return run(parsed, config).as_dict()
+    result = run(parsed, config)
+    if result.error is not None:
+        raise result.error
+    return result.as_dict()
 
 
 def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
@@ -95,6 +104,10 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
     for group_plan in plan.to_revoke:
         rule_ids = [finding.rule.rule_id for finding in group_plan.findings]
         outcome = aws.revoke_ingress(group_plan.group.region, group_plan.group.group_id, rule_ids)
+        if outcome.error is not None:
+            left = tuple(f for f in group_plan.findings if f.rule.rule_id in set(outcome.failed))
+            _failed(result, outcome.error, group_plan.group.region, group_plan.group.group_id,
+                    group=group_plan.group, findings=left)
         result.revoked += outcome.revoked
         result.already_gone += outcome.already_gone
         if outcome.group_gone:
@@ -123,6 +136,12 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
             _publish(messages.finding_report(group_plan, change, config.mode, config.exempt.describe()),
                      config, result)
 
+    permanent = [failure for failure in result.failed if not failure.transient]
+    # A run that raises is retried by Lambda (then kept in the failure queue): its retry reports, once.
+    if permanent and result.error is None:
+        _publish(messages.failure_report(permanent, change, config.mode), config, result)
+    metrics.add_metric(name="RevokeFailures", unit=MetricUnit.Count,
+                       value=sum(1 for failure in result.failed if failure.findings))
     metrics.add_metric(name="RulesRevoked", unit=MetricUnit.Count, value=len(result.revoked))
     metrics.add_metric(name="FindingsReported", unit=MetricUnit.Count, value=len(result.reported))
     logger.info("run finished", extra=result.as_dict())
@@ -132,20 +151,35 @@ def run(parsed: events.Sweep | events.Change, config: Config) -> Result:
 def _read_groups(
     change: events.Change | None, config: Config, result: Result
 ) -> list[tuple[policy.Group, list[policy.Rule]]]:
+    found: list[tuple[policy.Group, list[policy.Rule]]] = []
     if change is None:
-        found: list[tuple[policy.Group, list[policy.Rule]]] = []
         for region in config.regions:
-            found += aws.all_groups(region)
+            try:
+                found += aws.all_groups(region)
+            except ClientError as exc:  # one region that cannot be read does not stop the others
+                _failed(result, exc, region)
         return found
-    groups = []
     for group_id in change.group_ids:
         try:
             group = aws.describe_group(change.region, group_id)
+            found.append((group, aws.group_rules(change.region, group_id)))
         except aws.GroupGone:
             _group_gone(group_id, result)
-            continue
-        groups.append((group, aws.group_rules(change.region, group_id)))
-    return groups
+        except ClientError as exc:
+            _failed(result, exc, change.region, group_id)
+    return found
+
+
+def _failed(result: Result, exc: ClientError, region: str, group_id: str = "", *,
+            group: policy.Group | None = None, findings: tuple[policy.Finding, ...] = ()) -> None:
+    """Record a group (or region) this run could not handle; a transient error is raised at the end."""
+    failure = policy.Failure(region=region, error_code=error_code(exc), message=str(exc),
+                             transient=is_transient(exc), group_id=group_id, group=group, findings=findings)
+    if failure.transient and result.error is None:
+        result.error = exc
+    result.failed.append(failure)
+    logger.warning("could not remediate" if findings else "could not read security groups",
+                   extra=failure.as_dict())
 
 
 def _record_delay(change: events.Change) -> None:

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sg_remediation.events import Change
-from sg_remediation.policy import Finding, GroupPlan, Rule
+from sg_remediation.policy import Failure, Finding, GroupPlan, Rule
 from shared.reports import ActionReport
 
 AUTOMATION = "sg_remediation"
 EVENT_REVOKED = "SecurityGroupIngressRevoked"
 EVENT_FINDING = "SecurityGroupIngressFinding"
 EVENT_GUARD = "SecurityGroupRemediationGuard"
+EVENT_FAILED = "SecurityGroupRemediationFailed"
 
 
 def _plural(count: int, word: str) -> str:
@@ -197,5 +198,49 @@ def sweep_findings_report(plans: Sequence[GroupPlan], mode: str, exempt_tag: str
                  "rules": [{**finding.rule.as_report(), "reason": finding.reason} for finding in plan.findings]}
                 for plan in plans
             ],
+        },
+    )
+
+
+def _failure_lines(failure: Failure) -> list[str]:
+    error = f"{failure.error_code}: {failure.message}" if failure.error_code else failure.message
+    if failure.group is not None:
+        head = f"**{failure.group.label()}** ({failure.region}): {error}"
+    elif failure.group_id:
+        head = f"**{failure.group_id}** ({failure.region}), could not be read: {error}"
+    else:
+        head = f"Region **{failure.region}**, security groups could not be listed: {error}"
+    return [head, *(f"- left open: `{f.rule.summary()}` (`{f.rule.rule_id}`): {f.reason}" for f in failure.findings)]
+
+
+def failure_report(failures: Sequence[Failure], change: Change | None, mode: str) -> ActionReport:
+    """Groups (or regions) this run could not read or change: permanent refusals, reported every run."""
+    left = sum(len(failure.findings) for failure in failures)
+    lines = [f"This run could not remediate {_plural(len(failures), 'security group')} (or region); "
+             f"{_plural(left, 'world-open ingress rule')} stay open:", ""]
+    for failure in failures:
+        lines += _failure_lines(failure)
+    lines += ["", *_change_lines(change)]
+    arns = [failure.group.arn() for failure in failures if failure.group is not None]
+    return ActionReport(
+        automation=AUTOMATION,
+        mode=mode,
+        title=f"Could not remediate {_plural(len(failures), 'security group')}: "
+              f"{', '.join(sorted({failure.error_code or 'error' for failure in failures}))}",
+        description="\n".join(lines),
+        event_type=EVENT_FAILED,
+        summary=f"{left} world-open rules left open; "
+                f"{', '.join(failure.group_id or failure.region for failure in failures)} failed",
+        severity="critical",
+        next_steps=[
+            "Access denied: check the function role's policy, permission boundaries and SCPs for "
+            "ec2:RevokeSecurityGroupIngress and the describe calls on these groups.",
+            "Until then, revoke the listed rules by hand or narrow their source.",
+        ],
+        keywords=["security-group", "remediation-failed", *sorted({f.error_code for f in failures if f.error_code})],
+        related_resources=arns,
+        context={
+            "trigger": change.event_name if change else "sweep",
+            "failures": [failure.as_dict() for failure in failures],
         },
     )

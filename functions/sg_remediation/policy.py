@@ -336,6 +336,32 @@ def findings_for(rules: Iterable[Rule], allowed: AllowedPorts) -> list[Finding]:
     return found
 
 
+# --------------------------------------------------------------------------- what a run could not do
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A group (or a whole region, when ``group_id`` is empty) that a run could not read or change."""
+
+    region: str
+    error_code: str
+    message: str
+    transient: bool  # throttling / 5xx: the run raises so Lambda retries it
+    group_id: str = ""
+    group: Group | None = None
+    findings: tuple[Finding, ...] = ()  # the rules left in place
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "groupId": self.group_id,
+            "region": self.region,
+            "ruleIds": [finding.rule.rule_id for finding in self.findings],
+            "errorCode": self.error_code,
+            "errorMessage": self.message,
+            "transient": self.transient,
+        }
+
+
 # --------------------------------------------------------------------------- what a run does
 
 

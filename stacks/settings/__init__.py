@@ -31,12 +31,24 @@ LOG_RETENTION_DAYS = (
 
 
 class Automations(StrictModel):
-    image_resize: ImageResizeSettings = Field(default_factory=ImageResizeSettings)
-    ec2_scheduler: Ec2SchedulerSettings = Field(default_factory=Ec2SchedulerSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-    sg_remediation: SgRemediationSettings = Field(default_factory=SgRemediationSettings)
-    key_rotation: KeyRotationSettings = Field(default_factory=KeyRotationSettings)
-    post_deploy_checks: PostDeployChecksSettings = Field(default_factory=PostDeployChecksSettings)
+    image_resize: ImageResizeSettings = Field(
+        default_factory=ImageResizeSettings, description="Resize images uploaded to S3."
+    )
+    ec2_scheduler: Ec2SchedulerSettings = Field(
+        default_factory=Ec2SchedulerSettings, description="Start and stop tagged EC2 and RDS instances on schedules."
+    )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings, description="Alarms, log errors and AWS events to Slack, Teams and webhooks."
+    )
+    sg_remediation: SgRemediationSettings = Field(
+        default_factory=SgRemediationSettings, description="Close security-group ingress open to the internet."
+    )
+    key_rotation: KeyRotationSettings = Field(
+        default_factory=KeyRotationSettings, description="Rotate and audit IAM access keys."
+    )
+    post_deploy_checks: PostDeployChecksSettings = Field(
+        default_factory=PostDeployChecksSettings, description="Health checks after a deployment."
+    )
 
     def enabled(self) -> list[str]:
         return [name for name in AUTOMATION_NAMES if getattr(self, name).enabled]
@@ -68,7 +80,10 @@ class ProjectSettings(StrictModel):
     tags: dict[str, str] = Field(
         default_factory=lambda: {"project": "aws-ops-automations"}, description="Tags applied to every resource."
     )
-    log_retention_days: int = Field(30, description="Retention of every function's log group, in days.")
+    log_retention_days: int = Field(
+        30, description="Retention of every function's log group, in days: one of CloudWatch Logs' periods "
+        "(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, ... 3653)."
+    )
     architecture: Literal["arm64", "x86_64"] = Field("arm64", description="Lambda architecture of every function.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Powertools log level.")
     alarm_actions: bool = Field(True, description="Alarms notify the ops topic.")
@@ -77,13 +92,17 @@ class ProjectSettings(StrictModel):
         description="Trace inside functions with the X-Ray SDK (Powertools Tracer: a subsegment per AWS call). "
         "Lambda's active tracing records every invocation either way; the SDK adds about 100 ms to cold starts.",
     )
-    ops_topic: OpsTopicSettings = Field(default_factory=OpsTopicSettings)
+    ops_topic: OpsTopicSettings = Field(
+        default_factory=OpsTopicSettings, description="The ops notifications topic: action reports and alarms."
+    )
     organization: OrganizationSettings = Field(
         default_factory=OrganizationSettings,
         description="Organization-wide operation: the accounts and regions the automations reach "
         "(docs/organization.md).",
     )
-    automations: Automations = Field(default_factory=Automations)
+    automations: Automations = Field(
+        default_factory=Automations, description="Each automation's settings, under its name; all disabled by default."
+    )
 
     @field_validator("log_retention_days")
     @classmethod

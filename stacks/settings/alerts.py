@@ -7,6 +7,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from alerts.config import (
+    DELIVERY_ATTEMPTS,
+    HTTP_TIMEOUT_SECONDS,
+    MAX_LOG_LINES,
+    parse_http_timeout,
+    parse_max_log_lines,
+    parse_severity,
+)
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # CloudWatch Logs log group names: 1-512 characters of letters, digits, '_', '-', '/', '.', '#'.
@@ -99,10 +107,22 @@ class AlertsSettings(AutomationSettings):
     min_severity: Severity = Field(
         "info", description="Alerts below this severity are not sent anywhere (each destination can ask for more)."
     )
-    max_log_lines: int = Field(20, ge=1, le=200, description="Log lines shown per CloudWatch Logs batch (1-200).")
-    http_timeout_seconds: int = Field(5, ge=1, le=30, description="Timeout of one webhook call, in seconds.")
+    max_log_lines: int = Field(20, description=f"Log lines shown per CloudWatch Logs batch "
+                               f"({MAX_LOG_LINES[0]}-{MAX_LOG_LINES[1]}).")
+    http_timeout_seconds: int = Field(5, description=f"Timeout of one webhook call, in seconds "
+                                      f"({HTTP_TIMEOUT_SECONDS[0]}-{HTTP_TIMEOUT_SECONDS[1]}).")
+    retry_attempts: int = Field(
+        DELIVERY_ATTEMPTS[1] - 1, ge=DELIVERY_ATTEMPTS[0] - 1, le=DELIVERY_ATTEMPTS[1] - 1,
+        description="Lambda's retries of an event whose delivery failed transiently (0-2); a destination "
+        "still failing on the last attempt gets the message kept in the undelivered queue.",
+    )
     subscribe_ops_topic: bool = Field(
         True, description="Subscribe to the ops topic, so every automation's action reports and alarms reach chat."
+    )
+    ops_topic_min_severity: Severity = Field(
+        "warning",
+        description="Action reports on the ops topic below this severity are filtered out by the subscription "
+        "(SNS filter policy on the report's severity attribute); alarms on the topic always pass.",
     )
     extra_sns_topic_arns: list[str] = Field(
         default_factory=list, description="ARNs of existing SNS topics (e.g. your alarm topics) to subscribe to."
@@ -115,6 +135,30 @@ class AlertsSettings(AutomationSettings):
     custom_event_patterns: list[dict[str, Any]] = Field(
         default_factory=list, description="More EventBridge event patterns, one rule each (JSON objects)."
     )
+
+    @field_validator("min_severity", "ops_topic_min_severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        return parse_severity(value)
+
+    @field_validator("max_log_lines")
+    @classmethod
+    def _log_lines(cls, value: int) -> int:
+        return parse_max_log_lines(value)
+
+    @field_validator("http_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        return parse_http_timeout(value)
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads that comes from these settings."""
+        return {
+            "MIN_SEVERITY": self.min_severity,
+            "MAX_LOG_LINES": str(self.max_log_lines),
+            "HTTP_TIMEOUT_SECONDS": str(self.http_timeout_seconds),
+            "DELIVERY_ATTEMPTS": str(self.retry_attempts + 1),
+        }
 
     @field_validator("extra_sns_topic_arns")
     @classmethod

@@ -40,7 +40,8 @@ class KeyRotationSettings(AutomationSettings):
         description="Users whose key is kept in a secret and rotated: [{user_name, path, rotation_days, secret_name}].",
     )
     grace_days: int = Field(
-        7, ge=1, le=365, description="Days the previous key of a managed user stays active after a rotation."
+        7, ge=1, le=365, description="Days the previous key of a managed user stays active after a rotation; "
+        "also the least number of days between this automation deactivating a key and deleting it."
     )
     warn_after_days: int = Field(80, ge=1, le=3650, description="Keys older than this are reported.")
     deactivate_after_days: int = Field(
@@ -105,9 +106,10 @@ class KeyRotationSettings(AutomationSettings):
                 f"(got {self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
             )
         for user in self.managed_users:
-            if self.grace_days >= user.rotation_days:
+            if user.rotation_days < 2 * self.grace_days + 2:
                 raise ValueError(
-                    f"grace_days ({self.grace_days}) must be shorter than rotation_days of {user.user_name} "
-                    f"({user.rotation_days}): the previous key must be retired before the next rotation"
+                    f"rotation_days of {user.user_name} ({user.rotation_days}) must be at least 2 x grace_days + 2 "
+                    f"({2 * self.grace_days + 2}): the previous key is deactivated after grace_days (and a day's "
+                    "sweep), and the next rotation may delete it only grace_days after that"
                 )
         return self

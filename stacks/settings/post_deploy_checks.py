@@ -96,6 +96,9 @@ class PostDeployChecksSettings(AutomationSettings):
     @classmethod
     def _example(cls, value: dict[str, Any]) -> dict[str, Any]:
         validate_checks(value, "example_user_parameters")
+        too_long = checks_module().user_parameters_size_problem(value, "example_user_parameters")
+        if too_long:
+            raise ValueError(too_long)
         return value
 
     @field_validator("header_secrets")

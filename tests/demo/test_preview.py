@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from demo import preview
+from opsauto import preview
 
 ROOT = Path(__file__).resolve().parents[2]
 SATURDAY_NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -46,6 +46,8 @@ from typing import Any
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
+from demo.fakes import FakeContext
+
 UTC = dt.UTC
 ACCOUNT = "123456789012"
 
@@ -280,6 +282,16 @@ class FaultInjector:
         finally:
             self._active -= 1
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[FaultInjector]:
+        """No faults inside this block, even within ``active()``: a person acting while a call is in flight
+        (e.g. from a ``Fault.when`` predicate that deletes the resource the function is about to change)."""
+        saved, self._active = self._active, 0
+        try:
+            yield self
+        finally:
+            self._active = saved
+
     def count(self, operation: str, *, faulted: bool | None = None) -> int:
         """Calls of ``"<service>.<Operation>"`` recorded (optionally only the faulted or the clean ones)."""
         return sum(1 for c in self.calls if f"{c.service}.{c.operation}".lower() == operation.lower()
@@ -378,24 +390,6 @@ class FailureRecord:
         return str(self.payload["responsePayload"]["errorType"])
 
 
-class FakeContext:
-    """The parts of the Lambda context object Powertools and the functions read."""
-
-    def __init__(self, function_name: str = "opsauto-lifetime", remaining_ms: int = 300_000,
-                 memory_mb: int = 256) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "2026/01/01/[$LATEST]lifetime"
-        self._remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._remaining_ms
-
-
 @dataclass
 class Invocation:
     event: Any
@@ -425,7 +419,9 @@ class LambdaRuntime:
     invocations: list[Invocation] = field(default_factory=list)
 
     def _context(self) -> Any:
-        return self.context_factory() if self.context_factory else FakeContext(self.function_name)
+        if self.context_factory:
+            return self.context_factory()
+        return FakeContext(self.function_name, account=ACCOUNT, request_id=str(uuid.uuid4()))
 
     def invoke(self, event: Any) -> Any:
         """A synchronous invocation (no retries): the handler's result, or its exception raised."""
@@ -450,7 +446,7 @@ class LambdaRuntime:
             except Exception as exc:
                 last.error = exc
         assert last is not None and last.error is not None
-        self.failures.append(FailureRecord(_failure_record(event, last.error, self.function_name,
+        self.failures.append(FailureRecord(failure_record(event, last.error, self.function_name,
                                                            self.async_retries + 1)))
         return last
 
@@ -486,7 +482,8 @@ class LambdaRuntime:
         return done
 
 
-def _failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+def failure_record(event: Any, error: BaseException, function_name: str, attempts: int) -> dict[str, Any]:
+    """The record Lambda sends to an on-failure destination (its documented shape)."""
     return {
         "version": "1.0",
         "timestamp": dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",

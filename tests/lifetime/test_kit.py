@@ -50,6 +50,19 @@ def test_fault_hits_only_the_chosen_operation_region_resource_and_window() -> No
 
 
 @mock_aws
+def test_paused_lets_a_person_act_while_a_faulted_call_is_in_flight() -> None:
+    with FaultInjector() as faults:
+        sns = boto3.client("sns", region_name="us-east-1")
+        faults.add(Fault("sns.ListTopics", "Throttling"))
+        with faults.active():
+            with faults.paused():
+                sns.list_topics()
+            with pytest.raises(ClientError):
+                sns.list_topics()
+    assert faults.count("sns.ListTopics", faulted=True) == 1
+
+
+@mock_aws
 def test_fault_with_times_is_a_burst() -> None:
     with FaultInjector() as faults:
         sns = boto3.client("sns", region_name="us-east-1")
@@ -124,3 +137,17 @@ def test_event_shapes() -> None:
     ct = cloudtrail_event(START, "AuthorizeSecurityGroupIngress", {"groupId": "sg-1"})
     assert ct["detail"]["eventName"] == "AuthorizeSecurityGroupIngress"
     assert ct["detail-type"] == "AWS API Call via CloudTrail"
+
+
+def test_fake_context_counts_down_when_asked() -> None:
+    from tests.lifetime.kit import FakeContext
+
+    fixed = FakeContext(remaining_ms=5_000)
+    assert fixed.get_remaining_time_in_millis() == 5_000
+    counting = FakeContext(remaining_ms=5_000, countdown=True)
+    first = counting.get_remaining_time_in_millis()
+    counting.deadline -= 2.0  # two seconds of the invocation have passed
+    later = counting.get_remaining_time_in_millis()
+    assert first <= 5_000 and later <= first - 2_000
+    counting.deadline -= 10.0
+    assert counting.get_remaining_time_in_millis() == 0

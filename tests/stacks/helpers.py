@@ -33,3 +33,18 @@ def nag_errors(stack: Stack) -> list[str]:
         for message in finder("*", Match.string_like_regexp("AwsSolutions-.*")):
             found.append(f"{message.id}: {message.entry.data}")
     return found
+
+
+def policy_statements(tpl: Template, policy_prefix: str = "") -> list[dict[str, Any]]:
+    """Every statement of the template's IAM policies (only those whose logical id starts with ``policy_prefix``)."""
+    found: list[dict[str, Any]] = []
+    for logical_id, policy in tpl.find_resources("AWS::IAM::Policy").items():
+        if logical_id.startswith(policy_prefix):
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def statement_actions(statement: dict[str, Any]) -> list[str]:
+    """A statement's actions as a list (IAM allows a lone string)."""
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]

@@ -43,7 +43,56 @@ def test_function_environment(built: tuple[Assembly, Template]) -> None:
         "MIN_SEVERITY": "warning",
         "MAX_LOG_LINES": "30",
         "HTTP_TIMEOUT_SECONDS": "5",
+        "DELIVERY_ATTEMPTS": "3",
+        "DELIVERY_TABLE_NAME": {"Ref": Match.string_like_regexp("Deliveries")},
+        "UNDELIVERED_QUEUE_URL": {"Ref": Match.string_like_regexp("Undelivered")},
     })}})
+
+
+def test_delivery_table_with_ttl_and_scoped_access(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    (table_id, table), = _resources(t, "AWS::DynamoDB::GlobalTable").items()
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    statements = [s for p in _resources(t, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    (dynamo,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+    assert sorted(dynamo["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                        "dynamodb:UpdateItem"]
+    assert table_id in json.dumps(dynamo["Resource"])
+
+
+def test_undelivered_queue_is_encrypted_alarmed_and_writable(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    queues = {k: q for k, q in _resources(t, "AWS::SQS::Queue").items() if k.startswith("Undelivered")}
+    ((queue_id, queue),) = queues.items()
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    alarms = [a["Properties"] for a in _resources(t, "AWS::CloudWatch::Alarm").values()
+              if queue_id in json.dumps(a["Properties"].get("Dimensions", []))]
+    assert len(alarms) == 1 and alarms[0]["Threshold"] == 1
+    statements = [s for p in _resources(t, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert any("sqs:SendMessage" in s["Action"] and queue_id in json.dumps(s["Resource"]) for s in statements)
+
+
+def _ops_subscription(t: Template) -> dict[str, Any]:
+    (sub,) = [s["Properties"] for s in _resources(t, "AWS::SNS::Subscription").values()
+              if "OpsTopic" in json.dumps(s["Properties"]["TopicArn"])]
+    return sub
+
+
+def test_ops_topic_subscription_filters_reports_below_warning(built: tuple[Assembly, Template]) -> None:
+    _, t = built
+    assert _ops_subscription(t)["FilterPolicy"] == {"severity": ["warning", "critical", {"exists": False}]}
+
+
+@pytest.mark.parametrize(("minimum", "policy"), [
+    ("critical", {"severity": ["critical", {"exists": False}]}),
+    ("info", None),
+])
+def test_ops_topic_filter_follows_the_setting(minimum: str, policy: Any) -> None:
+    assembly = build_with("alerts", {"ops_topic_min_severity": minimum})
+    assert _ops_subscription(template(assembly.stacks["alerts"])).get("FilterPolicy") == policy
 
 
 def test_secret_is_a_placeholder_without_urls(built: tuple[Assembly, Template]) -> None:
@@ -102,7 +151,7 @@ def test_event_rules_with_dlq_and_retries(built: tuple[Assembly, Template]) -> N
     assert patterns["Ec2StateChanges"]["detail"] == {"state": ["stopped", "terminated"]}
     assert patterns["CodePipelineFailures"]["detail"] == {"state": ["FAILED"]}
     assert patterns["CustomPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"]}
-    queue = next(k for k in _resources(t, "AWS::SQS::Queue"))
+    queue = next(k for k in _resources(t, "AWS::SQS::Queue") if k.startswith("AlertsFailureQueue"))
     for rule in rules.values():
         (target,) = rule["Targets"]
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -125,6 +174,9 @@ def test_bad_settings_fail_with_named_keys() -> None:
 
     cases = [
         ({"min_severity": "loud"}, "automations.alerts.min_severity"),
+        ({"ops_topic_min_severity": "all"}, "automations.alerts.ops_topic_min_severity"),
+        ({"max_log_lines": 0}, "automations.alerts.max_log_lines"),
+        ({"retry_attempts": 3}, "automations.alerts.retry_attempts"),
         ({"event_rules": {"guardduty": 11}}, "automations.alerts.event_rules.guardduty"),
         ({"extra_sns_topic_arns": ["my-topic"]}, "is not an SNS topic ARN"),
         ({"custom_event_patterns": [{"source": "aws.s3"}]}, "must be a list of values"),

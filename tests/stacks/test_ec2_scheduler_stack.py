@@ -10,6 +10,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors, template
+from tests.stacks.helpers import policy_statements as _statements
+from tests.stacks.helpers import statement_actions as _actions
 
 SETTINGS = {
     "interval_minutes": 10,
@@ -26,18 +28,6 @@ def built() -> tuple[Any, Template]:
     assembly = build_with("ec2_scheduler", SETTINGS)
     stack = assembly.stacks["ec2_scheduler"]
     return stack, template(stack)
-
-
-def _statements(t: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in t.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def test_schedule_rate_without_timezone_and_no_flexible_window(built: tuple[Any, Template]) -> None:
@@ -81,7 +71,10 @@ def test_start_stop_conditioned_on_the_tag_key(built: tuple[Any, Template]) -> N
                    "rds:StartDBCluster", "rds:AddTagsToResource"):
         assert by_action[action]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}, action
         assert by_action[action]["Resource"] != "*"
-    assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleState"]}
+    assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["ScheduleState", "ScheduleError"]}
+    assert by_action["ec2:DeleteTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleError"]}
+    assert by_action["ec2:DeleteTags"]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}
     assert by_action["kms:CreateGrant"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert by_action["kms:CreateGrant"]["Resource"] == SETTINGS["kms_key_arns"][0]
     wildcard = sorted(a for s in _statements(t) if s["Resource"] == "*" for a in _actions(s))
@@ -120,7 +113,8 @@ def test_report_mode_role_is_read_only() -> None:
                               core=core.core)
     actions = {a for s in _statements(Template.from_stack(stack)) for a in _actions(s)}
     assert "ec2:DescribeInstances" in actions
-    assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "rds:StopDBInstance",
+    assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "ec2:DeleteTags",
+                          "rds:StopDBInstance",
                           "rds:AddTagsToResource"}
 
 

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.image_resize_stack import notification_suffixes
 from stacks.settings import SettingsError, load_settings
-from tests.stacks.helpers import build_with, nag_errors, template
+from tests.stacks.helpers import build_with, nag_errors, policy_statements, template
 
 pytestmark = pytest.mark.synth
 
@@ -41,11 +41,7 @@ def queued() -> tuple[Any, Template]:
 
 
 def _statements(tpl: Template, policy_prefix: str = "ImageAccess") -> list[dict[str, Any]]:
-    found = []
-    for logical_id, policy in tpl.find_resources("AWS::IAM::Policy").items():
-        if logical_id.startswith(policy_prefix):
-            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
+    return policy_statements(tpl, policy_prefix)
 
 
 def _notifications(tpl: Template) -> dict[str, Any]:

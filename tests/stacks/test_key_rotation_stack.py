@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors
+from tests.stacks.helpers import policy_statements as statements
+from tests.stacks.helpers import statement_actions as actions_of
 
 MANAGED = [
     {"user_name": "ci-deployer"},
@@ -27,18 +29,6 @@ def built() -> dict[str, Any]:
     stacks = {"enforce": enforce.stacks["key_rotation"], "report": report.stacks["key_rotation"],
               "sweep_only": sweep_only.stacks["key_rotation"]}
     return {"stacks": stacks, "templates": {k: Template.from_stack(v) for k, v in stacks.items()}}
-
-
-def statements(template: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def actions_of(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def resource_text(statement: dict[str, Any]) -> str:
@@ -160,7 +150,8 @@ def _load(settings: dict[str, Any]) -> Any:
         ({"sweep_schedule": "daily"}, "automations.key_rotation.sweep_schedule: must be an EventBridge schedule"),
         ({"managed_users": [{"user_name": "a"}, {"user_name": "a"}]}, "listed more than once: a"),
         ({"managed_users": [{"user_name": "bad name"}]}, "automations.key_rotation.managed_users.0.user_name"),
-        ({"managed_users": [{"user_name": "a", "rotation_days": 5}]}, "grace_days (7) must be shorter"),
+        ({"managed_users": [{"user_name": "a", "rotation_days": 5}]},
+         "rotation_days of a (5) must be at least 2 x grace_days + 2 (16)"),
         ({"max_changes": -1}, "automations.key_rotation.max_changes"),
         ({"grace": 3}, "automations.key_rotation.grace: unknown setting"),
     ],

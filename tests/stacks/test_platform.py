@@ -1,4 +1,4 @@
-"""OpsFunction and the core stack, built for a throwaway function folder."""
+"""OpsFunction, its bundling, the shared resource helpers and the core stack, built for a throwaway function folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_cdk import App, Aspects, Stack
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from stacks import platform
+from stacks import bundling, platform
 from stacks.core_stack import CoreStack
 from stacks.settings import ProjectSettings
 from tests.stacks.helpers import TEST_ENV, nag_errors
@@ -19,12 +19,12 @@ from tests.stacks.helpers import TEST_ENV, nag_errors
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, CoreStack, Template]:
     functions = tmp_path_factory.mktemp("functions")
-    shutil.copytree(platform.FUNCTIONS_DIR / "shared", functions / "shared")
+    shutil.copytree(bundling.FUNCTIONS_DIR / "shared", functions / "shared")
     (functions / "probe").mkdir()
     (functions / "probe" / "__init__.py").write_text("")
     (functions / "probe" / "handler.py").write_text("def handler(event, context):\n    return event\n")
     mp = pytest.MonkeyPatch()
-    mp.setattr(platform, "FUNCTIONS_DIR", functions)
+    mp.setattr(bundling, "FUNCTIONS_DIR", functions)
     try:
         project = ProjectSettings(log_retention_days=14)
         app = App()
@@ -126,14 +126,14 @@ def test_cdk_nag_clean(built: tuple[Stack, CoreStack, Template]) -> None:
 
 def test_code_asset_has_shim_package_and_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     functions = tmp_path / "functions"
-    shutil.copytree(platform.FUNCTIONS_DIR / "shared", functions / "shared")
+    shutil.copytree(bundling.FUNCTIONS_DIR / "shared", functions / "shared")
     (functions / "probe").mkdir()
     (functions / "probe" / "handler.py").write_text("def handler(event, context):\n    return {'echo': event}\n")
     (functions / "probe" / "__pycache__").mkdir()
     (functions / "probe" / "__pycache__" / "stale.pyc").write_bytes(b"old")
-    monkeypatch.setattr(platform, "FUNCTIONS_DIR", functions)
-    monkeypatch.setattr(platform, "BUILD_DIR", tmp_path / "build")
-    asset = platform.stage_code("probe")
+    monkeypatch.setattr(bundling, "FUNCTIONS_DIR", functions)
+    monkeypatch.setattr(bundling, "BUILD_DIR", tmp_path / "build")
+    asset = bundling.stage_code("probe")
     assert sorted(p.name for p in asset.iterdir()) == ["__pycache__", "handler.py", "probe", "shared"]
     assert list((asset / "probe" / "__pycache__").glob("handler.cpython-313.pyc")), "bytecode is precompiled"
     assert not (asset / "probe" / "__pycache__" / "stale.pyc").exists()
@@ -147,13 +147,46 @@ def test_code_asset_has_shim_package_and_shared(tmp_path: Path, monkeypatch: pyt
 
 def test_missing_handler_is_a_clear_error() -> None:
     with pytest.raises(FileNotFoundError, match=r"functions/nope/handler\.py"):
-        platform.stage_code("nope")
+        bundling.stage_code("nope")
 
 
 def test_layer_built_for_lambda_platform(built: tuple[Stack, CoreStack, Template]) -> None:
-    text = platform._requirements_text(platform.requirement_files("shared"))
-    layer = platform.build_layer(text, "arm64")
+    text = bundling.requirements_text(bundling.requirement_files("shared"))
+    layer = bundling.build_layer(text, "arm64")
     site = layer / "python"
     assert (site / "aws_lambda_powertools").is_dir()
     assert not (site / "botocore").exists()
     assert (layer / ".complete").exists()
+
+
+def test_secure_bucket_encrypted_ssl_only_versioned_private_logged() -> None:
+    stack = Stack(App(), "buckets", env=TEST_ENV)
+    logs = platform.secure_bucket(stack, "Logs", versioned=False, unlogged_reason="the access-log bucket itself")
+    platform.secure_bucket(stack, "Data", access_logs=logs, access_logs_prefix="data/")
+    Aspects.of(stack).add(AwsSolutionsChecks())
+    template = Template.from_stack(stack)
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for resource in buckets.values():
+        props = resource["Properties"]
+        assert resource["DeletionPolicy"] == "Retain"
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "AES256"}
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "data/"},
+    })
+    ssl_only = Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    template.has_resource_properties("AWS::S3::BucketPolicy",
+                                     {"PolicyDocument": {"Statement": Match.array_with([ssl_only])}})
+    assert nag_errors(stack) == []
+
+
+def test_secure_bucket_needs_access_logs_or_a_reason() -> None:
+    stack = Stack(App(), "buckets", env=TEST_ENV)
+    with pytest.raises(ValueError, match="Unlogged: give either access_logs or unlogged_reason"):
+        platform.secure_bucket(stack, "Unlogged")

@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from stacks.post_deploy_checks_stack import PostDeployChecks, PostDeployChecksStack
 from stacks.settings import PostDeployChecksSettings, SettingsError, load_settings
 from tests.stacks.helpers import TEST_ENV, build_with, nag_errors, template
+from tests.stacks.helpers import statement_actions as _actions
 
 SETTINGS: dict[str, Any] = {
     "example_pipeline": True,
@@ -34,18 +35,6 @@ def stack() -> Stack:
 @pytest.fixture(scope="module")
 def tpl(stack: Stack) -> Template:
     return template(stack)
-
-
-def _statements(tpl: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in tpl.find_resources("AWS::IAM::Policy").values():
-        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
 
 
 def _checks_policies(tpl: Template) -> list[dict[str, Any]]:
@@ -149,6 +138,11 @@ def test_without_example_pipeline_only_the_function() -> None:
     with pytest.raises(ValueError, match="header secret"):
         checks.action("Verify", {"checks": [{"name": "a", "url": "https://a.example/",
                                              "headers": {"X": {"secret": "undeclared"}}}]})
+    # CodePipeline refuses UserParameters over 1,000 characters at deploy time: say so at synth.
+    too_long = {"alarms": [f"service-{index:02d}-latency-p99-over-threshold" for index in range(30)]}
+    with pytest.raises(ValueError, match=r"Verify: user_parameters: 1\d\d\d characters of JSON, over CodePipeline's "
+                                         r"limit of 1000 for UserParameters"):
+        checks.action("Verify", too_long)
     codepipeline.Pipeline(other, "Pipeline", stages=[
         codepipeline.StageProps(stage_name="Source", actions=[
             cpactions.S3SourceAction(action_name="Src", bucket=bucket, bucket_key="a.zip", output=source_output)]),
@@ -174,6 +168,9 @@ def test_without_example_pipeline_only_the_function() -> None:
     ({"example_user_parameters": {"checks": [{"name": "a", "url": "https://a/", "headers": {"X": {"secret": "s"}}}]}},
      "uses header secret(s) s that are not in header_secrets"),
     ({"codedeploy_applications": ["bad app"]}, "is not a CodeDeploy application name"),
+    ({"example_user_parameters": {"alarms": [f"service-{index:02d}-latency-p99-over-threshold"
+                                             for index in range(30)]}},
+     "over CodePipeline's limit of 1000 for UserParameters"),
     ({"example_pipeline": "maybe"}, "automations.post_deploy_checks.example_pipeline"),
 ])
 def test_bad_settings_fail_with_a_clear_message(settings: dict[str, Any], message: str) -> None:

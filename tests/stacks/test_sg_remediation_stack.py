@@ -11,6 +11,8 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
 from tests.stacks.helpers import build_with, nag_errors
+from tests.stacks.helpers import policy_statements as statements
+from tests.stacks.helpers import statement_actions as actions
 
 EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
 
@@ -25,7 +27,6 @@ def default() -> tuple[Stack, Template]:
 def custom() -> tuple[Stack, Template]:
     stack = build_with("sg_remediation", {
         "create_trail": True,
-        "mode": "report",
         "regions": ["us-east-1", "us-west-2"],
         "allowed_public_ports": "80,443,8000-8080,icmp",
         "exempt_tag": "Remediation=skip",
@@ -36,16 +37,10 @@ def custom() -> tuple[Stack, Template]:
     return stack, Template.from_stack(stack)
 
 
-def statements(template: Template) -> list[dict[str, Any]]:
-    found = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        found += policy["Properties"]["PolicyDocument"]["Statement"]
-    return found
-
-
-def actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
+@pytest.fixture(scope="module")
+def report_mode() -> tuple[Stack, Template]:
+    stack = build_with("sg_remediation", {"mode": "report", "exempt_tag": "Remediation=skip"}).stacks["sg_remediation"]
+    return stack, Template.from_stack(stack)
 
 
 def test_cloudtrail_event_pattern(default: tuple[Stack, Template]) -> None:
@@ -91,7 +86,7 @@ def test_function_environment(default: tuple[Stack, Template], custom: tuple[Sta
     (function,) = default[1].find_resources("AWS::Lambda::Function").values()
     assert "REGIONS" not in function["Properties"]["Environment"]["Variables"]  # the function's own region
     custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
-        "MODE": "report", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
+        "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
         "MAX_CHANGES": "10", "REGIONS": "us-east-1,us-west-2",
     })}})
 
@@ -201,3 +196,12 @@ def test_settings_and_function_agree_on_allowed_ports() -> None:
         except policy.PolicyError:
             function_ok = False
         assert settings_ok == function_ok, text
+
+
+def test_report_mode_role_is_read_only(report_mode: tuple[Stack, Template]) -> None:
+    report_mode[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like(
+        {"MODE": "report"})}})
+    found = statements(report_mode[1])
+    ec2_actions = sorted(a for s in found for a in actions(s) if a.startswith("ec2:"))
+    assert ec2_actions == ["ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"]
+    assert nag_errors(report_mode[0]) == []

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
+
+from demo.fakes import LocalHttpsServer
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "alerts"
 EVENT_NAMES = sorted(path.stem for path in EVENTS.glob("*.json"))
@@ -95,31 +95,12 @@ def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that timed out and hung up is expected in the tests
-
-
 @pytest.fixture(scope="session")
 def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str]]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
     receiver = Receiver()
-    server = _Server(("127.0.0.1", 0), _handler_class(receiver))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    receiver.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver, str(bundle)
-    server.shutdown()
-    server.server_close()
+    with LocalHttpsServer(_handler_class(receiver), tmp_path_factory.mktemp("ca") / "ca.pem") as server:
+        receiver.url = server.url
+        yield receiver, str(server.ca_path)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_200_is_delivered_once(receiver: Receiver) -> None:
     assert result.ok and result.status == 200 and result.attempts == 1
     (received,) = receiver.received
     assert received.body == PAYLOAD
-    assert received.headers["Content-Type"] == "application/json"
+    assert received.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
 def test_429_waits_retry_after_then_succeeds(receiver: Receiver) -> None:

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from alerts import delivery, handler
+from alerts.config import Config
 from alerts.delivery import DestinationsError
-from alerts.handler import Config, DeliveryError
+from alerts.runner import DeliveryError
 from tests.conftest import FakeContext
+from tests.functions.alerts.aws_env import alerts_aws
 from tests.functions.alerts.conftest import Receiver, Reply, load
-
-SECRET_NAME = "opsauto/alerts/destinations"
 
 
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A moto secret; returns a function that sets its value. Env set as the stack sets it."""
-    with mock_aws():
-        client = boto3.client("secretsmanager", region_name="us-east-1")
-        arn = client.create_secret(Name=SECRET_NAME, SecretString=json.dumps({"destinations": []}))["ARN"]
-        monkeypatch.setenv("DESTINATIONS_SECRET_ARN", arn)
-        monkeypatch.setenv("MIN_SEVERITY", "info")
-        monkeypatch.setenv("MAX_LOG_LINES", "20")
-        monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "2")
-
-        def put(value: Any) -> None:
-            client.put_secret_value(SecretId=arn, SecretString=value if isinstance(value, str) else json.dumps(value))
-
-        yield put
+    """The function's AWS side on moto; returns a function that sets the destinations secret."""
+    with alerts_aws(monkeypatch) as env:
+        yield env.put_destinations
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +39,7 @@ def _two(receiver: Receiver, teams_min: str = "info") -> dict[str, Any]:
 def test_alarm_goes_to_slack_and_teams(secret: Any, receiver: Receiver, lambda_context: FakeContext) -> None:
     secret(_two(receiver))
     result = handler.handler(load("sns_alarm_alarm"), lambda_context)
-    assert result == {"alerts": 1, "delivered": 2}
+    assert result == {"alerts": 1, "delivered": 2, "already_delivered": 0, "kept": 0}
     (slack,) = receiver.bodies("/slack/T000/B000/XXXXSECRET")
     assert slack["text"].startswith(":red_circle: [CRITICAL] ALARM: web-1 high CPU")
     (teams,) = receiver.bodies("/teams/workflow?sig=XXXXSECRET")
@@ -61,7 +48,7 @@ def test_alarm_goes_to_slack_and_teams(secret: Any, receiver: Receiver, lambda_c
 
 def test_destination_min_severity(secret: Any, receiver: Receiver, lambda_context: FakeContext) -> None:
     secret(_two(receiver, teams_min="critical"))
-    assert handler.handler(load("sns_alarm_ok"), lambda_context) == {"alerts": 1, "delivered": 1}
+    assert handler.handler(load("sns_alarm_ok"), lambda_context)["delivered"] == 1
     assert len(receiver.received) == 1 and receiver.received[0].path.startswith("/slack")
 
 
@@ -70,13 +57,13 @@ def test_global_min_severity_drops_before_reading_the_secret(
 ) -> None:
     monkeypatch.setenv("MIN_SEVERITY", "warning")
     monkeypatch.setenv("DESTINATIONS_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf")
-    assert handler.handler(load("sns_plain_text"), lambda_context) == {"alerts": 0, "delivered": 0}
+    assert handler.handler(load("sns_plain_text"), lambda_context)["alerts"] == 0
     assert receiver.received == []
 
 
 def test_control_message_sends_nothing(secret: Any, receiver: Receiver, lambda_context: FakeContext) -> None:
     secret(_two(receiver))
-    assert handler.handler(load("logs_control"), lambda_context) == {"alerts": 0, "delivered": 0}
+    assert handler.handler(load("logs_control"), lambda_context)["alerts"] == 0
     assert receiver.received == []
 
 
@@ -93,14 +80,14 @@ def test_one_destination_failing_raises_after_trying_the_other(
 ) -> None:
     secret(_two(receiver))
     receiver.plan("/slack/T000/B000/XXXXSECRET", Reply(500), Reply(500), Reply(500))
-    with pytest.raises(DeliveryError, match=r"1 of 2 deliveries failed: slack#0 HTTP 500"):
+    with pytest.raises(DeliveryError, match=r"1 deliveries to retry: slack#0 HTTP 500"):
         handler.handler(load("eventbridge_ec2_state"), lambda_context)
     assert len(receiver.bodies("/slack/T000/B000/XXXXSECRET")) == 3
     assert len(receiver.bodies("/teams/workflow?sig=XXXXSECRET")) == 1
     output = capsys.readouterr()
     assert "XXXXSECRET" not in output.out + output.err + caplog.text
     assert '"AlertsFailed"' in output.out and '"AlertsSent"' in output.out
-    assert "alert not delivered" in caplog.text
+    assert "alert not delivered yet" in caplog.text
 
 
 def test_webhook_gone_is_loud(
@@ -109,12 +96,11 @@ def test_webhook_gone_is_loud(
 ) -> None:
     secret({"destinations": [{"type": "webhook", "url": receiver.url + "/hook/XXXXSECRET"}]})
     receiver.plan("/hook/XXXXSECRET", Reply(404, b"no_service"))
-    with pytest.raises(DeliveryError, match="webhook#0 HTTP 404: the webhook no longer exists"):
-        handler.handler(load("eventbridge_guardduty"), lambda_context)
+    assert handler.handler(load("eventbridge_guardduty"), lambda_context)["kept"] == 1
     output = capsys.readouterr().out
     (record,) = [r for r in caplog.records if getattr(r, "webhook_gone", False)]
     assert record.levelname == "ERROR"
-    assert '"WebhookGone"' in output
+    assert '"WebhookGone"' in output and '"AlertsKept"' in output
     assert "XXXXSECRET" not in output + caplog.text
     (body,) = receiver.bodies("/hook/XXXXSECRET")
     assert body["source"] == "guardduty" and body["severity"] == "critical"
@@ -123,7 +109,7 @@ def test_webhook_gone_is_loud(
 def test_empty_secret_warns_and_does_not_retry(
     secret: Any, receiver: Receiver, lambda_context: FakeContext, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert handler.handler(load("sns_alarm_alarm"), lambda_context) == {"alerts": 1, "delivered": 0}
+    assert handler.handler(load("sns_alarm_alarm"), lambda_context)["delivered"] == 0
     assert "lists no destination" in caplog.text
 
 
@@ -145,16 +131,18 @@ def test_secret_is_cached_between_invocations(secret: Any, receiver: Receiver, l
     secret({"destinations": [{"type": "slack", "url": receiver.url + "/first"}]})
     handler.handler(load("sns_plain_text"), lambda_context)
     secret({"destinations": [{"type": "slack", "url": receiver.url + "/second"}]})
-    handler.handler(load("sns_plain_text"), lambda_context)
+    handler.handler(load("sns_alarm_alarm"), lambda_context)
     assert len(receiver.bodies("/first")) == 2 and receiver.bodies("/second") == []
 
 
 def test_config_from_env_errors() -> None:
     from shared.config import ConfigError
+    from tests.functions.alerts.aws_env import environment
 
-    with pytest.raises(ConfigError, match="DESTINATIONS_SECRET_ARN"):
-        Config.from_env({})
+    env = {**environment("arn", "https://queue"), "AWS_REGION": "eu-west-1"}
+    assert Config.from_env(env).region == "eu-west-1"
+    for name in env:
+        with pytest.raises(ConfigError, match=name):
+            Config.from_env({key: value for key, value in env.items() if key != name})
     with pytest.raises(ConfigError, match="MIN_SEVERITY"):
-        Config.from_env({"DESTINATIONS_SECRET_ARN": "arn", "MIN_SEVERITY": "loud"})
-    config = Config.from_env({"DESTINATIONS_SECRET_ARN": "arn", "AWS_REGION": "eu-west-1", "MAX_LOG_LINES": "7"})
-    assert (config.region, config.max_log_lines, config.min_severity) == ("eu-west-1", 7, "info")
+        Config.from_env({**env, "MIN_SEVERITY": "loud"})

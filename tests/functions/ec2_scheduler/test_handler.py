@@ -108,7 +108,9 @@ def test_new_instance_outside_the_period(account: Account, run: Run) -> None:
     result = run(MON_2100)
     assert result["stopped"] == [default]
     assert account.state(keep) == "running"
-    assert recorded(account, keep) == "stopped@2026-11-30T20:00:00Z"  # acknowledged: stops at the next 18:00
+    assert recorded(account, keep) == "running@2026-11-30T20:00:00Z"  # kept as found: stops at the next 18:00
+    result = run("2026-11-30T20:05:00Z")
+    assert result["stopped"] == [] and account.state(keep) == "running"
     result = run("2026-12-01T07:05:00Z")  # next morning: already running, recorded as running
     assert result["started"] == [default]
     assert recorded(account, keep) == "running@2026-12-01T07:05:00Z"

@@ -314,3 +314,37 @@ def test_synth_validation_and_function_validation_agree(days: str, start: str, t
     except ScheduleError:
         function_ok = False
     assert synth_ok == function_ok, (raw, synth_ok, function_ok)
+
+
+# ---------------------------------------------------------------- periods add up, DST gaps
+
+
+def test_periods_add_up_a_resource_runs_while_any_period_says_so() -> None:
+    s = parse_schedule("s", {"timezone": "Europe/Berlin", "periods": [
+        {"days": "mon-fri", "start": "07:00", "stop": "19:00"}, {"days": "*", "start": "09:00", "stop": "17:00"}]})
+    wednesday = date(2026, 12, 2)
+    assert desired_state(s, datetime.combine(wednesday, time(17, 30), tzinfo=BERLIN)).state == RUNNING
+    assert desired_state(s, datetime.combine(wednesday, time(19, 0), tzinfo=BERLIN)).state == STOPPED
+    saturday = date(2026, 12, 5)
+    assert desired_state(s, datetime.combine(saturday, time(8, 0), tzinfo=BERLIN)).state == STOPPED
+    assert desired_state(s, datetime.combine(saturday, time(9, 0), tzinfo=BERLIN)).state == RUNNING
+    # The core period's stop inside the long period is no transition: since stays at 07:00.
+    since = desired_state(s, datetime.combine(wednesday, time(17, 30), tzinfo=BERLIN)).since
+    assert since == datetime.combine(wednesday, time(7, 0), tzinfo=BERLIN)
+
+
+def test_daily_period_starting_in_the_spring_forward_gap_runs_only_its_hours() -> None:
+    s = sched("02:30", "03:15", days="*")
+    # 29 March 2026: Berlin jumps 02:00 CET -> 03:00 CEST at 01:00 UTC; 02:30 does not exist.
+    assert desired_state(s, datetime(2026, 3, 29, 1, 0, tzinfo=UTC)).state == RUNNING  # 03:00 CEST
+    assert desired_state(s, datetime(2026, 3, 29, 1, 15, tzinfo=UTC)).state == STOPPED  # 03:15 CEST
+    assert desired_state(s, datetime(2026, 3, 29, 12, 0, tzinfo=UTC)).state == STOPPED
+    assert desired_state(s, datetime(2026, 3, 30, 0, 30, tzinfo=UTC)).state == RUNNING  # 02:30 CEST next day
+
+
+def test_every_stop_of_a_stop_only_schedule_is_a_new_transition() -> None:
+    s = sched(None, "20:00", days="*")
+    monday = desired_state(s, datetime(2026, 11, 30, 21, 0, tzinfo=UTC))
+    tuesday = desired_state(s, datetime(2026, 12, 1, 21, 0, tzinfo=UTC))
+    assert monday.state == tuesday.state == STOPPED
+    assert tuesday.since - monday.since == timedelta(days=1)

@@ -56,8 +56,16 @@ def test_grace_rule_uses_the_time_the_new_key_became_current() -> None:
     early = since + timedelta(days=6, hours=23)
     assert decide(previous, now=early, thresholds=TH, managed=managed).action is Action.NONE
     assert decide(previous, now=since + timedelta(days=7), thresholds=TH, managed=managed).action is Action.DEACTIVATE
-    used_after = key(created=T0, last_used=since + timedelta(seconds=1))
-    assert decide(used_after, now=since + timedelta(days=9), thresholds=TH, managed=managed).action is Action.HOLD
+    # A reader that kept the old key cached for a while after the switch: kept until quiet for grace_days.
+    cached = key(created=T0, last_used=since + timedelta(days=3))
+    assert decide(cached, now=since + timedelta(days=9), thresholds=TH, managed=managed).action is Action.HOLD
+    assert decide(cached, now=since + timedelta(days=10), thresholds=TH, managed=managed).action is Action.DEACTIVATE
+    # Stale record on the secret (since unknown): the other keys are kept; the AWSPENDING key is never touched.
+    stale = Managed("secret", "AKIANEW", None)
+    assert decide(previous, now=since + timedelta(days=60), thresholds=TH, managed=stale).action is Action.HOLD
+    pending = key(created=T0, key_id="AKIAPENDING")
+    in_progress = Managed("secret", "AKIANEW", since, "AKIAPENDING")
+    assert decide(pending, now=since + timedelta(days=60), thresholds=TH, managed=in_progress).action is Action.NONE
     current = key(created=since, key_id="AKIANEW")
     assert decide(current, now=since + timedelta(days=500), thresholds=TH, managed=managed).action is Action.WARN
 
@@ -72,6 +80,13 @@ def test_key_to_make_room() -> None:
         key_to_make_room([a, AccessKey("B", "Active", T0)], "A", "bob")
     with pytest.raises(RotationError):
         key_to_make_room([AccessKey("A", "Inactive", T0), AccessKey("B", "Active", T0)], "A", "bob")
+    # Deactivated by this automation: deleted only grace_days after that.
+    records = {"B": T0 + timedelta(days=10)}
+    with pytest.raises(RotationError, match="deletable from"):
+        key_to_make_room([a, b_inactive], "A", "bob", deactivated=records, now=T0 + timedelta(days=16),
+                         grace=timedelta(days=7))
+    assert key_to_make_room([a, b_inactive], "A", "bob", deactivated=records, now=T0 + timedelta(days=17),
+                            grace=timedelta(days=7)) == b_inactive
 
 
 def test_user_matches() -> None:

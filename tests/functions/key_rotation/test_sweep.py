@@ -210,7 +210,8 @@ def _rotated(aws: Any, monkeypatch: pytest.MonkeyPatch, since: datetime) -> tupl
     previous, current = aws.user("alice", keys=2)
     aws.set_key("alice", previous, created=since - timedelta(days=30))
     aws.set_key("alice", current, created=since)
-    secret = aws.sm.create_secret(Name="opsauto/key-rotation/alice", SecretString="{}",
+    value = {"UserName": "alice", "AccessKeyId": current, "SecretAccessKey": "not-read-by-the-sweep"}
+    secret = aws.sm.create_secret(Name="opsauto/key-rotation/alice", SecretString=json.dumps(value),
                                   Tags=[{"Key": TAG_CURRENT_KEY, "Value": current},
                                         {"Key": TAG_CURRENT_SINCE, "Value": iso(since)}])["ARN"]
     monkeypatch.setenv("MANAGED_SECRETS", json.dumps({"alice": secret}))
@@ -243,7 +244,7 @@ def test_previous_key_still_in_use_is_reported_not_deactivated(aws: Any, lambda_
     result = sweep(lambda_context, T0 + timedelta(days=8))
     assert aws.keys("alice") == {previous: "Active", current: "Active"}
     assert result["held"] == 1
-    assert "still in use after the new key became current" in one_report(aws)["content"]["description"]
+    assert "still in use within the last 7 days" in one_report(aws)["content"]["description"]
 
 
 def test_current_managed_key_never_deactivated_by_age(aws: Any, lambda_context: Any,

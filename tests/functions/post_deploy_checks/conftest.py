@@ -1,4 +1,4 @@
-"""Local HTTPS endpoints on 127.0.0.1 (trusted through REQUESTS_CA_BUNDLE), events and helpers."""
+"""Local HTTPS endpoints on 127.0.0.1 (trusted through SSL_CERT_FILE), events and helpers."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import itertools
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
+from demo.fakes import LocalHttpsServer
 from tests.conftest import load_event
 
 SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"
@@ -88,23 +87,10 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
 
 @pytest.fixture(scope="session")
 def _https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
     hits: dict[str, int] = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(hits, threading.Lock()))
-    server.daemon_threads = True
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Endpoints(f"https://127.0.0.1:{server.server_address[1]}", ca_path, hits)
-    finally:
-        server.shutdown()
-        server.server_close()
+    handler = _make_handler(hits, threading.Lock())
+    with LocalHttpsServer(handler, tmp_path_factory.mktemp("ca") / "ca.pem") as server:
+        yield Endpoints(server.url, server.ca_path, hits)
 
 
 _unique = itertools.count()
@@ -113,7 +99,7 @@ _unique = itertools.count()
 @pytest.fixture
 def endpoints(_https_server: Endpoints, monkeypatch: pytest.MonkeyPatch) -> Endpoints:
     """The local HTTPS endpoints, trusted through the standard CA-bundle variable."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(_https_server.ca_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(_https_server.ca_path))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -139,7 +125,7 @@ class Sleeps:
     def __init__(self) -> None:
         self.calls: list[float] = []
 
-    def __call__(self, seconds: float) -> None:
+    async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
 
 

@@ -1,8 +1,8 @@
-"""The HTTP runner against real local HTTPS endpoints on 127.0.0.1 (self-signed CA via REQUESTS_CA_BUNDLE)."""
+"""The HTTP runner against real local HTTPS endpoints on 127.0.0.1 (self-signed CA via SSL_CERT_FILE)."""
 
 from __future__ import annotations
 
-import threading
+from typing import Any
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_slow_endpoint_over_max_latency(endpoints: Endpoints) -> None:
 def test_slow_endpoint_over_timeout(endpoints: Endpoints) -> None:
     result = run(CheckSpec("api", endpoints.url("/slow")), timeout=0.1)
     assert not result.passed and result.status is None
-    assert result.reason == "no response within timeout_seconds 0.1"
+    assert result.reason == "no complete response within timeout_seconds 0.1"
 
 
 def test_wrong_body(endpoints: Endpoints) -> None:
@@ -82,8 +82,7 @@ def test_connection_refused(endpoints: Endpoints, closed_port_url: str) -> None:
 
 
 def test_untrusted_certificate_fails(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE")
     result = run(CheckSpec("api", endpoints.url("/healthy")))
     assert not result.passed and result.reason == "TLS error: certificate verify failed"
 
@@ -95,20 +94,26 @@ def test_headers_are_sent(endpoints: Endpoints) -> None:
 
 
 def test_checks_run_concurrently_and_keep_their_order(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: set[str] = set()
-    real = runner.run_check
+    in_flight = 0
+    most = 0
+    real = runner._attempt
 
-    def spy(*args: object, **kwargs: object) -> runner.CheckResult:
-        threads.add(threading.current_thread().name)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            in_flight -= 1
 
-    monkeypatch.setattr(runner, "run_check", spy)
+    monkeypatch.setattr(runner, "_attempt", spy)
     specs = [CheckSpec(f"slow-{i}", endpoints.url(f"/slow?c={i}")) for i in range(4)]
     specs.append(CheckSpec("down", endpoints.url("/unavailable")))
     results = runner.run_checks(specs, {}, attempts=1, interval_seconds=0, timeout_seconds=5)
     assert [r.name for r in results] == [s.name for s in specs]
     assert [r.passed for r in results] == [True, True, True, True, False]
-    assert len(threads) == 5 and all(name.startswith("check") for name in threads)
+    assert most == 5  # all five requests were in flight together, in one event loop
 
 
 def test_no_checks_no_threads() -> None:

@@ -91,10 +91,18 @@ def test_revoke_on_a_deleted_group(stubbed: Stubber) -> None:
     assert outcome.group_gone and outcome.revoked == []
 
 
-def test_revoke_raises_on_throttling_and_authorization_errors(stubbed: Stubber) -> None:
-    stubbed.add_client_error("revoke_security_group_ingress", "UnauthorizedOperation", "not allowed", 403)
-    with pytest.raises(ClientError, match="UnauthorizedOperation"):
-        adapter.revoke_ingress(REGION, "sg-00000000000000001", ["sgr-1"])
+def test_revoke_refused_leaves_the_rest_of_the_group_in_the_outcome(stubbed: Stubber) -> None:
+    group = "sg-00000000000000001"
+    stubbed.add_client_error("revoke_security_group_ingress", "InvalidSecurityGroupRuleId.NotFound", "gone", 400,
+                             expected_params={"GroupId": group, "SecurityGroupRuleIds": ["sgr-1", "sgr-2", "sgr-3"]})
+    stubbed.add_response("revoke_security_group_ingress", {"Return": True},
+                         {"GroupId": group, "SecurityGroupRuleIds": ["sgr-1"]})
+    stubbed.add_client_error("revoke_security_group_ingress", "UnauthorizedOperation", "not allowed", 403,
+                             expected_params={"GroupId": group, "SecurityGroupRuleIds": ["sgr-2"]})
+    outcome = adapter.revoke_ingress(REGION, group, ["sgr-1", "sgr-2", "sgr-3"])
+    assert outcome.revoked == ["sgr-1"]
+    assert outcome.failed == ["sgr-2", "sgr-3"]
+    assert isinstance(outcome.error, ClientError) and outcome.error.response["Error"]["Code"] == "UnauthorizedOperation"
 
 
 def test_describe_group_raises_transient_errors(stubbed: Stubber) -> None:

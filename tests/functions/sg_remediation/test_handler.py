@@ -338,3 +338,60 @@ def test_sweep_reports_left_open_findings_in_one_digest(aws: Sandbox, lambda_con
     assert reasons[groups[0]] == "report mode"
     for group in groups:
         assert len(aws.ingress(group)) == 2
+
+
+def _sweep_with_revoke_fault(aws: Sandbox, lambda_context: Any, code: str, status: int = 400
+                             ) -> tuple[list[str], str, Any]:
+    from tests.lifetime.kit import Fault, FaultInjector
+
+    groups = [aws.group(f"g{i}", [world(22)]) for i in range(4)]
+    protected = groups[1]
+    with FaultInjector() as faults:
+        faults.add(Fault("ec2.RevokeSecurityGroupIngress", code, status=status,
+                         when=lambda params: params.get("GroupId") == protected))
+        with faults.active():
+            try:
+                outcome: Any = invoke(load_event("sg_remediation/scheduled_sweep.json"), lambda_context)
+            except Exception as exc:  # the transient case
+                outcome = exc
+    return groups, protected, outcome
+
+
+def test_denied_revoke_on_one_group_does_not_abort_the_sweep(aws: Sandbox, lambda_context: Any,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    groups, protected, result = _sweep_with_revoke_fault(aws, lambda_context, "UnauthorizedOperation")
+
+    assert isinstance(result, dict), result  # a permanent refusal is reported, not raised
+    for group in groups:
+        expected = {("tcp", 22, 22, "0.0.0.0/0")} if group == protected else set()
+        assert aws.sources(group) == expected, group
+    assert len(result["revoked"]) == 3
+    (failure,) = result["failed"]
+    assert failure["groupId"] == protected and failure["errorCode"] == "UnauthorizedOperation"
+    assert failure["ruleIds"] == [aws.rule_id(protected, 22, "0.0.0.0/0")]
+    reports = aws.reports()
+    (failed_report,) = [r for r in reports if r["metadata"]["eventType"] == "SecurityGroupRemediationFailed"]
+    assert protected in failed_report["content"]["description"]
+    assert "UnauthorizedOperation" in failed_report["content"]["description"]
+    assert failed_report["metadata"]["relatedResources"] == [
+        f"arn:aws:ec2:{REGION}:123456789012:security-group/{protected}"]
+    assert len([r for r in reports if r["metadata"]["eventType"] == "SecurityGroupIngressRevoked"]) == 3
+    assert metric_values(capsys.readouterr().out)["RevokeFailures"] == 1
+
+
+def test_throttled_revoke_on_one_group_still_revokes_the_others_then_raises(aws: Sandbox,
+                                                                            lambda_context: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    groups, protected, outcome = _sweep_with_revoke_fault(aws, lambda_context, "RequestLimitExceeded", 503)
+
+    assert isinstance(outcome, ClientError)  # transient: Lambda retries the sweep
+    assert outcome.response["Error"]["Code"] == "RequestLimitExceeded"
+    for group in groups:
+        expected = {("tcp", 22, 22, "0.0.0.0/0")} if group == protected else set()
+        assert aws.sources(group) == expected, group
+    left = aws.rule_id(protected, 22, "0.0.0.0/0")
+    # the retry finishes the job and repeats nothing
+    retry = invoke(load_event("sg_remediation/scheduled_sweep.json"), lambda_context)
+    assert retry["revoked"] == [left]
+    assert aws.sources(protected) == set()

@@ -1,4 +1,4 @@
-"""``make preview AUTOMATION=<name> [EVENT=file.json]``: what an automation would do in your account.
+"""``opsauto preview AUTOMATION [--event FILE]`` (or ``make preview``): what an automation would do in your account.
 
 Runs the automation's handler locally, in ``report`` mode, against the AWS account of the current
 credentials (the standard boto3 chain: environment, profile, SSO ...), and prints the action report it
@@ -94,7 +94,7 @@ def reads_only(log: Callable[[str], None]) -> Iterator[list[str]]:
     """Refuse every botocore call whose operation is not a read; yields the list of calls made."""
     from botocore.client import BaseClient
 
-    original = BaseClient._make_api_call
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
     calls: list[str] = []
 
     def guarded(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
@@ -135,9 +135,6 @@ def run_preview(
     if event is None:
         event = scheduled_event()
 
-    functions_dir = str(ROOT / "functions")
-    if functions_dir not in sys.path:
-        sys.path.insert(0, functions_dir)
     from shared import reports
 
     published: list[dict[str, Any]] = []
@@ -150,10 +147,10 @@ def run_preview(
         import importlib
 
         handler = importlib.import_module(f"{automation}.handler")
-        from demo.harness import FakeLambdaContext
+        from demo.harness import lambda_context
 
         with reads_only(lambda line: print(line, file=sys.stderr)) as calls:
-            result = handler.handler(event, FakeLambdaContext(automation))
+            result = handler.handler(event, lambda_context(automation))
     out(f"{automation}: preview in report mode ({len(calls)} read calls, nothing changed)")
     if not published:
         out("no action report: nothing to change")
@@ -164,22 +161,34 @@ def run_preview(
     return published
 
 
+def run_preview_command(automation: str, event_file: Path | None, enable: str | None,
+                        project_dir: Path | None = None) -> int:
+    """``opsauto preview``: read the event file and the app's cdk.json, run the preview, print it."""
+    try:
+        event = json.loads(event_file.read_text()) if event_file else None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PreviewError(f"event file: {exc}") from None
+    context = None
+    if project_dir is not None:
+        try:
+            context = json.loads((project_dir / "cdk.json").read_text())["context"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise PreviewError(f"{project_dir / 'cdk.json'}: {exc}") from None
+    run_preview(automation, event, context=context, enable=enable)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make preview", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="opsauto preview", description=__doc__.splitlines()[0])
     parser.add_argument("automation")
-    parser.add_argument("--event", help="JSON file with the event to send (default: a scheduled event, now)")
+    parser.add_argument("--event", type=Path, help="JSON file with the event to send (default: a scheduled event, now)")
     parser.add_argument("--enable", default=None)
     args = parser.parse_args(argv)
     try:
-        event = json.loads(Path(args.event).read_text()) if args.event else None
-        run_preview(args.automation, event, enable=args.enable)
+        return run_preview_command(args.automation, args.event, args.enable)
     except PreviewError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"error: event file: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 if __name__ == "__main__":
