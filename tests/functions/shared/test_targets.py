@@ -54,7 +54,7 @@ def test_explicit_accounts_and_the_organization_together() -> None:
         ({"TARGET_ACCOUNTS": "1111", "MEMBER_ROLE_NAME": ROLE}, "TARGET_ACCOUNTS: '1111'"),
         ({"TARGET_ACCOUNTS": "organization", "TARGET_OUS": "ou-x", "MEMBER_ROLE_NAME": ROLE}, "TARGET_OUS: 'ou-x'"),
         ({"TARGET_OUS": "r-ab12"}, "set TARGET_ACCOUNTS=organization"),
-        ({"REGIONS": "mars-1"}, "REGIONS: 'mars-1'"),
+        ({"REGIONS": "mars-1"}, "REGIONS: .mars-1. is not an AWS region name"),
         ({"TARGET_ACCOUNTS": "111122223333", "MEMBER_ROLE_NAME": "a b"}, "MEMBER_ROLE_NAME"),
     ],
 )
