@@ -20,7 +20,16 @@ from botocore.exceptions import ClientError
 
 from shared.clients import RETRY_CONFIG, client
 from shared.errors import error_code, is_transient
-from shared.targets import Account, Target, TargetList, TargetSpec, assumed_role, plan_targets, role_arn
+from shared.targets import (
+    Account,
+    Target,
+    TargetList,
+    TargetSpec,
+    assumed_role,
+    plan_targets,
+    refusal,
+    role_arn,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -125,6 +134,40 @@ def resolve_targets(spec: TargetSpec, own_account: str, organization: Organizati
     if spec.uses_organization:
         listed = (organization or Organization()).accounts_under(spec.parents)
     return plan_targets(spec, own_account, listed)
+
+
+class CachedTargets:
+    """The targets, listed at most every ``ttl_seconds`` (event-driven functions check each event's account).
+
+    ``refusal(account, region)``: why an event from there must not be acted on, or None (``shared.targets``).
+    An account not found in a listing older than a minute is looked up again once, so an account added to an
+    OU is admitted without waiting for the cache to expire.
+    """
+
+    def __init__(self, spec: TargetSpec, own_account: str, organization: Organization | None = None,
+                 ttl_seconds: float = 300) -> None:
+        self.spec = spec
+        self.own_account = own_account
+        self._organization = organization
+        self._ttl = ttl_seconds
+        self._listed: TargetList | None = None
+        self._at = 0.0
+
+    def get(self, *, max_age: float | None = None) -> TargetList:
+        age = time.monotonic() - self._at
+        if self._listed is None or age >= (self._ttl if max_age is None else max_age):
+            if self.spec.uses_organization and self._organization is None:
+                self._organization = Organization()
+            self._listed = resolve_targets(self.spec, self.own_account, self._organization)
+            self._at = time.monotonic()
+        return self._listed
+
+    def refusal(self, account: str, region: str) -> str | None:
+        target = Target(account, region)
+        why = refusal(self.spec, self.get(), target, self.own_account)
+        if why is not None and self.spec.uses_organization:
+            why = refusal(self.spec, self.get(max_age=60), target, self.own_account)
+        return why
 
 
 def own_account_id(context: Any = None) -> str:
