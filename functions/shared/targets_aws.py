@@ -181,12 +181,16 @@ def own_account_id(context: Any = None) -> str:
 
 @dataclass
 class _Held:
-    session: boto3.session.Session
+    credentials: dict[str, str]  # empty for the own account: the function's own credentials
     expires: float  # time.time() when the credentials expire (inf for the own account)
 
 
 class Sessions:
-    """boto3 sessions and clients per target account; ``client(service, target)`` is what adapters take."""
+    """Clients per target account; ``client(service, target)`` is what adapters take.
+
+    Every client comes from one boto3 session, with the target's credentials passed to the client: the
+    session's loader parses each service model once, however many accounts there are.
+    """
 
     def __init__(self, spec: TargetSpec, own_account: str, session_name: str,
                  sts: STSClient | None = None) -> None:
@@ -194,26 +198,25 @@ class Sessions:
         self.own_account = own_account
         self.session_name = session_name[:64]
         self._sts: STSClient = sts or client("sts")
+        self._base = boto3.session.Session()
         self._held: dict[str, _Held] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
         self.assumed = 0
 
     def partition(self, region: str) -> str:
-        return boto3.session.Session().get_partition_for_region(region)
+        return self._base.get_partition_for_region(region)
 
-    def session(self, account: str, region: str) -> boto3.session.Session:
+    def _credentials(self, account: str, region: str) -> dict[str, str]:
         held = self._held.get(account)
         if held is not None and held.expires - time.time() > REFRESH_SECONDS:
-            return held.session
+            return held.credentials
         name = assumed_role(self.spec, account, self.own_account)
-        if name is None:
-            held = _Held(boto3.session.Session(), float("inf"))
-        else:
-            held = self._assume(account, role_arn(self.partition(region), account, name))
+        held = _Held({}, float("inf")) if name is None else self._assume(
+            account, role_arn(self.partition(region), account, name))
         self._held[account] = held
         for key in [key for key in self._clients if key[0] == account]:
             del self._clients[key]
-        return held.session
+        return held.credentials
 
     def _assume(self, account: str, arn: str) -> _Held:
         try:
@@ -226,18 +229,17 @@ class Sessions:
             raise MemberRoleError(account, arn, error_code(exc), message) from None
         self.assumed += 1
         credentials = response["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-        return _Held(session, credentials["Expiration"].timestamp())
+        return _Held({
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }, credentials["Expiration"].timestamp())
 
     def client(self, service: str, target: Target) -> Any:
         """A client for ``service`` in the target's account and region (adaptive retries, reused)."""
-        session = self.session(target.account, target.region)
+        credentials = self._credentials(target.account, target.region)
         key = (target.account, service, target.region)
         if key not in self._clients:
-            self._clients[key] = session.client(service, region_name=target.region,  # type: ignore[call-overload]
-                                                config=RETRY_CONFIG)
+            self._clients[key] = self._base.client(  # type: ignore[call-overload]
+                service, region_name=target.region, config=RETRY_CONFIG, **credentials)
         return self._clients[key]
