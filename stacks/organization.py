@@ -38,31 +38,32 @@ def hub_role_name(project: ProjectSettings, automation: str) -> str:
     return f"{project.prefix}-{automation.replace('_', '-')}-hub"
 
 
-def reach(ops: OpsFunction, project: ProjectSettings, automation: str) -> None:
-    """Let ``automation``'s function work in the Organization's target accounts (no-op when not enabled)."""
+def reach(ops: OpsFunction, project: ProjectSettings, automation: str, *, assume: bool = True) -> None:
+    """Let ``automation``'s function work in the Organization's target accounts (no-op when not enabled).
+
+    ``assume=False`` (alerts): only read the Organization (account names), no member role to assume.
+    """
     if not project.organization.enabled:
         return
-    role: Any = ops.role.node.default_child
-    role.role_name = hub_role_name(project, automation)
-    member_role = project.organization.role_name(project.prefix, automation)
-    policy = iam.Policy(
-        ops,
-        "OrganizationPolicy",
-        statements=[
-            iam.PolicyStatement(
-                sid="AssumeMemberRole",
-                actions=["sts:AssumeRole"],
-                resources=[f"arn:{Aws.PARTITION}:iam::*:role/{member_role}"],
-            ),
-            iam.PolicyStatement(sid="ListOrganizationAccounts", actions=ORGANIZATIONS_READ, resources=["*"]),
-        ],
-    )
+    statements = [iam.PolicyStatement(sid="ListOrganizationAccounts", actions=ORGANIZATIONS_READ, resources=["*"])]
+    applies_to = ["Resource::*"]
+    reason = "the Organizations list/describe calls are read-only and have no narrower resource for the caller"
+    if assume:
+        role: Any = ops.role.node.default_child
+        role.role_name = hub_role_name(project, automation)
+        member_role = project.organization.role_name(project.prefix, automation)
+        statements.insert(0, iam.PolicyStatement(
+            sid="AssumeMemberRole",
+            actions=["sts:AssumeRole"],
+            resources=[f"arn:{Aws.PARTITION}:iam::*:role/{member_role}"],
+        ))
+        applies_to.append(f"Resource::arn:<AWS::Partition>:iam::*:role/{member_role}")
+        reason = (f"sts:AssumeRole on the member role {member_role} of any target account (accounts under the OUs "
+                  "are listed at run time; the member role's trust admits only this role, from inside the "
+                  f"Organization); {reason}")
+    policy = iam.Policy(ops, "OrganizationPolicy", statements=statements)
     policy.attach_to_role(ops.role)
-    suppress(policy, "AwsSolutions-IAM5",
-             f"sts:AssumeRole on the member role {member_role} of any target account (accounts under the OUs are "
-             "listed at run time; the member role's trust admits only this role, from inside the Organization); "
-             "the Organizations list/describe calls are read-only and take the organization's own ARNs",
-             applies_to=["Resource::*", f"Resource::arn:<AWS::Partition>:iam::*:role/{member_role}"])
+    suppress(policy, "AwsSolutions-IAM5", reason, applies_to=applies_to)
 
 
 class OrganizationHub(Construct):

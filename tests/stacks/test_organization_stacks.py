@@ -215,6 +215,8 @@ def fanout_stack() -> tuple[Stack, Template]:
     Fanout(stack, "Fanout", ops=ops, project=project, core=core.core, automation="ec2_scheduler",
            timeout=Duration.seconds(120))
     reach(ops, project, "ec2_scheduler")
+    alerts = OpsFunction(stack, "AlertsFn", automation="alerts", project=project, core=core.core, description="test")
+    reach(alerts, project, "alerts", assume=False)
     Aspects.of(app).add(AwsSolutionsChecks())
     return stack, template(stack)
 
@@ -234,8 +236,8 @@ def test_fanout_queue_dlq_and_event_source(fanout_stack: tuple[Stack, Template])
     t.has_resource_properties("AWS::DynamoDB::Table", {
         "TimeToLiveSpecification": {"AttributeName": "expires", "Enabled": True},
         "BillingMode": "PAY_PER_REQUEST"})
-    [function] = t.find_resources("AWS::Lambda::Function").values()
-    env = function["Properties"]["Environment"]["Variables"]
+    [env] = [f["Properties"]["Environment"]["Variables"] for f in t.find_resources("AWS::Lambda::Function").values()
+             if "WORK_QUEUE_URL" in f["Properties"]["Environment"]["Variables"]]
     assert {"WORK_QUEUE_URL", "RUN_TABLE_NAME", "WORK_MAX_RECEIVES", "RUN_DEADLINE_SECONDS"} <= set(env)
     assert env["WORK_MAX_RECEIVES"] == "3"
     alarms = [a["Properties"]["AlarmDescription"] for a in t.find_resources("AWS::CloudWatch::Alarm").values()]
@@ -251,6 +253,11 @@ def test_reach_names_the_hub_role_and_lets_it_assume_the_member_role(fanout_stac
         Match.object_like({"Sid": "ListOrganizationAccounts"}),
     ])}})
     assert nag_errors(stack) == []
+    statements = [s for p in t.find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert sum(1 for s in statements if s.get("Sid") == "AssumeMemberRole") == 1  # alerts reads names only
+    assert sum(1 for s in statements if s.get("Sid") == "ListOrganizationAccounts") == 2
+    assert len([r for r in t.find_resources("AWS::IAM::Role").values() if "RoleName" in r["Properties"]]) == 1
 
 
 def test_member_template_synthesizes_alone() -> None:
