@@ -125,6 +125,9 @@ def replay(project: Project, aws: Aws, name: str, *, dry_run: bool = False, limi
 
 
 def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: bool) -> Replayed:
+    if _is_scheduled_run(item):
+        return Replayed(item, "refused", "a scheduled run acts as of its event's time: replayed later it would act "
+                                         "on an old moment; the next scheduled run catches up (delete it)")
     if item.kind in ("failure", "undelivered"):
         target = _unqualified(item.function_arn or queue.function_arn or "")
         if target not in ours:
@@ -147,6 +150,11 @@ def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: boo
     except Exception as exc:
         return Replayed(item, "failed", f"send: {exc}")
     return Replayed(item, "replayed", f"sent to {queue.source_url.rsplit('/', 1)[-1]} as {message_id}")
+
+
+def _is_scheduled_run(item: Kept) -> bool:
+    """EventBridge (Scheduler) scheduled events: periodic runs, never replayed."""
+    return item.event_kind == "eventbridge" and item.fields.get("detailType") == "Scheduled Event"
 
 
 def _unqualified(arn: str) -> str:

@@ -159,33 +159,65 @@ def describe_event(event: Any) -> tuple[str, dict[str, Any]]:
     """The kind of an AWS event and its key fields (unmasked; callers mask what they print)."""
     if not isinstance(event, Mapping):
         return ("unknown", {})
-    if "CodePipeline.job" in event:
-        job = event["CodePipeline.job"] or {}
-        config = ((job.get("data") or {}).get("actionConfiguration") or {}).get("configuration") or {}
-        return ("codepipeline-job", {"jobId": job.get("id"), "function": config.get("FunctionName"),
-                                     "continuation": bool((job.get("data") or {}).get("continuationToken"))})
+    for describe in (_codepipeline, _codedeploy, _rotation, _eventbridge, _records, _logs, _work_item):
+        found = describe(event)
+        if found is not None:
+            return found
+    return ("unknown", {"keys": sorted(map(str, event))[:10]})
+
+
+Described = tuple[str, dict[str, Any]] | None
+
+
+def _codepipeline(event: Mapping[str, Any]) -> Described:
+    if "CodePipeline.job" not in event:
+        return None
+    job = event["CodePipeline.job"] or {}
+    data = job.get("data") or {}
+    config = (data.get("actionConfiguration") or {}).get("configuration") or {}
+    return ("codepipeline-job", {"jobId": job.get("id"), "function": config.get("FunctionName"),
+                                 "continuation": bool(data.get("continuationToken"))})
+
+
+def _codedeploy(event: Mapping[str, Any]) -> Described:
     if "DeploymentId" in event and "LifecycleEventHookExecutionId" in event:
         return ("codedeploy-hook", {"deploymentId": event["DeploymentId"]})
+    return None
+
+
+def _rotation(event: Mapping[str, Any]) -> Described:
     if {"SecretId", "Step"} <= set(event):
         return ("secrets-rotation", {"secretId": event["SecretId"], "step": event["Step"]})
-    if "detail-type" in event and "source" in event:
-        fields: dict[str, Any] = {"source": event.get("source"), "detailType": event.get("detail-type"),
-                                  "account": event.get("account"), "region": event.get("region"),
-                                  "time": event.get("time")}
-        detail = event.get("detail") or {}
-        if isinstance(detail, Mapping) and detail.get("eventName"):
-            fields["eventName"] = detail["eventName"]
-        if event.get("resources"):
-            fields["resources"] = list(event["resources"])[:5]
-        return ("eventbridge", fields)
+    return None
+
+
+def _eventbridge(event: Mapping[str, Any]) -> Described:
+    if "detail-type" not in event or "source" not in event:
+        return None
+    fields: dict[str, Any] = {"source": event.get("source"), "detailType": event.get("detail-type"),
+                              "account": event.get("account"), "region": event.get("region"),
+                              "time": event.get("time")}
+    detail = event.get("detail") or {}
+    if isinstance(detail, Mapping) and detail.get("eventName"):
+        fields["eventName"] = detail["eventName"]
+    if event.get("resources"):
+        fields["resources"] = list(event["resources"])[:5]
+    return ("eventbridge", fields)
+
+
+def _records(event: Mapping[str, Any]) -> Described:
     records = event.get("Records")
-    if isinstance(records, list) and records:
-        return _describe_records(records)
-    if "awslogs" in event:
-        return ("cloudwatch-logs", {})
+    return _describe_records(records) if isinstance(records, list) and records else None
+
+
+def _logs(event: Mapping[str, Any]) -> Described:
+    return ("cloudwatch-logs", {}) if "awslogs" in event else None
+
+
+def _work_item(event: Mapping[str, Any]) -> Described:
     if {"bucket", "key"} <= set(event) or ("account" in event and "region" in event):
         return ("work-item", {k: event[k] for k in ("account", "region", "bucket", "key") if k in event})
-    return ("unknown", {"keys": sorted(map(str, event))[:10]})
+    return None
 
 
 def _describe_records(records: list[Any]) -> tuple[str, dict[str, Any]]:
