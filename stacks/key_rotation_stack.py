@@ -34,6 +34,7 @@ from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.platform import Core, OpsFunction, suppress
@@ -95,7 +96,13 @@ class KeyRotationStack(Stack):
         # Secret names, known at synth (Secrets Manager takes a name wherever it takes an ARN).
         managed = {user.user_name: secret_name(project, user.user_name, user.secret_name)
                    for user in settings.managed_users}
-        environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True)}
+        # Owner notices: one message per owner, attribute "owner"; emails get a subscription filtered to it.
+        self.owner_topic = sns.Topic(
+            self, "OwnerNotices", display_name=f"{project.prefix} access keys you own",
+            master_key=core.key, enforce_ssl=True,
+        )
+        environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True),
+                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn}
         self.ops = OpsFunction(
             self,
             "KeyRotation",
@@ -142,6 +149,12 @@ class KeyRotationStack(Stack):
                      applies_to=["Resource::*"])
 
         self._sweep_permissions(settings)
+        self.owner_topic.grant_publish(function)
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="SubscribeOwners", actions=["sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+            resources=[self.owner_topic.topic_arn]))
+        CfnOutput(self, "OwnerTopicArn", value=self.owner_topic.topic_arn,
+                  description="Owner notices (message attribute 'owner'): subscribe with a filter policy on it")
         for index, (user_name, secret) in enumerate(self.secrets.items()):
             CfnOutput(self, f"SecretArn{index}", value=secret.secret_arn,
                       description=f"Secret holding the access key of {user_name} (read AWSCURRENT)")

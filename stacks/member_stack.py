@@ -156,7 +156,7 @@ class MemberStack(Stack):
         primary = CfnParameter(
             self, "PrimaryRegion", type="String", allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$",
             description="The one region whose stack instance holds the IAM roles (IAM is global)",
-            **({"default": org.regions[0]} if org.regions else {}))
+            default=org.regions[0] if org.regions else None)
         self._primary_region = primary.value_as_string
         self._conditions: dict[str, CfnCondition] = {}
         # Every parameter is used: the hub this account is wired to, as outputs.

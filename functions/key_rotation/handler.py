@@ -25,7 +25,7 @@ from shared.clients import client
 from shared.observability import logger, metrics, tracer
 from shared.reports import ReportPublisher
 
-# The wait between testSecret's attempts; tests replace it to stay fast.
+# The wait between testSecret's attempts and credential report polls; tests replace it to stay fast.
 SLEEP: Callable[[float], None] = time.sleep
 
 
@@ -42,8 +42,9 @@ def is_scheduled(event: Any) -> bool:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = Config.from_env(os.environ)
     publisher = ReportPublisher(client("sns"), config.notify_topic_arn)
+    adapter = aws.Aws(sleep=lambda seconds: SLEEP(seconds))
     if isinstance(event, Mapping) and "Step" in event:
-        return runner.rotate(event, config, aws.Aws(), publisher, sleep=lambda seconds: SLEEP(seconds))
+        return runner.rotate(event, config, adapter, publisher, sleep=lambda seconds: SLEEP(seconds))
     if is_scheduled(event):
-        return runner.sweep(event, config, aws.Aws(), publisher)
+        return runner.sweep(event, config, adapter, publisher)
     return runner.ignore(event)

@@ -75,7 +75,8 @@ def sweep_report(result: SweepResult, now: datetime) -> ActionReport | None:
         f"Sweep at {iso(now)} over {counts['users']} users and {counts['keys']} keys: "
         f"{counts['deactivated']} deactivated, {counts['deleted']} deleted, {counts['would_change']} "
         f"{'reported instead of changed' if plan.mode == 'enforce' else 'would be changed in enforce mode'}, "
-        f"{counts['held']} kept for a look, {counts['warned']} old."
+        f"{counts['held']} kept for a look, {counts['warned']} to review (last use from "
+        f"{result.last_use_source})."
     )
     if plan.guard_tripped:
         header += (
@@ -109,8 +110,34 @@ def sweep_report(result: SweepResult, now: datetime) -> ActionReport | None:
             "guardTripped": plan.guard_tripped,
             "keys": [
                 {"user": d.key.user_name, "accessKeyId": d.key.key_id, "action": str(d.action),
-                 "done": d.key.key_id in done_ids, "ageDays": d.age_days}
+                 "done": d.key.key_id in done_ids, "ageDays": d.age_days, "owner": d.key.owner,
+                 "due": iso(d.due) if d.due else None}
                 for d in reportable
             ][:200],
         },
+    )
+
+
+def owner_report(owner: str, decisions: list[Decision], result: SweepResult, now: datetime) -> ActionReport:
+    """The notice to one owner: only their users' keys that need a word, with what happens and when."""
+    done_ids = {d.key.key_id for d in result.done}
+    order = {Action.DELETE: 0, Action.DEACTIVATE: 1, Action.HOLD: 2, Action.WARN: 3}
+    lines = [_line(d, done_ids) for d in sorted(decisions, key=lambda d: (order[d.action], d.key.user_name))]
+    users = sorted({d.key.user_name for d in decisions})
+    changed = sum(1 for d in decisions if d.key.key_id in done_ids)
+    return ActionReport(
+        automation=AUTOMATION,
+        mode=result.plan.mode,
+        title=f"Access keys you own: {len(decisions)} need attention ({', '.join(users)[:80]})",
+        description="\n".join([f"Sweep at {iso(now)}: keys of IAM users tagged as yours ({owner}).", "", *lines]),
+        event_type="AccessKeyOwnerNotice",
+        severity="warning" if changed or any(d.action is not Action.WARN for d in decisions) else "info",
+        next_steps=["Rotate a key in use before it is deactivated; delete keys you no longer need."],
+        keywords=["iam", "access-keys", "owner"],
+        related_resources=sorted({d.key.user_arn for d in decisions}),
+        context={"owner": owner, "keys": [
+            {"user": d.key.user_name, "accessKeyId": d.key.key_id, "action": str(d.action),
+             "done": d.key.key_id in done_ids, "ageDays": d.age_days,
+             "due": iso(d.due) if d.due else None, "dueAction": str(d.due_action) if d.due_action else None}
+            for d in decisions][:200]},
     )

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from key_rotation import policy, report
-from key_rotation.config import TEST_ATTEMPTS, TEST_DELAY_SECONDS, Config
+from key_rotation.config import TEST_ATTEMPTS, TEST_DELAY_SECONDS, Config, is_email
+from key_rotation.credentials import LastUse, key_slot, parse_credential_report
 from key_rotation.policy import Action, Decision, KeyFacts, Managed, Plan, deactivation_tag, deactivations
 from key_rotation.rotation import (
     CURRENT,
@@ -37,7 +38,7 @@ from key_rotation.rotation import (
     user_matches,
 )
 from shared.observability import MetricUnit, logger, metrics
-from shared.reports import ReportPublisher
+from shared.reports import ActionReport, ReportPublisher
 from shared.timeutil import event_time, iso, utcnow
 
 # --------------------------------------------------------------------------- rotation steps
@@ -248,7 +249,8 @@ class Rotator:
 class SweepAdapter(Protocol):
     def iter_users(self) -> Iterator[Mapping[str, object]]: ...
     def list_keys(self, user_name: str) -> list[AccessKey]: ...
-    def last_used(self, key_id: str) -> datetime | None: ...
+    def last_used(self, key_id: str) -> LastUse: ...
+    def credential_report(self) -> str: ...
     def user_tags(self, user_name: str) -> dict[str, str]: ...
     def group_members(self, group_name: str) -> set[str]: ...
     def secret_state(self, secret_id: str) -> SecretState: ...
@@ -256,7 +258,9 @@ class SweepAdapter(Protocol):
     def delete_key(self, user_name: str, key_id: str) -> None: ...
     def tag_user(self, user_name: str, tags: dict[str, str]) -> None: ...
     def untag_user(self, user_name: str, keys: list[str]) -> None: ...
-
+    def email_subscribers(self, topic_arn: str) -> set[str]: ...
+    def subscribe_owner(self, topic_arn: str, email: str) -> None: ...
+    def publish_owner(self, topic_arn: str, owner: str, report: ActionReport) -> str: ...
 
 
 @dataclass
@@ -266,6 +270,7 @@ class SweepResult:
     users: int
     keys: int
     notes: list[str]
+    last_use_source: str = "GetAccessKeyLastUsed"
 
     def counts(self) -> dict[str, int]:
         done_ids = {d.key.key_id for d in self.done}
@@ -300,34 +305,51 @@ def _managed(aws: SweepAdapter, config: Config, notes: list[str]) -> dict[str, M
     return managed
 
 
+class _LastUse:
+    """Last use of each key: from one IAM credential report above ``credential_report_users`` users, else one
+    GetAccessKeyLastUsed per key (also for a key the report does not list yet)."""
+
+    def __init__(self, aws: SweepAdapter, users: int, threshold: int) -> None:
+        self._aws = aws
+        self.report = parse_credential_report(aws.credential_report()) if users > threshold else None
+
+    def __call__(self, user: str, key: AccessKey) -> LastUse:
+        found = self.report.get(key_slot(user, key.created)) if self.report is not None else None
+        return found if found is not None else self._aws.last_used(key.key_id)
+
+
+def _exempt_members(aws: SweepAdapter, config: Config, notes: list[str]) -> set[str]:
+    if not config.exempt_group:
+        return set()
+    try:
+        return aws.group_members(config.exempt_group)
+    except LookupError as exc:
+        notes.append(f"{exc}: no user is exempt by group")
+        return set()
+
+
 def run_sweep(aws: SweepAdapter, config: Config, now: datetime) -> SweepResult:
     """Gather every user's keys, decide (``policy``), carry out what the plan allows."""
     notes: list[str] = []
     managed = _managed(aws, config, notes)
-    exempt_members: set[str] = set()
-    if config.exempt_group:
-        try:
-            exempt_members = aws.group_members(config.exempt_group)
-        except LookupError as exc:
-            notes.append(f"{exc}: no user is exempt by group")
-
+    exempt_members = _exempt_members(aws, config, notes)
+    users = list(aws.iter_users())
+    last_use = _LastUse(aws, len(users), config.credential_report_users)
     decisions: list[Decision] = []
-    users = 0
-    for iam_user in aws.iter_users():
-        users += 1
+    for iam_user in users:
         name = str(iam_user["UserName"])
         keys = aws.list_keys(name)
         if not keys:
             continue
         tags = aws.user_tags(name)
         records = policy.deactivations(tags)
-        exempt = name in exempt_members
-        if not exempt and config.exempt_tag is not None:
-            tag_key, tag_value = config.exempt_tag
-            exempt = tags.get(tag_key) == tag_value
+        exempt = name in exempt_members or (
+            config.exempt_tag is not None and tags.get(config.exempt_tag[0]) == config.exempt_tag[1])
+        owner = tags.get(config.owner_tag) if config.owner_tag else None
         for key in keys:
-            facts = KeyFacts(name, str(iam_user.get("Arn", name)), key.key_id, key.status, key.created,
-                             aws.last_used(key.key_id), records.get(key.key_id))
+            used = last_use(name, key)
+            facts = KeyFacts(name, str(iam_user.get("Arn", name)), key.key_id, key.status, key.created, used.at,
+                             records.get(key.key_id), used.service, owner or None)
             decisions.append(
                 policy.decide(facts, now=now, thresholds=config.thresholds, managed=managed.get(name), exempt=exempt)
             )
@@ -336,7 +358,25 @@ def run_sweep(aws: SweepAdapter, config: Config, now: datetime) -> SweepResult:
     for decision in plan.execute:
         _carry_out(aws, decision, now)
         done.append(decision)
-    return SweepResult(plan, done, users, sum(1 for _ in decisions), notes)
+    source = "credential report" if last_use.report is not None else "GetAccessKeyLastUsed"
+    return SweepResult(plan, done, len(users), len(decisions), notes, source)
+
+
+def notify_owners(aws: SweepAdapter, config: Config, result: SweepResult, now: datetime) -> int:
+    """One notice per owner (the ``owner_tag`` of the user) whose keys need a word, on the owner topic with the
+    message attribute ``owner``; an email owner gets a subscription filtered to it. Returns notices sent."""
+    by_owner: dict[str, list[Decision]] = {}
+    for decision in result.plan.reportable:
+        if decision.key.owner:
+            by_owner.setdefault(decision.key.owner, []).append(decision)
+    if not by_owner:
+        return 0
+    subscribed = aws.email_subscribers(config.owner_topic_arn)
+    for owner, decisions in sorted(by_owner.items()):
+        if is_email(owner) and owner.lower() not in subscribed:
+            aws.subscribe_owner(config.owner_topic_arn, owner)
+        aws.publish_owner(config.owner_topic_arn, owner, report.owner_report(owner, decisions, result, now))
+    return len(by_owner)
 
 
 def _carry_out(aws: SweepAdapter, decision: Decision, now: datetime) -> None:
@@ -413,6 +453,9 @@ def sweep(event: Mapping[str, Any], config: Config, adapter: SweepAdapter,
                        extra={"reason": "too many changes", "maxChanges": config.max_changes})
     sweep_report = report.sweep_report(result, now)
     message_id = publisher.publish(sweep_report) if sweep_report is not None else None
-    logger.info("sweep done", extra={"now": iso(now), "mode": config.mode, **counts, "reportId": message_id})
+    owners = notify_owners(adapter, config, result, now)
+    metrics.add_metric(name="OwnerNotices", unit=MetricUnit.Count, value=owners)
+    logger.info("sweep done", extra={"now": iso(now), "mode": config.mode, **counts, "reportId": message_id,
+                                     "ownerNotices": owners, "lastUseFrom": result.last_use_source})
     return {"now": iso(now), "mode": config.mode, **counts, "guardTripped": result.plan.guard_tripped,
-            "reported": sweep_report is not None}
+            "reported": sweep_report is not None, "ownerNotices": owners, "lastUseFrom": result.last_use_source}

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from key_rotation.config import parse_exempt_tag, parse_thresholds
+from key_rotation.config import parse_exempt_tag, parse_owner_tag, parse_thresholds
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
@@ -51,6 +51,27 @@ class KeyRotationSettings(AutomationSettings):
     delete_after_days: int = Field(
         120, ge=1, le=3650, description="Inactive keys older than this are deleted (enforce) or reported."
     )
+    deactivate_if_unused_days: int = Field(
+        30, ge=1, le=3650, description="An old key (past deactivate_after_days) of a user not managed by rotation "
+        "is deactivated only once it has not been used for this many days; a key in use is reported instead."
+    )
+    deactivate_in_use: bool = Field(
+        False, description="Deactivate old keys by age alone, also while they are in use (true), instead of only "
+        "once unused for deactivate_if_unused_days (false)."
+    )
+    warn_days_before: int = Field(
+        7, ge=0, le=365, description="Days before a key is deactivated or deleted that the reports start saying "
+        "what will happen and when (0: no advance warning)."
+    )
+    owner_tag: str = Field(
+        "Owner", description="IAM user tag holding the owner of the user's keys: an email address (subscribed to "
+        "the owner topic, filtered to their own notices) or a chat destination name (message attribute 'owner'); "
+        "empty: no owner notices."
+    )
+    credential_report_users: int = Field(
+        100, ge=0, le=1_000_000, description="Above this many IAM users, last use of the keys comes from one IAM "
+        "credential report instead of one GetAccessKeyLastUsed call per key."
+    )
     mode: Literal["report", "enforce"] = Field(
         "report", description="Sweep mode: 'report' changes nothing and says what it would do; 'enforce' acts."
     )
@@ -66,6 +87,12 @@ class KeyRotationSettings(AutomationSettings):
     sweep_schedule: str = Field(
         "rate(1 day)", description="EventBridge schedule expression of the sweep: 'rate(1 day)' or 'cron(...)'."
     )
+
+    @field_validator("owner_tag")
+    @classmethod
+    def _owner_tag(cls, value: str) -> str:
+        parse_owner_tag(value)
+        return value
 
     @field_validator("exempt_tag")
     @classmethod
@@ -97,7 +124,8 @@ class KeyRotationSettings(AutomationSettings):
 
     @model_validator(mode="after")
     def _ordering(self) -> KeyRotationSettings:
-        parse_thresholds(self.warn_after_days, self.deactivate_after_days, self.delete_after_days, self.grace_days)
+        parse_thresholds(self.warn_after_days, self.deactivate_after_days, self.delete_after_days, self.grace_days,
+                         self.deactivate_if_unused_days, self.deactivate_in_use, self.warn_days_before)
         for user in self.managed_users:
             if user.rotation_days < 2 * self.grace_days + 2:
                 raise ValueError(
@@ -109,7 +137,7 @@ class KeyRotationSettings(AutomationSettings):
 
     def function_environment(self) -> dict[str, str]:
         """Every variable the function reads that comes from these settings (the stack adds MANAGED_SECRETS,
-        the managed users' secret names, and NOTIFY_TOPIC_ARN)."""
+        the managed users' secret names, OWNER_TOPIC_ARN and NOTIFY_TOPIC_ARN)."""
         return {
             "MODE": self.mode,
             "WARN_AFTER_DAYS": str(self.warn_after_days),
@@ -119,4 +147,9 @@ class KeyRotationSettings(AutomationSettings):
             "EXEMPT_GROUP": self.exempt_group,
             "EXEMPT_TAG": self.exempt_tag,
             "MAX_CHANGES": str(self.max_changes),
+            "DEACTIVATE_IF_UNUSED_DAYS": str(self.deactivate_if_unused_days),
+            "DEACTIVATE_IN_USE": "true" if self.deactivate_in_use else "false",
+            "WARN_DAYS_BEFORE": str(self.warn_days_before),
+            "OWNER_TAG": self.owner_tag,
+            "CREDENTIAL_REPORT_USERS": str(self.credential_report_users),
         }

@@ -304,6 +304,8 @@ def _env(monkeypatch: pytest.MonkeyPatch, mode: str, topic_arn: str, secrets: di
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MANAGED_SECRETS", json.dumps(secrets))
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
+    owners = boto3.client("sns", region_name=REGION).create_topic(Name="opsauto-key-owners")["TopicArn"]
+    monkeypatch.setenv("OWNER_TOPIC_ARN", owners)
 
 
 def _note_sweep(sim: Simulation, run: Any, tap: OpsTopicTap) -> None:

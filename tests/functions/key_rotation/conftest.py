@@ -35,6 +35,7 @@ class Env:
     sm: Any
     tap: OpsTopicTap
     topic_arn: str
+    owners: OpsTopicTap  # the owner notices topic
 
     # -- Secrets Manager stand-in
 
@@ -109,8 +110,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         for name, value in function_environment().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
+        owners = OpsTopicTap(REGION, name="opsauto-key-owners")
+        monkeypatch.setenv("OWNER_TOPIC_ARN", owners.topic_arn)
         from key_rotation import handler
 
         monkeypatch.setattr(handler, "SLEEP", lambda seconds: None)
         yield Env(boto3.client("iam", region_name=REGION), boto3.client("secretsmanager", region_name=REGION),
-                  tap, tap.topic_arn)
+                  tap, tap.topic_arn, owners)

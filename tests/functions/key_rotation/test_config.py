@@ -19,6 +19,7 @@ from stacks.settings import SettingsError, load_settings
 from stacks.settings.key_rotation import KeyRotationSettings
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:opsauto-ops"
+OWNERS = "arn:aws:sns:us-east-1:123456789012:opsauto-key-owners"
 _tag_text = st.text(alphabet=st.characters(codec="ascii", categories=("L", "N"), include_characters="_.:/+-@ "),
                     min_size=1, max_size=20).filter(lambda t: t.strip() == t)
 _user = st.from_regex(r"[A-Za-z0-9+=,.@_-]{1,20}", fullmatch=True)
@@ -39,6 +40,11 @@ def valid_settings(draw: st.DrawFn) -> dict[str, Any]:
         "exempt_group": draw(st.one_of(st.just(""), st.from_regex(r"[A-Za-z0-9_+=,.@-]{1,30}", fullmatch=True))),
         "exempt_tag": tag,
         "max_changes": draw(st.integers(0, 10000)),
+        "deactivate_if_unused_days": draw(st.integers(1, 400)),
+        "deactivate_in_use": draw(st.booleans()),
+        "warn_days_before": draw(st.integers(0, 60)),
+        "owner_tag": draw(st.sampled_from(["", "Owner", "team:owner"])),
+        "credential_report_users": draw(st.integers(0, 5000)),
         "managed_users": [{"user_name": u, "rotation_days": draw(st.integers(2 * grace + 2, 1000))} for u in users],
     }
 
@@ -48,7 +54,8 @@ def valid_settings(draw: st.DrawFn) -> dict[str, Any]:
 def test_settings_round_trip_to_config(raw: dict[str, Any]) -> None:
     model = KeyRotationSettings(**raw)
     secrets = {u.user_name: f"opsauto/key-rotation/{u.user_name}" for u in model.managed_users}
-    env = {**model.function_environment(), "MANAGED_SECRETS": json.dumps(secrets), "NOTIFY_TOPIC_ARN": TOPIC}
+    env = {**model.function_environment(), "MANAGED_SECRETS": json.dumps(secrets), "NOTIFY_TOPIC_ARN": TOPIC,
+           "OWNER_TOPIC_ARN": OWNERS}
 
     config = Config.from_env(env)
 
@@ -61,10 +68,16 @@ def test_settings_round_trip_to_config(raw: dict[str, Any]) -> None:
     assert config.exempt_tag == parse_exempt_tag(model.exempt_tag)
     assert config.managed_secrets == secrets
     assert config.notify_topic_arn == TOPIC
+    assert (config.thresholds.deactivate_if_unused_days, config.thresholds.deactivate_in_use,
+            config.thresholds.warn_days_before) == (model.deactivate_if_unused_days, model.deactivate_in_use,
+                                                    model.warn_days_before)
+    assert config.owner_tag == (model.owner_tag or None)
+    assert (config.owner_topic_arn, config.credential_report_users) == (OWNERS, model.credential_report_users)
 
 
 def test_every_variable_is_required() -> None:
-    env = {**KeyRotationSettings().function_environment(), "MANAGED_SECRETS": "{}", "NOTIFY_TOPIC_ARN": TOPIC}
+    env = {**KeyRotationSettings().function_environment(), "MANAGED_SECRETS": "{}", "NOTIFY_TOPIC_ARN": TOPIC,
+           "OWNER_TOPIC_ARN": OWNERS}
     Config.from_env(env)
     for name in env:
         partial = {k: v for k, v in env.items() if k != name}
@@ -91,7 +104,8 @@ def test_invalid_settings_name_the_key(settings_: dict[str, Any], path: str) -> 
 
 
 def test_bad_values_in_the_environment_name_the_variable() -> None:
-    env = {**KeyRotationSettings().function_environment(), "MANAGED_SECRETS": "{}", "NOTIFY_TOPIC_ARN": TOPIC}
+    env = {**KeyRotationSettings().function_environment(), "MANAGED_SECRETS": "{}", "NOTIFY_TOPIC_ARN": TOPIC,
+           "OWNER_TOPIC_ARN": OWNERS}
     with pytest.raises(ConfigError, match="EXEMPT_TAG"):
         Config.from_env({**env, "EXEMPT_TAG": "novalue"})
     with pytest.raises(ConfigError, match="MANAGED_SECRETS"):

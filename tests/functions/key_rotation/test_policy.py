@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from key_rotation.rotation import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TH = Thresholds(80, 90, 120, 7)
+TH = Thresholds(80, 90, 120, 7, deactivate_if_unused_days=30, deactivate_in_use=False, warn_days_before=7)
 
 
 def key(status: str = "Active", created: datetime = T0, last_used: datetime | None = None,
@@ -31,7 +32,8 @@ def key(status: str = "Active", created: datetime = T0, last_used: datetime | No
 
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="warn_after_days < deactivate_after_days < delete_after_days"):
-        Thresholds(warn_after_days=90, deactivate_after_days=90, delete_after_days=120, grace_days=7)
+        Thresholds(warn_after_days=90, deactivate_after_days=90, delete_after_days=120, grace_days=7,
+                   deactivate_if_unused_days=30, deactivate_in_use=False, warn_days_before=7)
 
 
 def test_age_is_whole_days_and_never_negative() -> None:
@@ -157,3 +159,40 @@ def test_rotation_record_keeps_sub_second_precision() -> None:
     assert precise(moment) == "2026-11-28T23:44:44.512345Z"
     assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: precise(moment)}) == ("AKIA1", moment)
     assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: "garbage"}) == ("AKIA1", None)
+
+
+# --------------------------------------------------------------------------- the policy for keys in use
+
+
+@settings(max_examples=200, deadline=None)
+@given(created=st.integers(0, 400), used=st.none() | st.integers(0, 400), now=st.integers(0, 500),
+       in_use=st.booleans())
+def test_a_key_used_within_deactivate_if_unused_days_is_never_deactivated_by_default(
+        created: int, used: int | None, now: int, in_use: bool) -> None:
+    th = replace(TH, deactivate_in_use=in_use)
+    last = None if used is None else T0 + timedelta(days=max(created, used))
+    k = key(created=T0 + timedelta(days=created), last_used=last)
+    moment = T0 + timedelta(days=max(now, created))
+    decision = decide(k, now=moment, thresholds=th)
+    age = (moment - k.created).days
+    recently_used = last is not None and moment - last < timedelta(days=th.deactivate_if_unused_days)
+    if not in_use and recently_used:
+        assert decision.action is not Action.DEACTIVATE
+        if age >= th.deactivate_after_days:  # old and in use: warned in every sweep, with its last use
+            assert decision.action is Action.WARN and "in use" in decision.reason and "last used" in decision.reason
+    if in_use:  # age alone
+        assert (decision.action is Action.DEACTIVATE) == (age >= th.deactivate_after_days)
+
+
+def test_warning_before_the_action_says_what_and_when() -> None:
+    k = key(created=T0)  # never used: deactivated at 90 days
+    assert decide(k, now=T0 + timedelta(days=82), thresholds=TH).reason.find("will be deactivated") == -1
+    early = decide(k, now=T0 + timedelta(days=84), thresholds=TH)
+    assert early.action is Action.WARN
+    assert "will be deactivated on 2026-04-01 00:00Z (in 6 days)" in early.reason
+    gone = decide(key(status="Inactive", created=T0, deactivated_at=T0 + timedelta(days=120)),
+                  now=T0 + timedelta(days=122), thresholds=TH)
+    assert gone.action is Action.WARN and "will be deleted on 2026-05-08 00:00Z (in 5 days)" in gone.reason
+    quiet = replace(TH, warn_days_before=0)
+    assert decide(k, now=T0 + timedelta(days=84), thresholds=quiet).action is Action.WARN  # by age (>= 80)
+    assert "will be" not in decide(k, now=T0 + timedelta(days=84), thresholds=quiet).reason
