@@ -104,7 +104,9 @@ def add_automation_dashboard(stack: Stack, project: ProjectSettings, automation:
     return facade
 
 
-def automation_metric(project: ProjectSettings, automation: str, name: str) -> cloudwatch.IMetric:
+def automation_metric(
+    project: ProjectSettings, automation: str, name: str
+) -> cloudwatch.Metric | cloudwatch.MathExpression:
     """The metric ``name`` as the automation's Powertools metrics emit it."""
     extra = EXTRA_DIMENSIONS.get(automation, {}).get(name)
     if extra is not None:
