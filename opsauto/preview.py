@@ -71,7 +71,8 @@ def check_credentials() -> None:
 
 
 def function_environment(automation: str, context: dict[str, Any], enable: str | None) -> dict[str, str]:
-    """The function's environment from an in-process synth, with CloudFormation references dropped."""
+    """The function's environment from an in-process synth. CloudFormation references are dropped, except
+    topics the stack makes (``*_TOPIC_ARN``): they get a placeholder, since a preview publishes nothing."""
     import tempfile
 
     from aws_cdk import App
@@ -86,7 +87,11 @@ def function_environment(automation: str, context: dict[str, Any], enable: str |
         specs = read_functions(Path(outdir)).get(automation)
         if not specs:
             raise PreviewError(f"{automation}: no function in the synthesized app")
-        return {key: value for key, value in specs[0].environment.items() if isinstance(value, str)}
+        env = {key: value for key, value in specs[0].environment.items() if isinstance(value, str)}
+        for key in specs[0].environment:
+            if key not in env and key.endswith("_TOPIC_ARN"):
+                env[key] = f"arn:aws:sns:preview:000000000000:{key.lower().replace('_', '-')}-not-published"
+        return env
 
 
 @contextmanager

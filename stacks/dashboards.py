@@ -28,7 +28,7 @@ from stacks.settings import ProjectSettings
 # metrics with extra dimensions name them). Grouped as on the dashboard.
 METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "image_resize": {
-        "Images": ("ImagesResized", "ImagesRejected", "ImagesIgnored", "BadEvents"),
+        "Images": ("ImagesResized", "ImagesRejected", "ImagesIgnored", "EventsIgnored", "BadEvents"),
         "Renditions": ("RenditionsWritten", "RenditionsUpToDate", "RenditionsDeleted"),
         "Source bytes": ("SourceBytes",),
     },
@@ -38,15 +38,16 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "alerts": {
         "Delivery": ("AlertsSent", "AlertsAlreadyDelivered", "AlertsKept", "AlertsFailed", "WebhookGone"),
+        "Routing": ("AlertsUnrouted", "DestinationsInvalid"),
     },
     "sg_remediation": {
         "Findings": ("RulesRevoked", "FindingsReported", "RevokeFailures"),
-        "Events": ("IgnoredEvents", "GroupsGone"),
+        "Events": ("IgnoredEvents", "GroupsGone", "PrefixListsUnresolved"),
         "Delay from change to event (s)": ("EventDelaySeconds",),
     },
     "key_rotation": {
         "Rotation": ("RotationSteps", "KeysRotated", "RotationFailures"),
-        "Sweep": ("KeysWarned", "KeysDeactivated", "KeysDeleted", "GuardTripped"),
+        "Sweep": ("KeysWarned", "KeysDeactivated", "KeysDeleted", "GuardTripped", "OwnerNotices"),
         "Events": ("IgnoredEvents",),
     },
     "post_deploy_checks": {
@@ -57,7 +58,7 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
 # Metrics some automations emit with one more dimension than ``service`` (name -> dimension name).
 EXTRA_DIMENSIONS: dict[str, dict[str, str]] = {
     "alerts": {"AlertsSent": "DestinationType", "AlertsAlreadyDelivered": "DestinationType",
-               "AlertsKept": "DestinationType", "WebhookGone": "DestinationType"},
+               "AlertsKept": "DestinationType", "AlertsFailed": "DestinationType", "WebhookGone": "DestinationType"},
 }
 PERIOD = Duration.minutes(5)
 

@@ -82,7 +82,9 @@ def run(ctx: DemoContext) -> str:
     iam.create_user(UserName="ci-deployer")
     arn = sm.create_secret(Name="opsauto/key-rotation/ci-deployer",
                            SecretString=json.dumps({"UserName": "ci-deployer"}))["ARN"]
-    env = ctx.function_env("key_rotation", MANAGED_SECRETS=json.dumps({"ci-deployer": arn}), MODE="report")
+    owners = ctx.client("sns").create_topic(Name="opsauto-key-rotation-owners")["TopicArn"]
+    env = ctx.function_env("key_rotation", MANAGED_SECRETS=json.dumps({"ci-deployer": arn}), MODE="report",
+                           OWNER_TOPIC_ARN=owners)
     ctx.say("secret opsauto/key-rotation/ci-deployer starts as {\"UserName\": \"ci-deployer\"} (as the stack makes it)")
 
     _, first = _rotate(ctx, env, sm, arn)  # the first rotation creates the first key
