@@ -26,6 +26,7 @@ class Queue:
     depth: int = 0
     in_flight: int = 0
     source_url: str | None = None  # dead-letter: the queue whose messages it keeps
+    function_arn: str | None = None  # failure: the function whose failed invocations it keeps
 
 
 @dataclass
@@ -80,37 +81,45 @@ class Aws:
                 return None
             raise
         found = Deployed(stack_name, str(stack.get("StackStatus", "")))
-        resources = list(self._resources(stack_name))
         queues: dict[str, Queue] = {}
         redrives: dict[str, str] = {}  # dead-letter queue ARN -> URL of the queue it keeps messages of
-        for res in resources:
+        for res in self._resources(stack_name):
             kind, physical, logical = res["ResourceType"], res.get("PhysicalResourceId") or "", res["LogicalResourceId"]
             if not physical:
                 continue
             if kind == "AWS::Lambda::Function":
-                function = self._function(physical, logical)
-                if function is not None:
-                    found.functions.append(function)
+                found.functions += [f for f in [self._function(physical, logical)] if f is not None]
             elif kind == "AWS::SQS::Queue":
-                attrs = self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["All"])["Attributes"]
-                queues[attrs["QueueArn"]] = Queue(
-                    physical, attrs["QueueArn"], logical, "work",
-                    depth=int(attrs.get("ApproximateNumberOfMessages", 0)),
-                    in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)))
-                if attrs.get("RedrivePolicy"):
-                    redrives[json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"]] = physical
+                queue, dead_letter_target = self._queue(physical, logical)
+                queues[queue.arn] = queue
+                if dead_letter_target:
+                    redrives[dead_letter_target] = physical
             elif kind == "AWS::CloudWatch::Dashboard":
                 found.dashboards.append(physical)
-        for dlq_arn, source_url in redrives.items():
-            if dlq_arn in queues:
-                queues[dlq_arn].kind, queues[dlq_arn].source_url = "dead-letter", source_url
-        for function in found.functions:
-            for arn in self._failure_destinations(function.name):
-                if arn in queues:
-                    queues[arn].kind = "failure"
+        self._classify(queues, redrives, found.functions)
         found.queues = sorted(queues.values(), key=lambda q: q.logical_id)
         found.alarms = self._alarms(stack_name)
         return found
+
+    def _queue(self, url: str, logical_id: str) -> tuple[Queue, str | None]:
+        """A queue of the stack and the dead-letter queue its redrive policy names, if any."""
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        queue = Queue(url, attrs["QueueArn"], logical_id, "work",
+                      depth=int(attrs.get("ApproximateNumberOfMessages", 0)),
+                      in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)))
+        redrive = attrs.get("RedrivePolicy")
+        return queue, json.loads(redrive)["deadLetterTargetArn"] if redrive else None
+
+    def _classify(self, queues: dict[str, Queue], redrives: dict[str, str], functions: list[Function]) -> None:
+        """Dead-letter queues (named by another queue's redrive policy) and failure queues (a function's
+        on-failure destination) keep events; the other queues are work queues."""
+        for dlq_arn, source_url in redrives.items():
+            if dlq_arn in queues:
+                queues[dlq_arn].kind, queues[dlq_arn].source_url = "dead-letter", source_url
+        for function in functions:
+            for arn in self._failure_destinations(function.name):
+                if arn in queues:
+                    queues[arn].kind, queues[arn].function_arn = "failure", function.arn
 
     def _function(self, name: str, logical_id: str) -> Function | None:
         config = self.client("lambda").get_function_configuration(FunctionName=name)

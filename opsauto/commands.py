@@ -31,7 +31,10 @@ def status(project: Project, aws: Aws, now: datetime | None = None) -> dict[str,
             _fill(row, deployed, aws, now)
         rows.append(row)
     unhealthy = [r["automation"] for r in rows if r["kept"] or r["alarms_firing"]]
-    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy}
+    core = aws.deployed(f"{project.prefix}-core")
+    overview = [dashboard_url(aws.region, name) for name in core.dashboards] if core else []
+    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy,
+            "overview": overview}
 
 
 def _fill(row: dict[str, Any], deployed: Deployed, aws: Aws, now: datetime | None) -> None:
@@ -122,8 +125,11 @@ def replay(project: Project, aws: Aws, name: str, *, dry_run: bool = False, limi
 
 
 def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: bool) -> Replayed:
-    if item.kind == "failure":
-        target = _unqualified(item.function_arn or "")
+    if _is_scheduled_run(item):
+        return Replayed(item, "refused", "a scheduled run acts as of its event's time: replayed later it would act "
+                                         "on an old moment; the next scheduled run catches up (delete it)")
+    if item.kind in ("failure", "undelivered"):
+        target = _unqualified(item.function_arn or queue.function_arn or "")
         if target not in ours:
             return Replayed(item, "refused", f"the record names {item.function_arn!r}, not a function of this stack")
         if dry_run:
@@ -144,6 +150,11 @@ def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: boo
     except Exception as exc:
         return Replayed(item, "failed", f"send: {exc}")
     return Replayed(item, "replayed", f"sent to {queue.source_url.rsplit('/', 1)[-1]} as {message_id}")
+
+
+def _is_scheduled_run(item: Kept) -> bool:
+    """EventBridge (Scheduler) scheduled events: periodic runs, never replayed."""
+    return item.event_kind == "eventbridge" and item.fields.get("detailType") == "Scheduled Event"
 
 
 def _unqualified(arn: str) -> str:

@@ -5,6 +5,9 @@ Two kinds of kept message exist in this project:
 - ``failure``: the record Lambda sends to a function's on-failure destination after an asynchronous
   invocation failed every retry (``requestContext``, ``requestPayload``, ``responseContext``,
   ``responsePayload``). Replaying it invokes the function again with ``requestPayload``.
+- ``undelivered``: an event EventBridge or EventBridge Scheduler could not deliver to the function (after
+  the target's retries), kept in the same queue with the event as the body and the reason in message
+  attributes (``ERROR_CODE``, ``ERROR_MESSAGE``, ``RULE_ARN``...). Replaying it invokes the function with it.
 - ``dead-letter``: a message an SQS-triggered function could not process ``maxReceiveCount`` times, moved
   by SQS to the queue's dead-letter queue with its body unchanged. Replaying it sends the body back to the
   source queue.
@@ -57,7 +60,7 @@ def mask(value: Any, key: str = "") -> Any:
 class Kept:
     """One kept message, described (masked) for people; ``payload`` is the original, for replay only."""
 
-    kind: str  # "failure" | "dead-letter"
+    kind: str  # "failure" | "undelivered" | "dead-letter"
     message_id: str
     receipt_handle: str
     queue_url: str
@@ -112,6 +115,17 @@ def describe_message(message: Mapping[str, Any], queue_url: str, kind: str) -> K
             attempts=context.get("approximateInvokeCount"), attributes=attributes,
         )
     event_kind, fields = describe_event(body) if body is not None else ("text", {"body": body_text[:200]})
+    if kind == "failure":  # in a failure queue but not a Lambda record: EventBridge could not deliver it
+        code = _attribute(message_attributes, "ERROR_CODE")
+        text = _attribute(message_attributes, "ERROR_MESSAGE")
+        return Kept(
+            kind="undelivered", message_id=str(message.get("MessageId", "")),
+            receipt_handle=str(message.get("ReceiptHandle", "")), queue_url=queue_url, sent_at=sent_at,
+            reason=f"not delivered: {code or 'unknown error'}" + (f": {text[:200]}" if text else ""),
+            event_kind=event_kind, fields=fields, payload=body if body is not None else body_text,
+            attempts=_int(_attribute(message_attributes, "RETRY_ATTEMPTS")), attributes=attributes,
+            message_attributes=message_attributes,
+        )
     receives = attributes.get("ApproximateReceiveCount")
     return Kept(
         kind="dead-letter", message_id=str(message.get("MessageId", "")),
@@ -121,6 +135,15 @@ def describe_message(message: Mapping[str, Any], queue_url: str, kind: str) -> K
         attempts=int(receives) if receives and str(receives).isdigit() else None, attributes=attributes,
         message_attributes=message_attributes,
     )
+
+
+def _attribute(attributes: Mapping[str, Any], name: str) -> str:
+    value = attributes.get(name) or {}
+    return str(value.get("StringValue", "")) if isinstance(value, Mapping) else ""
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def _failure_reason(context: Mapping[str, Any], response: Any) -> str:
@@ -136,33 +159,65 @@ def describe_event(event: Any) -> tuple[str, dict[str, Any]]:
     """The kind of an AWS event and its key fields (unmasked; callers mask what they print)."""
     if not isinstance(event, Mapping):
         return ("unknown", {})
-    if "CodePipeline.job" in event:
-        job = event["CodePipeline.job"] or {}
-        config = ((job.get("data") or {}).get("actionConfiguration") or {}).get("configuration") or {}
-        return ("codepipeline-job", {"jobId": job.get("id"), "function": config.get("FunctionName"),
-                                     "continuation": bool((job.get("data") or {}).get("continuationToken"))})
+    for describe in (_codepipeline, _codedeploy, _rotation, _eventbridge, _records, _logs, _work_item):
+        found = describe(event)
+        if found is not None:
+            return found
+    return ("unknown", {"keys": sorted(map(str, event))[:10]})
+
+
+Described = tuple[str, dict[str, Any]] | None
+
+
+def _codepipeline(event: Mapping[str, Any]) -> Described:
+    if "CodePipeline.job" not in event:
+        return None
+    job = event["CodePipeline.job"] or {}
+    data = job.get("data") or {}
+    config = (data.get("actionConfiguration") or {}).get("configuration") or {}
+    return ("codepipeline-job", {"jobId": job.get("id"), "function": config.get("FunctionName"),
+                                 "continuation": bool(data.get("continuationToken"))})
+
+
+def _codedeploy(event: Mapping[str, Any]) -> Described:
     if "DeploymentId" in event and "LifecycleEventHookExecutionId" in event:
         return ("codedeploy-hook", {"deploymentId": event["DeploymentId"]})
+    return None
+
+
+def _rotation(event: Mapping[str, Any]) -> Described:
     if {"SecretId", "Step"} <= set(event):
         return ("secrets-rotation", {"secretId": event["SecretId"], "step": event["Step"]})
-    if "detail-type" in event and "source" in event:
-        fields: dict[str, Any] = {"source": event.get("source"), "detailType": event.get("detail-type"),
-                                  "account": event.get("account"), "region": event.get("region"),
-                                  "time": event.get("time")}
-        detail = event.get("detail") or {}
-        if isinstance(detail, Mapping) and detail.get("eventName"):
-            fields["eventName"] = detail["eventName"]
-        if event.get("resources"):
-            fields["resources"] = list(event["resources"])[:5]
-        return ("eventbridge", fields)
+    return None
+
+
+def _eventbridge(event: Mapping[str, Any]) -> Described:
+    if "detail-type" not in event or "source" not in event:
+        return None
+    fields: dict[str, Any] = {"source": event.get("source"), "detailType": event.get("detail-type"),
+                              "account": event.get("account"), "region": event.get("region"),
+                              "time": event.get("time")}
+    detail = event.get("detail") or {}
+    if isinstance(detail, Mapping) and detail.get("eventName"):
+        fields["eventName"] = detail["eventName"]
+    if event.get("resources"):
+        fields["resources"] = list(event["resources"])[:5]
+    return ("eventbridge", fields)
+
+
+def _records(event: Mapping[str, Any]) -> Described:
     records = event.get("Records")
-    if isinstance(records, list) and records:
-        return _describe_records(records)
-    if "awslogs" in event:
-        return ("cloudwatch-logs", {})
+    return _describe_records(records) if isinstance(records, list) and records else None
+
+
+def _logs(event: Mapping[str, Any]) -> Described:
+    return ("cloudwatch-logs", {}) if "awslogs" in event else None
+
+
+def _work_item(event: Mapping[str, Any]) -> Described:
     if {"bucket", "key"} <= set(event) or ("account" in event and "region" in event):
         return ("work-item", {k: event[k] for k in ("account", "region", "bucket", "key") if k in event})
-    return ("unknown", {"keys": sorted(map(str, event))[:10]})
+    return None
 
 
 def _describe_records(records: list[Any]) -> tuple[str, dict[str, Any]]:

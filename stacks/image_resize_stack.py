@@ -7,7 +7,6 @@ custom resource either way, which merges them into the bucket's configuration.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
@@ -64,7 +63,6 @@ class ImageResizeStack(Stack):
         else:
             self.dest_bucket = self.source_bucket
 
-        renditions = [r.model_dump() for r in settings.renditions]
         timeout = Duration.seconds(settings.timeout_seconds)
         self.ops = OpsFunction(
             self,
@@ -76,17 +74,7 @@ class ImageResizeStack(Stack):
             f"{settings.dest_prefix}",
             memory_mb=settings.memory_mb,
             timeout=timeout,
-            environment={
-                "DEST_BUCKET": self.dest_bucket.bucket_name,
-                "SOURCE_PREFIX": settings.source_prefix,
-                "DEST_PREFIX": settings.dest_prefix,
-                "RENDITIONS": json.dumps(renditions, separators=(",", ":")),
-                "OUTPUT_FORMAT": settings.output_format,
-                "QUALITY": str(settings.quality),
-                "MAX_PIXELS": str(settings.max_pixels),
-                "MAX_BYTES": str(settings.max_bytes),
-                "DELETE_RENDITIONS": "true" if settings.delete_renditions else "false",
-            },
+            environment={**settings.function_environment(), "DEST_BUCKET": self.dest_bucket.bucket_name},
         )
         self._grant(settings)
         self._trigger(settings, timeout, project, core)
@@ -190,7 +178,7 @@ class ImageResizeStack(Stack):
 
     def _suppress_notifications_handler(self) -> None:
         handler = self.node.try_find_child(NOTIFICATIONS_HANDLER_ID)
-        if handler is None:
+        if not isinstance(handler, Construct):
             return
         suppress(handler, "AwsSolutions-IAM4", "CDK's bucket-notifications custom resource handler uses "
                  "AWSLambdaBasicExecutionRole to write its own logs; it runs only on deploy",

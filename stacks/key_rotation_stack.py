@@ -25,6 +25,7 @@ Permissions:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
@@ -33,6 +34,7 @@ from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.platform import Core, OpsFunction, suppress
@@ -91,20 +93,16 @@ class KeyRotationStack(Stack):
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
-        managed_json = Stack.of(self).to_json_string(
-            {user: secret.secret_arn for user, secret in self.secrets.items()}
-        ) if self.secrets else "{}"
-        environment = {
-            "MODE": settings.mode,
-            "WARN_AFTER_DAYS": str(settings.warn_after_days),
-            "DEACTIVATE_AFTER_DAYS": str(settings.deactivate_after_days),
-            "DELETE_AFTER_DAYS": str(settings.delete_after_days),
-            "GRACE_DAYS": str(settings.grace_days),
-            "EXEMPT_GROUP": settings.exempt_group,
-            "EXEMPT_TAG": settings.exempt_tag,
-            "MAX_CHANGES": str(settings.max_changes),
-            "MANAGED_SECRETS": managed_json,
-        }
+        # Secret names, known at synth (Secrets Manager takes a name wherever it takes an ARN).
+        managed = {user.user_name: secret_name(project, user.user_name, user.secret_name)
+                   for user in settings.managed_users}
+        # Owner notices: one message per owner, attribute "owner"; emails get a subscription filtered to it.
+        self.owner_topic = sns.Topic(
+            self, "OwnerNotices", display_name=f"{project.prefix} access keys you own",
+            master_key=core.key, enforce_ssl=True,
+        )
+        environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True),
+                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn}
         self.ops = OpsFunction(
             self,
             "KeyRotation",
@@ -151,6 +149,12 @@ class KeyRotationStack(Stack):
                      applies_to=["Resource::*"])
 
         self._sweep_permissions(settings)
+        self.owner_topic.grant_publish(function)
+        function.add_to_role_policy(iam.PolicyStatement(
+            sid="SubscribeOwners", actions=["sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+            resources=[self.owner_topic.topic_arn]))
+        CfnOutput(self, "OwnerTopicArn", value=self.owner_topic.topic_arn,
+                  description="Owner notices (message attribute 'owner'): subscribe with a filter policy on it")
         for index, (user_name, secret) in enumerate(self.secrets.items()):
             CfnOutput(self, f"SecretArn{index}", value=secret.secret_arn,
                       description=f"Secret holding the access key of {user_name} (read AWSCURRENT)")

@@ -49,6 +49,9 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_clients()
     yield
     reset_clients()
+    from tests.lifetime.kit import SimClock
+
+    SimClock.stop_frozen_clocks()  # a frozen clock never outlives its test
 
 
 def load_event(name: str) -> Any:
@@ -59,3 +62,17 @@ def load_event(name: str) -> Any:
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
+
+
+def emf_metrics(out: str) -> dict[str, float]:
+    """Each metric's total over the EMF lines Powertools printed (e.g. ``capsys.readouterr().out``)."""
+    totals: dict[str, float] = {}
+    for line in out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = blob[definition["Name"]]
+            totals[definition["Name"]] = totals.get(definition["Name"], 0) + (
+                sum(value) if isinstance(value, list) else value)
+    return totals

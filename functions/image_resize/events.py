@@ -1,7 +1,9 @@
 """Pure event parsing: S3 notifications (direct or wrapped in SQS) and EventBridge S3 events -> ObjectEvent.
 
 S3 notification keys are URL-encoded with '+' for spaces (``My+Photo.jpg``): they are decoded here.
-EventBridge events carry the key as stored; see ``ObjectEvent.alternative_key``.
+EventBridge events carry the key as stored; see ``ObjectEvent.alternative_key``. Events the function does
+not act on (a restore, a storage-class transition, S3's test event) become ``IgnoredEvent`` with the
+reason, so that each one is logged and counted rather than dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 Action = Literal["created", "removed"]
+_EVENTBRIDGE_ACTIONS: dict[str, Action] = {"Object Created": "created", "Object Deleted": "removed"}
 
 
 class BadEvent(ValueError):
@@ -28,6 +31,19 @@ class ObjectEvent:
     size: int | None = None
     origin: str = "s3"
     alternative_key: str | None = None  # a second spelling to try when ``key`` is not found
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """An event of a type the function does not act on; ``reason`` says which and why."""
+
+    bucket: str
+    key: str
+    reason: str
+    origin: str = "s3"
+
+
+Parsed = ObjectEvent | IgnoredEvent
 
 
 def kind(event: Any) -> str:
@@ -51,20 +67,21 @@ def kind(event: Any) -> str:
 def _action(event_name: str) -> Action | None:
     if event_name.startswith("ObjectCreated:"):
         return "created"
-    if event_name.startswith("ObjectRemoved:"):
+    if event_name.startswith(("ObjectRemoved:", "LifecycleExpiration:")):
         return "removed"
     return None
 
 
-def parse_s3_notification(event: Mapping[str, Any], origin: str = "s3") -> list[ObjectEvent]:
-    """Records of an S3 event notification; other event types (restore, replication ...) are dropped."""
+def parse_s3_notification(event: Mapping[str, Any], origin: str = "s3") -> list[Parsed]:
+    """Records of an S3 event notification; other event types (restore, transition ...) come back ignored."""
     records = event.get("Records")
     if not isinstance(records, list):
         raise BadEvent("S3 notification without a Records list")
-    parsed = []
+    parsed: list[Parsed] = []
     for record in records:
         try:
-            action = _action(str(record.get("eventName", "")))
+            event_name = str(record.get("eventName", ""))
+            action = _action(event_name)
             s3 = record["s3"]
             bucket = str(s3["bucket"]["name"])
             obj = s3["object"]
@@ -72,6 +89,8 @@ def parse_s3_notification(event: Mapping[str, Any], origin: str = "s3") -> list[
         except (KeyError, TypeError, AttributeError) as exc:
             raise BadEvent(f"S3 notification record without bucket/object key: {exc}") from None
         if action is None:
+            parsed.append(IgnoredEvent(bucket, key, f"S3 event {event_name}: only ObjectCreated and ObjectRemoved "
+                                       "events change renditions", origin))
             continue
         size = obj.get("size")
         parsed.append(
@@ -81,7 +100,14 @@ def parse_s3_notification(event: Mapping[str, Any], origin: str = "s3") -> list[
     return parsed
 
 
-def parse_sqs_body(body: str) -> list[ObjectEvent]:
+TEST_EVENT_REASON = "s3:TestEvent: S3 checks that it may deliver to this destination; nothing to resize"
+
+
+def _test_event(message: Mapping[str, Any], origin: str) -> list[Parsed]:
+    return [IgnoredEvent(str(message.get("Bucket", "")), "", TEST_EVENT_REASON, origin)]
+
+
+def parse_sqs_body(body: str) -> list[Parsed]:
     """An SQS message body sent by S3: a notification, or S3's one-off ``s3:TestEvent`` (ignored)."""
     try:
         message = json.loads(body)
@@ -89,7 +115,7 @@ def parse_sqs_body(body: str) -> list[ObjectEvent]:
         raise BadEvent(f"SQS message body is not JSON: {exc}") from None
     message_kind = kind(message)
     if message_kind == "s3-test":
-        return []
+        return _test_event(message, "sqs")
     if message_kind == "eventbridge":  # an EventBridge rule may target the queue too
         return parse_eventbridge(message)
     if message_kind != "s3":
@@ -97,15 +123,10 @@ def parse_sqs_body(body: str) -> list[ObjectEvent]:
     return parse_s3_notification(message, origin="sqs")
 
 
-def parse_eventbridge(event: Mapping[str, Any]) -> list[ObjectEvent]:
-    """EventBridge ``Object Created`` / ``Object Deleted`` from ``aws.s3``."""
+def parse_eventbridge(event: Mapping[str, Any]) -> list[Parsed]:
+    """EventBridge ``Object Created`` / ``Object Deleted`` from ``aws.s3``; other detail types come back ignored."""
     detail_type = event.get("detail-type")
-    if detail_type == "Object Created":
-        action: Action = "created"
-    elif detail_type == "Object Deleted":
-        action = "removed"
-    else:
-        return []
+    action = _EVENTBRIDGE_ACTIONS.get(str(detail_type))
     try:
         detail = event["detail"]
         bucket = str(detail["bucket"]["name"])
@@ -113,6 +134,9 @@ def parse_eventbridge(event: Mapping[str, Any]) -> list[ObjectEvent]:
         key = str(obj["key"])
     except (KeyError, TypeError) as exc:
         raise BadEvent(f"EventBridge S3 event without detail.bucket.name/detail.object.key: {exc}") from None
+    if action is None:
+        return [IgnoredEvent(bucket, key, f"EventBridge S3 event {detail_type!r}: only Object Created and Object "
+                             "Deleted change renditions", "eventbridge")]
     decoded = unquote_plus(key)
     size = obj.get("size")
     return [
@@ -122,7 +146,7 @@ def parse_eventbridge(event: Mapping[str, Any]) -> list[ObjectEvent]:
     ]
 
 
-def parse(event: Mapping[str, Any]) -> list[ObjectEvent]:
+def parse(event: Mapping[str, Any]) -> list[Parsed]:
     """A direct S3 notification or an EventBridge event (SQS batches are handled record by record)."""
     event_kind = kind(event)
     if event_kind == "s3":
@@ -130,5 +154,5 @@ def parse(event: Mapping[str, Any]) -> list[ObjectEvent]:
     if event_kind == "eventbridge":
         return parse_eventbridge(event)
     if event_kind == "s3-test":
-        return []
+        return _test_event(event, "s3")
     raise BadEvent(f"unsupported event shape ({event_kind})")

@@ -248,42 +248,42 @@ def _decode(image: Image.Image, info: Probe, targets: list[Target]) -> Image.Ima
     return image
 
 
+# Mode -> (mode to convert to, whether the ICC profile still applies). L, RGB and RGBA stay as they are.
+_CONVERSIONS = {"LA": ("RGBA", False), "La": ("RGBA", False), "1": ("L", True), "F": ("L", True),
+                "RGBa": ("RGBA", True)}
+
+
+def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            converted = ImageCms.profileToProfile(
+                image, ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None
+        if isinstance(converted, Image.Image):
+            return converted
+    return image.convert("RGB")
+
+
 def _normalise(image: Image.Image) -> tuple[Image.Image, bytes | None]:
-    """Orientation applied, colours in L / RGB / RGBA; returns the ICC profile to keep (None: sRGB)."""
+    """Colours in L / RGB / RGBA; returns the ICC profile to keep (None: sRGB)."""
     icc = image.info.get("icc_profile") or None
     mode = image.mode
     if mode in ("L", "RGB", "1") and "transparency" in image.info:
         # A tRNS colour key: the key colour becomes transparent (Pillow's convert applies it).
         return image.convert("RGBA"), icc if mode == "RGB" else None
     if mode == "CMYK":
-        converted = None
-        if icc:
-            try:
-                converted = ImageCms.profileToProfile(
-                    image, ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB"
-                )
-            except (ImageCms.PyCMSError, OSError, ValueError):
-                converted = None
-        image = converted if isinstance(converted, Image.Image) else image.convert("RGB")
-        return image, None
+        return _cmyk_to_srgb(image, icc), None
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in image.info
         return image.convert("RGBA" if has_alpha else "RGB"), None
-    if mode in ("LA", "La"):
-        image = image.convert("RGBA")
-        icc = None
-    elif mode == "1":
-        image = image.convert("L")
-    elif mode.startswith("I;16") or mode == "I":
-        image = image.convert("I").point(lambda v: v / 256).convert("L")
-    elif mode == "F":
-        image = image.convert("L")
-    elif mode == "RGBa":
-        image = image.convert("RGBA")
-    elif mode not in ("L", "RGB", "RGBA"):
-        image = image.convert("RGB")
-        icc = None
-    return image, icc
+    if mode.startswith("I;16") or mode == "I":
+        return image.convert("I").point(lambda v: v / 256).convert("L"), icc
+    if mode in ("L", "RGB", "RGBA"):
+        return image, icc
+    target, keeps_icc = _CONVERSIONS.get(mode, ("RGB", False))
+    return image.convert(target), icc if keeps_icc else None
 
 
 def resize(source: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -5,11 +5,9 @@ No boto3, no environment: everything arrives as arguments, every decision carrie
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, unquote
 
 CONTENT_TYPES = {
@@ -28,12 +26,10 @@ EXTENSIONS = {
     "GIF": (".gif",),
     "AVIF": (".avif",),
 }
-OUTPUT_FORMATS = ("original", "jpeg", "webp", "png", "avif")
 # User metadata on every rendition (S3 returns the keys lower-cased, without the x-amz-meta- prefix).
 META_SOURCE_KEY = "source-key"
 META_SOURCE_ETAG = "source-etag"
 META_RENDITION = "rendition"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -42,32 +38,6 @@ class RenditionSpec:
     width: int
     height: int
     fit: Literal["contain", "cover"] = "contain"
-
-
-def parse_renditions(raw: Any) -> tuple[RenditionSpec, ...]:
-    """``RENDITIONS`` (parsed JSON) -> specs. Raises ValueError naming the bad entry."""
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("RENDITIONS must be a non-empty JSON list of {name, width, height, fit}")
-    specs: list[RenditionSpec] = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise ValueError(f"RENDITIONS[{index}] must be an object")
-        name = item.get("name")
-        width, height = item.get("width"), item.get("height")
-        fit = item.get("fit", "contain")
-        if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-            raise ValueError(f"RENDITIONS[{index}].name {name!r} is not a safe path segment")
-        if not isinstance(width, int) or not isinstance(height, int) or width < 1 or height < 1:
-            raise ValueError(f"RENDITIONS[{index}] width and height must be positive whole numbers")
-        if fit not in ("contain", "cover"):
-            raise ValueError(f"RENDITIONS[{index}].fit {fit!r} must be contain or cover")
-        specs.append(RenditionSpec(name=name, width=width, height=height, fit=fit))
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise ValueError("RENDITIONS names must be unique")
-    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -167,10 +137,3 @@ def check_size(size: int, max_bytes: int) -> str | None:
     if size > max_bytes:
         return f"the object has {size} bytes, over the limit of {max_bytes} (MAX_BYTES)"
     return None
-
-
-def summarise(key: str, written: Sequence[tuple[str, int, int, int]]) -> str:
-    """``written``: (key, width, height, bytes) per rendition."""
-    lines = [f"Resized `{key}` into {len(written)} rendition(s):"]
-    lines += [f"- `{k}` {w}x{h}, {n} bytes" for k, w, h, n in written]
-    return "\n".join(lines)

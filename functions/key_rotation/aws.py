@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from key_rotation.credentials import LastUse
 from key_rotation.rotation import CURRENT, PENDING, AccessKey, Identity, NewKey, RotationError, SecretState
 from shared.clients import client
 from shared.errors import error_code
+from shared.reports import ActionReport
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import UserTypeDef
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
 
 # Answers of STS to a key that is not (yet) usable; anything else (throttling, 5xx) is raised as is.
 _INVALID_KEY_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "UnrecognizedClientException"}
@@ -22,19 +31,32 @@ _INVALID_KEY_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDe
 _TEST_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10)
 
 
+CREDENTIAL_REPORT_ATTEMPTS = 10
+CREDENTIAL_REPORT_DELAY_SECONDS = 3.0
+
+
+class CredentialReportNotReady(Exception):
+    """IAM is still generating the credential report: the sweep fails and Lambda retries it."""
+
+
 class Aws:
-    """IAM, STS and Secrets Manager calls of the rotation steps and of the sweep."""
+    """IAM, STS, Secrets Manager and SNS calls of the rotation steps and of the sweep."""
 
-    def __init__(self, region: str | None = None) -> None:
+    def __init__(self, region: str | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._region = region
+        self._sleep = sleep
 
     @property
-    def _iam(self) -> Any:
-        return client("iam")
+    def _sns(self) -> SNSClient:
+        return cast("SNSClient", client("sns", self._region))
 
     @property
-    def _sm(self) -> Any:
-        return client("secretsmanager", self._region)
+    def _iam(self) -> IAMClient:
+        return cast("IAMClient", client("iam"))
+
+    @property
+    def _sm(self) -> SecretsManagerClient:
+        return cast("SecretsManagerClient", client("secretsmanager", self._region))
 
     # -- Secrets Manager
 
@@ -117,14 +139,31 @@ class Aws:
     def deactivate_key(self, user_name: str, key_id: str) -> None:
         self._iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Inactive")
 
-    def last_used(self, key_id: str) -> datetime | None:
+    def last_used(self, key_id: str) -> LastUse:
         response = self._iam.get_access_key_last_used(AccessKeyId=key_id)
-        value = response.get("AccessKeyLastUsed", {}).get("LastUsedDate")
-        return value if isinstance(value, datetime) else None
+        used = response.get("AccessKeyLastUsed", {})
+        when, service = used.get("LastUsedDate"), used.get("ServiceName")
+        return LastUse(when if isinstance(when, datetime) else None,
+                       service if service and service != "N/A" else None)
+
+    def credential_report(self) -> str:
+        """The account's IAM credential report (CSV): generated if needed, waited for while in progress."""
+        for _ in range(CREDENTIAL_REPORT_ATTEMPTS):
+            state = self._iam.generate_credential_report().get("State")
+            if state == "COMPLETE":
+                try:
+                    return self._iam.get_credential_report()["Content"].decode("utf-8")
+                except ClientError as exc:
+                    if error_code(exc) not in ("ReportInProgress", "ReportNotPresent", "ReportExpired"):
+                        raise
+            self._sleep(CREDENTIAL_REPORT_DELAY_SECONDS)
+        # Transient: Lambda retries the sweep (IAM usually finishes a report within seconds).
+        raise CredentialReportNotReady(f"the IAM credential report was not ready after {CREDENTIAL_REPORT_ATTEMPTS} "
+                                       "attempts")
 
     # -- IAM users
 
-    def iter_users(self) -> Iterator[dict[str, Any]]:
+    def iter_users(self) -> Iterator[UserTypeDef]:
         for page in self._iam.get_paginator("list_users").paginate():
             yield from page.get("Users", [])
 
@@ -152,6 +191,31 @@ class Aws:
                 raise LookupError(f"exempt group {group_name} does not exist") from None
             raise
         return members
+
+    # -- owner notices (SNS)
+
+    def email_subscribers(self, topic_arn: str) -> set[str]:
+        """Email endpoints subscribed to ``topic_arn`` (confirmed or pending)."""
+        found: set[str] = set()
+        for page in self._sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+            found.update(s["Endpoint"].lower() for s in page.get("Subscriptions", []) if s.get("Protocol") == "email")
+        return found
+
+    def subscribe_owner(self, topic_arn: str, email: str) -> None:
+        """An email subscription that receives only the notices whose ``owner`` attribute is this address."""
+        self._sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=email,
+                            Attributes={"FilterPolicy": json.dumps({"owner": [email]})})
+
+    def publish_owner(self, topic_arn: str, owner: str, report: ActionReport) -> str:
+        response = self._sns.publish(
+            TopicArn=topic_arn, Subject=f"{report.automation}: {report.title}"[:99], Message=report.to_json(),
+            MessageAttributes={
+                "owner": {"DataType": "String", "StringValue": owner},
+                "automation": {"DataType": "String", "StringValue": report.automation},
+                "severity": {"DataType": "String", "StringValue": report.severity},
+            },
+        )
+        return str(response["MessageId"])
 
     # -- STS with the key under test
 

@@ -67,19 +67,27 @@ CHANGES = (Action.DEACTIVATE, Action.DELETE)
 
 @dataclass(frozen=True)
 class Thresholds:
-    warn_after_days: int = 80
-    deactivate_after_days: int = 90
-    delete_after_days: int = 120
-    grace_days: int = 7
+    """The sweep's policy (the settings model's defaults are the only defaults)."""
+
+    warn_after_days: int
+    deactivate_after_days: int
+    delete_after_days: int
+    grace_days: int
+    deactivate_if_unused_days: int
+    deactivate_in_use: bool
+    warn_days_before: int
 
     def __post_init__(self) -> None:
         if not (0 < self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
             raise ValueError(
-                "WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS is required (got "
+                "warn_after_days < deactivate_after_days < delete_after_days is required (got "
                 f"{self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
             )
         if self.grace_days < 0:
-            raise ValueError(f"GRACE_DAYS must not be negative (got {self.grace_days})")
+            raise ValueError(f"grace_days must not be negative (got {self.grace_days})")
+        if self.deactivate_if_unused_days < 1 or self.warn_days_before < 0:
+            raise ValueError("deactivate_if_unused_days must be at least 1 and warn_days_before not negative (got "
+                             f"{self.deactivate_if_unused_days}, {self.warn_days_before})")
 
     @property
     def unused_before_delete_days(self) -> int:
@@ -95,6 +103,8 @@ class KeyFacts:
     created: datetime
     last_used: datetime | None
     deactivated_at: datetime | None = None  # when this automation deactivated it (its record), if it did
+    last_used_service: str | None = None
+    owner: str | None = None  # the user's owner tag: an email address or a chat destination name
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,8 @@ class Decision:
     managed: bool = False
     exempt: bool = False
     rotation: bool = False  # retiring a managed user's key: part of its rotation, carried out in both modes
+    due: datetime | None = None  # when ``due_action`` happens if nothing changes (for a warning ahead of it)
+    due_action: Action | None = None
 
     @property
     def is_change(self) -> bool:
@@ -128,8 +140,18 @@ def age_days(created: datetime, now: datetime) -> int:
     return max(0, (now - created) // timedelta(days=1))
 
 
-def _used(last_used: datetime | None) -> str:
-    return "never used" if last_used is None else f"last used {last_used:%Y-%m-%d %H:%M}Z"
+def _days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def _used(key: KeyFacts) -> str:
+    if key.last_used is None:
+        return "never used"
+    service = f" ({key.last_used_service})" if key.last_used_service else ""
+    return f"last used {key.last_used:%Y-%m-%d %H:%M}Z{service}"
+
+
+_DUE_VERBS = {Action.DEACTIVATE: "deactivated", Action.DELETE: "deleted"}
 
 
 def decide(
@@ -147,51 +169,76 @@ def decide(
         decision = _decide_unmanaged(key, now, thresholds)
     if exempt and decision.action in CHANGES and not decision.rotation:
         return replace(decision, exempt=True, reason=f"{decision.reason}; user is exempt: reported only")
-    return replace(decision, exempt=exempt)
+    return _warn_ahead(replace(decision, exempt=exempt), now, thresholds)
+
+
+def _warn_ahead(decision: Decision, now: datetime, t: Thresholds) -> Decision:
+    """Within ``warn_days_before`` of its next action, a key is reported with what will happen and when."""
+    due, verb = decision.due, _DUE_VERBS.get(decision.due_action) if decision.due_action else None
+    if decision.managed:  # a managed user's previous key: the rotation's own report announced its retirement
+        return decision
+    if decision.action not in (Action.NONE, Action.WARN) or due is None or verb is None or due <= now:
+        return decision
+    if due - now > _days(t.warn_days_before):
+        return decision
+    days_left = -(-(due - now) // _days(1))  # whole days, rounded up
+    note = f"will be {verb} on {due:%Y-%m-%d %H:%M}Z (in {days_left} day{'s' if days_left != 1 else ''})"
+    if decision.exempt:
+        note += " were the user not exempt"
+    return replace(decision, action=Action.WARN, reason=f"{decision.reason}; {note}")
 
 
 def _decide_unmanaged(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
-    age = age_days(key.created, now)
-    used = _used(key.last_used)
-    if key.status == ACTIVE:
-        if age >= t.deactivate_after_days:
-            reason = f"active key {age} days old (>= {t.deactivate_after_days}), {used}"
-            return Decision(key, Action.DEACTIVATE, reason, age)
-        if age >= t.warn_after_days:
-            return Decision(key, Action.WARN, f"active key {age} days old (>= {t.warn_after_days}), {used}", age)
-        return Decision(key, Action.NONE, f"active key {age} days old, {used}", age)
-    # Inactive.
-    if age >= t.delete_after_days and key.deactivated_at is not None:
-        ready = key.deactivated_at + timedelta(days=t.grace_days)
-        if now < ready:
-            return Decision(
-                key, Action.WARN, f"inactive key {age} days old, deactivated by this automation at "
-                f"{key.deactivated_at:%Y-%m-%d %H:%M}Z: deleted from {ready:%Y-%m-%d %H:%M}Z ({t.grace_days} days "
-                f"later), {used}", age,
-            )
-        return Decision(
-            key, Action.DELETE, f"inactive key {age} days old (>= {t.delete_after_days}), deactivated by this "
-            f"automation at {key.deactivated_at:%Y-%m-%d %H:%M}Z, {used}", age,
-        )
-    if age >= t.delete_after_days:
-        quiet_since = now - timedelta(days=t.unused_before_delete_days)
-        if key.last_used is not None and key.last_used > quiet_since:
-            return Decision(
-                key,
-                Action.HOLD,
-                f"inactive key {age} days old but {used}, within the last {t.unused_before_delete_days} days: "
-                "not deleted (it may have been switched off recently)",
-                age,
-            )
-        return Decision(key, Action.DELETE, f"inactive key {age} days old (>= {t.delete_after_days}), {used}", age)
-    if age >= t.warn_after_days:
-        return Decision(key, Action.WARN, f"inactive key {age} days old (>= {t.warn_after_days}), {used}", age)
-    return Decision(key, Action.NONE, f"inactive key {age} days old, {used}", age)
+    return _unmanaged_active(key, now, t) if key.status == ACTIVE else _unmanaged_inactive(key, now, t)
+
+
+def _unmanaged_active(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
+    """Deactivated at ``deactivate_after_days``, and (unless ``deactivate_in_use``) only once unused for
+    ``deactivate_if_unused_days``: an old key in use is reported in every sweep instead."""
+    age, used = age_days(key.created, now), _used(key)
+    by_age = key.created + _days(t.deactivate_after_days)
+    quiet_from = (key.last_used or key.created) + _days(t.deactivate_if_unused_days)
+    due = by_age if t.deactivate_in_use else max(by_age, quiet_from)
+    if now >= due:
+        rule = "" if t.deactivate_in_use else f" and unused for {t.deactivate_if_unused_days}+ days"
+        return Decision(key, Action.DEACTIVATE, f"active key {age} days old (>= {t.deactivate_after_days}){rule}, "
+                        f"{used}", age)
+    if now >= by_age:
+        return Decision(key, Action.WARN, f"active key {age} days old (>= {t.deactivate_after_days}) but in use, "
+                        f"{used}: not deactivated while it is used (deactivate_if_unused_days: "
+                        f"{t.deactivate_if_unused_days}); rotate it", age, due=due, due_action=Action.DEACTIVATE)
+    action = Action.WARN if age >= t.warn_after_days else Action.NONE
+    limit = f" (>= {t.warn_after_days})" if action is Action.WARN else ""
+    return Decision(key, action, f"active key {age} days old{limit}, {used}", age, due=due,
+                    due_action=Action.DEACTIVATE)
+
+
+def _unmanaged_inactive(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
+    """Deleted at ``delete_after_days``: ``grace_days`` after this automation deactivated it, or, deactivated by
+    someone else, once unused for ``delete_after_days - deactivate_after_days`` days."""
+    age, used = age_days(key.created, now), _used(key)
+    by_age = key.created + _days(t.delete_after_days)
+    if key.deactivated_at is not None:
+        due = max(by_age, key.deactivated_at + _days(t.grace_days))
+        how = f"deactivated by this automation at {key.deactivated_at:%Y-%m-%d %H:%M}Z"
+    else:
+        due = max(by_age, (key.last_used or key.created) + _days(t.unused_before_delete_days))
+        how = "deactivated by someone else"
+    if now >= due:
+        return Decision(key, Action.DELETE, f"inactive key {age} days old (>= {t.delete_after_days}), {how}, "
+                        f"{used}", age)
+    if now >= by_age and key.deactivated_at is None:
+        return Decision(key, Action.HOLD, f"inactive key {age} days old but {used}, within the last "
+                        f"{t.unused_before_delete_days} days: not deleted (it may have been switched off recently)",
+                        age, due=due, due_action=Action.DELETE)
+    action = Action.WARN if age >= t.warn_after_days or now >= by_age else Action.NONE
+    return Decision(key, action, f"inactive key {age} days old, {how}, {used}; deleted from {due:%Y-%m-%d %H:%M}Z",
+                    age, due=due, due_action=Action.DELETE)
 
 
 def _decide_managed(key: KeyFacts, now: datetime, t: Thresholds, managed: Managed) -> Decision:
     age = age_days(key.created, now)
-    used = _used(key.last_used)
+    used = _used(key)
     if managed.current_key_id is None:
         action = Action.HOLD if key.status == ACTIVE and age >= t.deactivate_after_days else Action.NONE
         if action is Action.NONE and age >= t.warn_after_days:
@@ -227,16 +274,17 @@ def _retire(key: KeyFacts, now: datetime, t: Thresholds, managed: Managed, age: 
         )
     grace = timedelta(days=t.grace_days)
     grace_end = max(since, key.created) + grace
+    due = max(grace_end, key.last_used + grace) if key.last_used else grace_end
     if now < grace_end:
         return Decision(
             key, Action.NONE, f"previous key in its grace period until {grace_end:%Y-%m-%d %H:%M}Z ({used})",
-            age, managed=True,
+            age, managed=True, due=due, due_action=Action.DEACTIVATE,
         )
     if key.last_used is not None and key.last_used > now - grace:
         return Decision(
             key, Action.HOLD, f"not AWSCURRENT (current since {since:%Y-%m-%d %H:%M}Z) but still in use within the "
             f"last {t.grace_days} days ({used}): not deactivated; find the reader that still uses it and move it "
-            "to the secret's AWSCURRENT value", age, managed=True,
+            "to the secret's AWSCURRENT value", age, managed=True, due=due, due_action=Action.DEACTIVATE,
         )
     return Decision(
         key, Action.DEACTIVATE, f"not AWSCURRENT, {t.grace_days}-day grace period over since "

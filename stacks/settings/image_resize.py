@@ -1,4 +1,8 @@
-"""Settings of the `image_resize` automation (cdk.json: context.automations.image_resize)."""
+"""Settings of the `image_resize` automation (cdk.json: context.automations.image_resize).
+
+Every value is checked by the function's own parsers (``image_resize.config``), and
+``function_environment()`` writes what ``Config.from_env`` reads.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,29 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from image_resize.config import (
+    MAX_SIDE,
+    check_sides_for_format,
+    parse_positive,
+    parse_prefix,
+    parse_quality,
+    parse_rendition_name,
+    parse_renditions,
+    parse_side,
+    renditions_json,
+)
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# A rendition name is one path segment of the output key.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-MAX_SIDE = 16_384
 
 
 class Rendition(StrictModel):
     """One output size: ``<dest_prefix><name>/<source key without source_prefix>``."""
 
     name: str = Field(description="Path segment of the rendition's keys: letters, digits, '_', '-', '.'.")
-    width: int = Field(description="Width of the box in pixels (1-16384).")
-    height: int = Field(description="Height of the box in pixels (1-16384).")
+    width: int = Field(description=f"Width of the box in pixels (1-{MAX_SIDE}; WebP at most 16383).")
+    height: int = Field(description=f"Height of the box in pixels (1-{MAX_SIDE}; WebP at most 16383).")
     fit: Literal["contain", "cover"] = Field(
         "contain", description="contain: fit inside the box, keep aspect; cover: fill the box, centre crop."
     )
@@ -29,19 +41,12 @@ class Rendition(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME_RE.fullmatch(value) or value in (".", "..") or ".." in value:
-            raise ValueError(
-                f"rendition name {value!r} must be 1-63 characters of letters, digits, '_', '-', '.', "
-                "start with a letter or digit, and not contain '..'"
-            )
-        return value
+        return parse_rendition_name(value)
 
     @field_validator("width", "height")
     @classmethod
     def _side(cls, value: int) -> int:
-        if not 1 <= value <= MAX_SIDE:
-            raise ValueError(f"must be a positive number of pixels up to {MAX_SIDE}")
-        return value
+        return parse_side(value)
 
 
 def _default_renditions() -> list[Rendition]:
@@ -50,18 +55,6 @@ def _default_renditions() -> list[Rendition]:
         Rendition(name="medium", width=1024, height=1024),
         Rendition(name="thumb", width=256, height=256, fit="cover"),
     ]
-
-
-def _check_prefix(value: str, *, allow_empty: bool) -> str:
-    if value == "":
-        if allow_empty:
-            return value
-        raise ValueError("must not be empty: name the prefix new images are uploaded under, e.g. 'uploads/'")
-    if not value.endswith("/"):
-        raise ValueError(f"must end with '/' (e.g. {value + '/'!r})")
-    if value.startswith("/") or "//" in value:
-        raise ValueError("must not start with '/' or contain '//'")
-    return value
 
 
 class ImageResizeSettings(AutomationSettings):
@@ -113,37 +106,28 @@ class ImageResizeSettings(AutomationSettings):
     @field_validator("source_prefix")
     @classmethod
     def _source_prefix(cls, value: str) -> str:
-        return _check_prefix(value, allow_empty=False)
+        return parse_prefix(value, allow_empty=False)
 
     @field_validator("dest_prefix")
     @classmethod
     def _dest_prefix(cls, value: str) -> str:
-        return _check_prefix(value, allow_empty=True)
+        return parse_prefix(value, allow_empty=True)
 
     @field_validator("renditions")
     @classmethod
     def _renditions(cls, value: list[Rendition]) -> list[Rendition]:
-        if not value:
-            raise ValueError("name at least one rendition")
-        names = [r.name for r in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"rendition names must be unique; repeated: {', '.join(duplicates)}")
+        parse_renditions([r.model_dump() for r in value])
         return value
 
     @field_validator("quality")
     @classmethod
     def _quality(cls, value: int) -> int:
-        if not 1 <= value <= 100:
-            raise ValueError("must be between 1 and 100")
-        return value
+        return parse_quality(value)
 
     @field_validator("max_pixels", "max_bytes")
     @classmethod
     def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be a positive number")
-        return value
+        return parse_positive(value)
 
     @field_validator("batch_size")
     @classmethod
@@ -151,6 +135,25 @@ class ImageResizeSettings(AutomationSettings):
         if not 1 <= value <= 10:
             raise ValueError("must be between 1 and 10")
         return value
+
+    @model_validator(mode="after")
+    def _encoder_limits(self) -> ImageResizeSettings:
+        check_sides_for_format(parse_renditions([r.model_dump() for r in self.renditions]), self.output_format)
+        return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable of ``image_resize.config.Config`` that comes from settings (the stack adds
+        DEST_BUCKET and NOTIFY_TOPIC_ARN, which name its resources)."""
+        return {
+            "SOURCE_PREFIX": self.source_prefix,
+            "DEST_PREFIX": self.dest_prefix,
+            "RENDITIONS": renditions_json(parse_renditions([r.model_dump() for r in self.renditions])),
+            "OUTPUT_FORMAT": self.output_format,
+            "QUALITY": str(self.quality),
+            "MAX_PIXELS": str(self.max_pixels),
+            "MAX_BYTES": str(self.max_bytes),
+            "DELETE_RENDITIONS": "true" if self.delete_renditions else "false",
+        }
 
     @property
     def same_bucket(self) -> bool:

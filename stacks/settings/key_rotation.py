@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from key_rotation.config import parse_exempt_tag, parse_owner_tag, parse_thresholds
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
-_USER_NAME = r"^[\w+=,.@-]{1,64}$"
+_USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
 _IAM_PATH = r"^/([\x21-\x7e]{0,510}/)?$"
 _SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern, not a password)
 _SCHEDULE = re.compile(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$")
@@ -50,11 +51,32 @@ class KeyRotationSettings(AutomationSettings):
     delete_after_days: int = Field(
         120, ge=1, le=3650, description="Inactive keys older than this are deleted (enforce) or reported."
     )
+    deactivate_if_unused_days: int = Field(
+        30, ge=1, le=3650, description="An old key (past deactivate_after_days) of a user not managed by rotation "
+        "is deactivated only once it has not been used for this many days; a key in use is reported instead."
+    )
+    deactivate_in_use: bool = Field(
+        False, description="Deactivate old keys by age alone, also while they are in use (true), instead of only "
+        "once unused for deactivate_if_unused_days (false)."
+    )
+    warn_days_before: int = Field(
+        7, ge=0, le=365, description="Days before a key is deactivated or deleted that the reports start saying "
+        "what will happen and when (0: no advance warning)."
+    )
+    owner_tag: str = Field(
+        "Owner", description="IAM user tag holding the owner of the user's keys: an email address (subscribed to "
+        "the owner topic, filtered to their own notices) or a chat destination name (message attribute 'owner'); "
+        "empty: no owner notices."
+    )
+    credential_report_users: int = Field(
+        100, ge=0, le=1_000_000, description="Above this many IAM users, last use of the keys comes from one IAM "
+        "credential report instead of one GetAccessKeyLastUsed call per key."
+    )
     mode: Literal["report", "enforce"] = Field(
         "report", description="Sweep mode: 'report' changes nothing and says what it would do; 'enforce' acts."
     )
     exempt_group: str = Field(
-        "", pattern=r"^([\w+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
+        "", pattern=r"^([A-Za-z0-9_+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
     )
     exempt_tag: str = Field(
         "", description="User tag 'Key=Value' whose carriers' keys are only reported (empty: none)."
@@ -66,14 +88,16 @@ class KeyRotationSettings(AutomationSettings):
         "rate(1 day)", description="EventBridge schedule expression of the sweep: 'rate(1 day)' or 'cron(...)'."
     )
 
+    @field_validator("owner_tag")
+    @classmethod
+    def _owner_tag(cls, value: str) -> str:
+        parse_owner_tag(value)
+        return value
+
     @field_validator("exempt_tag")
     @classmethod
     def _exempt_tag(cls, value: str) -> str:
-        if value == "":
-            return value
-        key, sep, tag_value = value.partition("=")
-        if not sep or not key.strip() or len(key) > 128 or len(tag_value) > 256:
-            raise ValueError("must be 'Key=Value' (key 1-128 characters, value up to 256), or empty")
+        parse_exempt_tag(value)
         return value
 
     @field_validator("sweep_schedule")
@@ -100,11 +124,8 @@ class KeyRotationSettings(AutomationSettings):
 
     @model_validator(mode="after")
     def _ordering(self) -> KeyRotationSettings:
-        if not (self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
-            raise ValueError(
-                "warn_after_days < deactivate_after_days < delete_after_days is required "
-                f"(got {self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
-            )
+        parse_thresholds(self.warn_after_days, self.deactivate_after_days, self.delete_after_days, self.grace_days,
+                         self.deactivate_if_unused_days, self.deactivate_in_use, self.warn_days_before)
         for user in self.managed_users:
             if user.rotation_days < 2 * self.grace_days + 2:
                 raise ValueError(
@@ -113,3 +134,22 @@ class KeyRotationSettings(AutomationSettings):
                     "sweep), and the next rotation may delete it only grace_days after that"
                 )
         return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads that comes from these settings (the stack adds MANAGED_SECRETS,
+        the managed users' secret names, OWNER_TOPIC_ARN and NOTIFY_TOPIC_ARN)."""
+        return {
+            "MODE": self.mode,
+            "WARN_AFTER_DAYS": str(self.warn_after_days),
+            "DEACTIVATE_AFTER_DAYS": str(self.deactivate_after_days),
+            "DELETE_AFTER_DAYS": str(self.delete_after_days),
+            "GRACE_DAYS": str(self.grace_days),
+            "EXEMPT_GROUP": self.exempt_group,
+            "EXEMPT_TAG": self.exempt_tag,
+            "MAX_CHANGES": str(self.max_changes),
+            "DEACTIVATE_IF_UNUSED_DAYS": str(self.deactivate_if_unused_days),
+            "DEACTIVATE_IN_USE": "true" if self.deactivate_in_use else "false",
+            "WARN_DAYS_BEFORE": str(self.warn_days_before),
+            "OWNER_TAG": self.owner_tag,
+            "CREDENTIAL_REPORT_USERS": str(self.credential_report_users),
+        }

@@ -72,12 +72,8 @@ def _resolve(value: Any, dep: Deployment) -> Any:
     return value
 
 
-def deploy(stack_name: str, template: dict[str, Any]) -> Deployment:
-    dep = Deployment(stack_name)
-    resources = template["Resources"]
-    for logical, res in resources.items():
-        if res["Type"] in KEPT_TYPES:
-            dep.physical[logical] = "pending"
+def _reduced(resources: dict[str, Any], dep: Deployment) -> dict[str, Any]:
+    """The template moto deploys: functions (stub code, real environment), queues, dashboards."""
     reduced: dict[str, Any] = {"TestRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                 "Action": "sts:AssumeRole"}]}}}}
@@ -98,6 +94,16 @@ def deploy(stack_name: str, template: dict[str, Any]) -> Deployment:
             name = props.get("DashboardName")
             reduced[logical] = {"Type": res["Type"], "Properties": {
                 **({"DashboardName": name} if isinstance(name, str) else {}), "DashboardBody": '{"widgets": []}'}}
+    return reduced
+
+
+def deploy(stack_name: str, template: dict[str, Any]) -> Deployment:
+    dep = Deployment(stack_name)
+    resources = template["Resources"]
+    for logical, res in resources.items():
+        if res["Type"] in KEPT_TYPES:
+            dep.physical[logical] = "pending"
+    reduced = _reduced(resources, dep)
     cfn = boto3.client("cloudformation", region_name=REGION)
     cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps({"Resources": reduced}))
     sqs = boto3.client("sqs", region_name=REGION)

@@ -245,3 +245,14 @@ def test_nag_suppressions_are_scoped(direct: tuple[Any, Template]) -> None:
         for item in rules:
             if "Resource::*" in item.get("applies_to", []):
                 assert logical_id.startswith("ResizeXRayPolicy"), logical_id  # OpsFunction's X-Ray statement
+
+
+@pytest.mark.parametrize("output_format", ["webp"])
+def test_a_rendition_side_over_the_output_formats_limit_fails_synth(output_format: str) -> None:
+    too_wide = {"renditions": [{"name": "huge", "width": 16384, "height": 100}], "output_format": output_format}
+    with pytest.raises(SettingsError) as error:
+        _load(too_wide)
+    assert "automations.image_resize" in str(error.value)
+    assert "16383" in str(error.value)
+    assert _load({**too_wide, "output_format": "jpeg"}).renditions[0].width == 16384
+    assert _load({"renditions": [{"name": "big", "width": 16383, "height": 100}], "output_format": "webp"})

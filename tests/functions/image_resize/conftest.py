@@ -194,3 +194,4 @@ def eventbridge_event(key: str, etag: str = "", size: int = 1, bucket: str = BUC
         event["detail"]["object"]["etag"] = etag
         event["detail"]["object"]["size"] = size
     return event
+

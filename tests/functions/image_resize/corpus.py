@@ -14,13 +14,14 @@ Each ``Sample`` says what the function must make of it:
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from PIL import Image
+
+from tests.functions.image_resize.conftest import encode
 
 Expect = Literal["renders", "rejects", "either"]
 RED = (230, 20, 20)
@@ -66,10 +67,7 @@ def marked(size: tuple[int, int] = UPRIGHT, mode: str = "RGB") -> Image.Image:
     return image
 
 
-def save(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
+save = encode  # an image's bytes in a format, with the writer's parameters
 
 
 def oriented(fmt: str, orientation: int, **params: Any) -> bytes:

@@ -260,11 +260,11 @@ def test_deleting_the_source_deletes_its_renditions(sandbox: Sandbox, lambda_con
     assert sandbox.reports() == []
 
 
-def test_delete_event_ignored_when_source_was_uploaded_again(sandbox: Sandbox, lambda_context: Any) -> None:
+def test_delete_event_keeps_renditions_when_source_was_uploaded_again(sandbox: Sandbox, lambda_context: Any) -> None:
     etag = sandbox.put("uploads/a.jpg", jpeg())
     run(s3_event("uploads/a.jpg", etag), lambda_context)
     result = run(eventbridge_event("uploads/a.jpg", deleted=True), lambda_context)
-    assert statuses(result) == ["ignored"]
+    assert statuses(result) == ["skipped"]  # the source exists: its renditions are checked, already up to date
     assert len(sandbox.keys("resized/")) == 2
 
 

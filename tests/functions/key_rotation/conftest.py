@@ -35,6 +35,7 @@ class Env:
     sm: Any
     tap: OpsTopicTap
     topic_arn: str
+    owners: OpsTopicTap  # the owner notices topic
 
     # -- Secrets Manager stand-in
 
@@ -94,16 +95,25 @@ class Env:
         return self.tap.messages()
 
 
+def function_environment(**settings: Any) -> dict[str, str]:
+    """What the stack sets: the settings model's environment plus MANAGED_SECRETS (no managed user)."""
+    from stacks.settings.key_rotation import KeyRotationSettings
+
+    return {**KeyRotationSettings(**settings).function_environment(), "MANAGED_SECRETS": "{}"}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     with mock_aws():
         tap = OpsTopicTap(REGION)
+        # The environment the stack gives the function with the default settings and no managed user.
+        for name, value in function_environment().items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
-        for var in ("MODE", "WARN_AFTER_DAYS", "DEACTIVATE_AFTER_DAYS", "DELETE_AFTER_DAYS", "GRACE_DAYS",
-                    "EXEMPT_GROUP", "EXEMPT_TAG", "MAX_CHANGES", "MANAGED_SECRETS"):
-            monkeypatch.delenv(var, raising=False)
+        owners = OpsTopicTap(REGION, name="opsauto-key-owners")
+        monkeypatch.setenv("OWNER_TOPIC_ARN", owners.topic_arn)
         from key_rotation import handler
 
         monkeypatch.setattr(handler, "SLEEP", lambda seconds: None)
         yield Env(boto3.client("iam", region_name=REGION), boto3.client("secretsmanager", region_name=REGION),
-                  tap, tap.topic_arn)
+                  tap, tap.topic_arn, owners)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,17 +22,18 @@ from key_rotation.rotation import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TH = Thresholds()
+TH = Thresholds(80, 90, 120, 7, deactivate_if_unused_days=30, deactivate_in_use=False, warn_days_before=7)
 
 
 def key(status: str = "Active", created: datetime = T0, last_used: datetime | None = None,
-        key_id: str = "AKIAEXAMPLE000000001") -> KeyFacts:
-    return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used)
+        key_id: str = "AKIAEXAMPLE000000001", deactivated_at: datetime | None = None) -> KeyFacts:
+    return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used, deactivated_at)
 
 
 def test_thresholds_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS"):
-        Thresholds(warn_after_days=90, deactivate_after_days=90)
+    with pytest.raises(ValueError, match="warn_after_days < deactivate_after_days < delete_after_days"):
+        Thresholds(warn_after_days=90, deactivate_after_days=90, delete_after_days=120, grace_days=7,
+                   deactivate_if_unused_days=30, deactivate_in_use=False, warn_days_before=7)
 
 
 def test_age_is_whole_days_and_never_negative() -> None:
@@ -105,9 +107,10 @@ facts = st.builds(
     created=moments,
     last_used=maybe_moment,
     key_id=st.sampled_from(["AKIA1", "AKIA2", "AKIA3"]),
+    deactivated_at=maybe_moment,
 )
 managed_states = st.none() | st.builds(Managed, st.just("secret"), st.none() | st.sampled_from(["AKIA1", "AKIA2"]),
-                                       maybe_moment)
+                                       maybe_moment, st.none() | st.sampled_from(["AKIA1", "AKIA3"]))
 
 
 @settings(max_examples=150, deadline=None)
@@ -118,28 +121,36 @@ def test_properties_of_decide(k: KeyFacts, now: datetime, managed: Managed | Non
         assert decision.action is not Action.DELETE  # an active key is never deleted
     else:
         assert decision.action is not Action.DEACTIVATE
-    if decision.action is Action.DELETE:  # deletion needs a long quiet period
-        assert k.last_used is None or now - k.last_used >= timedelta(days=TH.unused_before_delete_days)
-    if managed is not None and managed.current_key_id == k.key_id and managed.current_since is not None:
-        assert not decision.is_change  # AWSCURRENT is never touched by the sweep
-    if managed is not None and decision.action is Action.DEACTIVATE:
-        assert managed.current_since is not None and now >= managed.current_since + timedelta(days=TH.grace_days)
-        assert k.last_used is None or k.last_used < managed.current_since
+    grace = timedelta(days=TH.grace_days)
+    if decision.action is Action.DELETE:
+        if k.deactivated_at is not None:  # deactivated by this automation: grace_days later at the earliest
+            assert now >= k.deactivated_at + grace
+        else:  # by someone else: a long quiet period
+            assert k.last_used is None or now - k.last_used >= timedelta(days=TH.unused_before_delete_days)
+    if managed is not None and k.key_id in (managed.current_key_id, managed.pending_key_id):
+        assert not decision.is_change  # AWSCURRENT and AWSPENDING are never touched by the sweep
+    if managed is not None and managed.current_key_id is not None and decision.action is Action.DEACTIVATE:
+        assert decision.rotation and managed.current_since is not None
+        assert now >= max(managed.current_since, k.created) + grace
+        assert k.last_used is None or k.last_used <= now - grace  # quiet for grace_days
     assert decision.reason
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    actions=st.lists(st.tuples(st.sampled_from(list(Action)), st.booleans()), max_size=30),
+    actions=st.lists(st.tuples(st.sampled_from(list(Action)), st.booleans(), st.booleans()), max_size=30),
     mode=st.sampled_from(["report", "enforce"]),
     max_changes=st.integers(min_value=0, max_value=10),
 )
-def test_properties_of_plan(actions: list[tuple[Action, bool]], mode: str, max_changes: int) -> None:
-    decisions = [Decision(key(key_id=f"AKIA{i}"), a, "r", 0, exempt=e) for i, (a, e) in enumerate(actions)]
+def test_properties_of_plan(actions: list[tuple[Action, bool, bool]], mode: str, max_changes: int) -> None:
+    decisions = [Decision(key(key_id=f"AKIA{i}"), a, "r", 0, exempt=e, rotation=r)
+                 for i, (a, e, r) in enumerate(actions)]
     result = plan(decisions, mode=mode, max_changes=max_changes)
     assert len(result.execute) <= max_changes
     assert all(d.is_change and not d.exempt for d in result.execute)
-    if mode == "report" or result.guard_tripped:
+    if mode == "report":  # only the retirement of managed users' keys (their rotation) is carried out
+        assert all(d.rotation for d in result.execute)
+    if result.guard_tripped:
         assert result.execute == ()
 
 
@@ -148,3 +159,40 @@ def test_rotation_record_keeps_sub_second_precision() -> None:
     assert precise(moment) == "2026-11-28T23:44:44.512345Z"
     assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: precise(moment)}) == ("AKIA1", moment)
     assert current_since({TAG_CURRENT_KEY: "AKIA1", TAG_CURRENT_SINCE: "garbage"}) == ("AKIA1", None)
+
+
+# --------------------------------------------------------------------------- the policy for keys in use
+
+
+@settings(max_examples=200, deadline=None)
+@given(created=st.integers(0, 400), used=st.none() | st.integers(0, 400), now=st.integers(0, 500),
+       in_use=st.booleans())
+def test_a_key_used_within_deactivate_if_unused_days_is_never_deactivated_by_default(
+        created: int, used: int | None, now: int, in_use: bool) -> None:
+    th = replace(TH, deactivate_in_use=in_use)
+    last = None if used is None else T0 + timedelta(days=max(created, used))
+    k = key(created=T0 + timedelta(days=created), last_used=last)
+    moment = T0 + timedelta(days=max(now, created))
+    decision = decide(k, now=moment, thresholds=th)
+    age = (moment - k.created).days
+    recently_used = last is not None and moment - last < timedelta(days=th.deactivate_if_unused_days)
+    if not in_use and recently_used:
+        assert decision.action is not Action.DEACTIVATE
+        if age >= th.deactivate_after_days:  # old and in use: warned in every sweep, with its last use
+            assert decision.action is Action.WARN and "in use" in decision.reason and "last used" in decision.reason
+    if in_use:  # age alone
+        assert (decision.action is Action.DEACTIVATE) == (age >= th.deactivate_after_days)
+
+
+def test_warning_before_the_action_says_what_and_when() -> None:
+    k = key(created=T0)  # never used: deactivated at 90 days
+    assert decide(k, now=T0 + timedelta(days=82), thresholds=TH).reason.find("will be deactivated") == -1
+    early = decide(k, now=T0 + timedelta(days=84), thresholds=TH)
+    assert early.action is Action.WARN
+    assert "will be deactivated on 2026-04-01 00:00Z (in 6 days)" in early.reason
+    gone = decide(key(status="Inactive", created=T0, deactivated_at=T0 + timedelta(days=120)),
+                  now=T0 + timedelta(days=122), thresholds=TH)
+    assert gone.action is Action.WARN and "will be deleted on 2026-05-08 00:00Z (in 5 days)" in gone.reason
+    quiet = replace(TH, warn_days_before=0)
+    assert decide(k, now=T0 + timedelta(days=84), thresholds=quiet).action is Action.WARN  # by age (>= 80)
+    assert "will be" not in decide(k, now=T0 + timedelta(days=84), thresholds=quiet).reason

@@ -299,3 +299,51 @@ def test_missing_managed_secret_is_noted_and_its_user_left_alone(aws: Any, lambd
     sweep(lambda_context, T0 + timedelta(days=100))
     assert aws.keys("alice") == {key: "Active"}
     assert f"managed secret {gone} does not exist" in one_report(aws)["content"]["description"]
+
+
+# --------------------------------------------------------------------------- owners and the credential report
+
+
+def test_owner_gets_a_notice_of_their_keys_only(aws: Any, lambda_context: Any) -> None:
+    """The Owner tag's address is subscribed to the owner topic with a filter on the message attribute
+    ``owner``; each owner's notice lists only the keys of the users they own."""
+    (mine,) = aws.user("alice-app", keys=1, tags={"Owner": "alice@example.com"})
+    (theirs,) = aws.user("bob-app", keys=1, tags={"Owner": "team-payments"})
+    aws.set_key("alice-app", mine, created=T0)
+    aws.set_key("bob-app", theirs, created=T0)
+    result = sweep(lambda_context, T0 + timedelta(days=85))
+    assert result["ownerNotices"] == 2
+    notices = {n["metadata"]["additionalContext"]["owner"]: n for n in aws.owners.messages()}
+    assert set(notices) == {"alice@example.com", "team-payments"}
+    assert mine in notices["alice@example.com"]["content"]["description"]
+    assert theirs not in notices["alice@example.com"]["content"]["description"]
+    import boto3
+
+    sns = boto3.client("sns", region_name="us-east-1")
+    emails = [s for s in sns.list_subscriptions()["Subscriptions"] if s["Protocol"] == "email"]
+    assert [s["Endpoint"] for s in emails] == ["alice@example.com"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=emails[0]["SubscriptionArn"])["Attributes"]
+    assert json.loads(attributes["FilterPolicy"]) == {"owner": ["alice@example.com"]}
+    sweep(lambda_context, T0 + timedelta(days=86))  # a second sweep subscribes no one again
+    assert len([s for s in sns.list_subscriptions()["Subscriptions"] if s["Protocol"] == "email"]) == 1
+
+
+@pytest.mark.parametrize("in_progress", [0, 2])
+def test_above_the_threshold_last_use_comes_from_the_credential_report(
+        aws: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, in_progress: int) -> None:
+    from tests.lifetime.kit import Fault, FaultInjector
+
+    monkeypatch.setenv("CREDENTIAL_REPORT_USERS", "2")
+    keys = {name: aws.user(name, keys=1)[0] for name in ("u1", "u2", "u3")}
+    for name, key_id in keys.items():
+        aws.set_key(name, key_id, created=T0, last_used=T0 + timedelta(days=80))
+    with FaultInjector() as faults:
+        faults.add(Fault("iam.GetCredentialReport", "ReportInProgress", status=404, times=in_progress))
+        with faults.active():
+            result = sweep(lambda_context, T0 + timedelta(days=95))
+    assert result["lastUseFrom"] == "credential report"
+    assert faults.count("iam.GetAccessKeyLastUsed") == 0
+    assert faults.count("iam.GetCredentialReport") == 1 + in_progress
+    # Used 15 days ago: in use, so not deactivated by default (the same decision as the per-key path).
+    assert result["deactivated"] == 0 and result["warned"] == 3
+    assert "last used 2026-08-20 12:00Z" in one_report(aws)["content"]["description"]
