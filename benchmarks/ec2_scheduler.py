@@ -170,9 +170,9 @@ def run(count: int = 5000) -> dict[str, Any]:
             return counter.attach(original(service, region))
 
         adapter.client = counted  # type: ignore[assignment]
-        import ec2_scheduler.handler as handler_module
+        import ec2_scheduler.runner as runner_module
 
-        handler_module.client = counted  # type: ignore[assignment]
+        runner_module.client = counted  # type: ignore[assignment]
 
         def invoke(at: str) -> tuple[dict[str, Any], dict[str, int], float]:
             event = {"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.scheduler",

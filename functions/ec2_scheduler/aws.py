@@ -11,37 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ec2_scheduler.plan import Resource
 from shared.clients import client
+from shared.errors import is_transient
+
+if TYPE_CHECKING:  # boto3-stubs: types only, not shipped to Lambda
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import TagTypeDef
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import TagTypeDef as RdsTagTypeDef
 
 BATCH_SIZE = 50  # instance ids per StartInstances / StopInstances call
 TAG_BATCH_SIZE = 500  # resource ids per CreateTags call (the API takes up to 1000)
 DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults (the maximum)
 RDS_PAGE_SIZE = 100  # DescribeDBInstances / DescribeDBClusters MaxRecords (the maximum)
 
-TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled", "TooManyRequestsException",
-    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout",
-    "RequestTimeoutException", "PriorRequestNotComplete",
-})
 # StopInstances(Hibernate=True) errors after which a normal stop is tried instead.
 HIBERNATE_FALLBACK_CODES = frozenset({
     "UnsupportedOperation", "UnsupportedHibernationConfiguration", "InvalidParameterCombination",
     "InvalidParameterValue", "IncorrectInstanceState",
 })
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def is_transient(exc: ClientError) -> bool:
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return error_code(exc) in TRANSIENT_CODES or status >= 500
 
 
 def describe_error(exc: ClientError) -> str:
@@ -95,7 +88,7 @@ class Ec2:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.client = client("ec2", region)
+        self.client: EC2Client = client("ec2", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         """Every instance carrying ``tag_key`` (any value) that is not terminated, page by page."""
@@ -141,7 +134,7 @@ class Ec2:
         return result
 
     def tag(self, ids: list[str], key: str, value: str) -> BatchResult:
-        tags = [{"Key": key, "Value": value}]
+        tags: list[TagTypeDef] = [{"Key": key, "Value": value}]
         return run_batches(lambda batch: self.client.create_tags(Resources=batch, Tags=tags), ids, TAG_BATCH_SIZE)
 
     def untag(self, ids: list[str], key: str) -> BatchResult:
@@ -157,7 +150,7 @@ class Rds:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.client = client("rds", region)
+        self.client: RDSClient = client("rds", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         instances = self.client.get_paginator("describe_db_instances")
@@ -178,8 +171,8 @@ class Rds:
                     cluster=db.get("DBClusterIdentifier"),
                 )
         clusters = self.client.get_paginator("describe_db_clusters")
-        for page in clusters.paginate(PaginationConfig={"PageSize": RDS_PAGE_SIZE}):
-            for cluster in page.get("DBClusters", []):
+        for cluster_page in clusters.paginate(PaginationConfig={"PageSize": RDS_PAGE_SIZE}):
+            for cluster in cluster_page.get("DBClusters", []):
                 tags = {t["Key"]: t.get("Value", "") for t in cluster.get("TagList", [])}
                 if tag_key not in tags:
                     continue
@@ -217,6 +210,6 @@ class Rds:
         return self._one(resource.id, lambda: self.client.stop_db_instance(DBInstanceIdentifier=resource.id))
 
     def tag(self, resource: Resource, key: str, value: str) -> BatchResult:
-        tags = [{"Key": key, "Value": value}]
+        tags: list[RdsTagTypeDef] = [{"Key": key, "Value": value}]
         return self._one(resource.id, lambda: self.client.add_tags_to_resource(ResourceName=resource.arn, Tags=tags))
 

@@ -229,17 +229,10 @@ def decide(
         return Decision(resource, "skip", f"a later run ({iso(recorded.at)}) already handled it; "
                         f"this event ({iso(now)}) is stale", name)
 
-    override_text = resource.tags.get(keys.override, "").strip()
-    override_end: datetime | None = None
-    if override_text:
-        try:
-            override = parse_override(override_text)
-        except ValueError as exc:
-            return Decision(resource, "problem", f"tag {keys.override}: {exc}", name)
-        if now < override.until:
-            reason = f"override {keys.override}={override_text}"
-            return _converge(resource, schedule, override.state, current, reason, record=True)
-        override_end = override.until
+    override = _override(resource, schedule, keys, current, now)
+    if isinstance(override, Decision):
+        return override
+    override_end = override
 
     desired = _desired_state(schedule, now)
     if recorded is None:
@@ -260,6 +253,22 @@ def decide(
                         f"{desired.state}: {why}", name, desired.state)
     clear = keys.error in resource.tags and current == RUNNING
     return Decision(resource, "none", "in sync", name, desired.state, clear_error=clear)
+
+
+def _override(resource: Resource, schedule: Schedule, keys: TagKeys, current: State,
+              now: datetime) -> Decision | datetime | None:
+    """While ``<TAG_KEY>Override`` holds: its decision. Afterwards: the instant it ended (a transition)."""
+    text = resource.tags.get(keys.override, "").strip()
+    if not text:
+        return None
+    try:
+        override = parse_override(text)
+    except ValueError as exc:
+        return Decision(resource, "problem", f"tag {keys.override}: {exc}", schedule.name)
+    if now < override.until:
+        return _converge(resource, schedule, override.state, current, f"override {keys.override}={text}",
+                         record=True)
+    return override.until
 
 
 def _first_sight(resource: Resource, schedule: Schedule, desired: Desired, current: State, now: datetime) -> Decision:

@@ -40,31 +40,27 @@ def _problem_lines(problems: list[Decision]) -> list[str]:
     return [f"- {reason}: {', '.join(labels)}" for reason, labels in sorted(grouped.items())]
 
 
-def build_report(result: RunResult) -> ActionReport:
+def _title(result: RunResult) -> str:
     started = result.with_status("started", "would-start")
     stopped = result.with_status("stopped", "would-stop")
-    failed = result.failed
-    refused = result.with_status("refused")
     verb_start, verb_stop = ("would start", "would stop") if result.mode == "report" else ("started", "stopped")
-    parts = []
-    if started:
-        parts.append(f"{verb_start} {len(started)}")
-    if stopped:
-        parts.append(f"{verb_stop} {len(stopped)}")
-    if refused:
-        parts.append(f"refused {len(refused)} changes (MAX_CHANGES={result.max_changes})")
-    if failed:
-        parts.append(f"{len(failed)} failed")
-    if result.problems:
-        parts.append(f"{len(result.problems)} with schedule problems")
-    if result.bounced:
-        parts.append(f"{len(result.bounced)} starts did not hold")
-    if result.region_errors:
-        parts.append(f"{len(result.region_errors)} regions not described")
-    if result.aborted:
-        parts.append("aborted")
-    title = "EC2/RDS scheduler: " + (", ".join(parts) or "no changes")
+    counted = [
+        (started, f"{verb_start} {len(started)}"),
+        (stopped, f"{verb_stop} {len(stopped)}"),
+        (result.refused, f"refused {len(result.with_status('refused'))} changes (MAX_CHANGES={result.max_changes})"),
+        (result.failed, f"{len(result.failed)} failed"),
+        (result.problems, f"{len(result.problems)} with schedule problems"),
+        (result.bounced, f"{len(result.bounced)} starts did not hold"),
+        (result.region_errors, f"{len(result.region_errors)} regions not described"),
+        (result.aborted, "aborted"),
+    ]
+    return "EC2/RDS scheduler: " + (", ".join(text for present, text in counted if present) or "no changes")
 
+
+def _description(result: RunResult) -> str:
+    started = result.with_status("started", "would-start")
+    stopped = result.with_status("stopped", "would-stop")
+    refused = result.with_status("refused")
     lines = [f"Run at {iso(result.now)} in {', '.join(result.regions)} (mode `{result.mode}`).", ""]
     if result.refused:
         lines += [f"This run would change {len(refused)} resources, more than MAX_CHANGES={result.max_changes}: "
@@ -72,7 +68,7 @@ def build_report(result: RunResult) -> ActionReport:
     lines += _section("Would start" if result.mode == "report" else "Started", [_line(o) for o in started])
     lines += _section("Would stop" if result.mode == "report" else "Stopped", [_line(o) for o in stopped])
     lines += _section("Refused (MAX_CHANGES)", [_line(o) for o in refused])
-    lines += _section("Failed", [_line(o) for o in failed])
+    lines += _section("Failed", [_line(o) for o in result.failed])
     lines += _section("Started but went back to stopped", [
         f"- {KIND_LABEL[d.resource.kind]} `{d.resource.label}`: {d.reason}" for d in result.bounced])
     lines += _section("Regions not scheduled in this run (could not be described)", [
@@ -80,41 +76,43 @@ def build_report(result: RunResult) -> ActionReport:
     lines += _section("Left alone: schedule problems", _problem_lines(result.problems))
     if result.aborted:
         lines += [f"**Aborted**: {result.aborted}. The function is retried; what was done is recorded.", ""]
+    return "\n".join(lines).strip()
 
-    next_steps = []
-    if result.problems:
-        next_steps.append("Fix the Schedule tag values or the schedules in cdk.json (automations.ec2_scheduler."
-                          "schedules); these resources are left alone until then.")
-    if failed:
-        next_steps.append("Failed resources are retried at the next run; check their state and the error.")
-    if result.bounced:
-        next_steps.append("An instance that goes back to stopped after a start usually cannot decrypt an EBS "
-                          "volume: add its customer-managed KMS key to kms_key_arns (kms:CreateGrant), or see its "
-                          "StateReason. The <tag_key>Error tag on it says what failed.")
-    if result.region_errors:
-        next_steps.append("Check that the regions are enabled for the account and that no SCP denies "
-                          "ec2:DescribeInstances there; the other regions were scheduled.")
-    if result.refused:
-        next_steps.append("Raise max_changes if this many changes are expected, or check the schedules and tags.")
-    if result.mode == "report" and (started or stopped):
-        next_steps.append("Set mode to enforce to act on these.")
 
-    severity = "info"
-    if failed or result.problems or result.aborted or result.bounced or result.region_errors:
-        severity = "warning"
-    if result.refused:
-        severity = "warning"
+def _next_steps(result: RunResult) -> list[str]:
+    steps = [
+        (result.problems, "Fix the Schedule tag values or the schedules in cdk.json (automations.ec2_scheduler."
+                          "schedules); these resources are left alone until then."),
+        (result.failed, "Failed resources are retried at the next run; check their state and the error."),
+        (result.bounced, "An instance that goes back to stopped after a start usually cannot decrypt an EBS "
+                         "volume: add its customer-managed KMS key to kms_key_arns (kms:CreateGrant), or see its "
+                         "StateReason. The <tag_key>Error tag on it says what failed."),
+        (result.region_errors, "Check that the regions are enabled for the account and that no SCP denies "
+                               "ec2:DescribeInstances there; the other regions were scheduled."),
+        (result.refused, "Raise max_changes if this many changes are expected, or check the schedules and tags."),
+        (result.mode == "report" and result.with_status("would-start", "would-stop"),
+         "Set mode to enforce to act on these."),
+    ]
+    return [text for present, text in steps if present]
+
+
+def build_report(result: RunResult) -> ActionReport:
+    started = result.with_status("started", "would-start")
+    stopped = result.with_status("stopped", "would-stop")
+    warning = result.failed or result.problems or result.aborted or result.bounced or result.region_errors \
+        or result.refused
     resources = [o.resource.arn or o.resource.id for o in result.outcomes]
     resources += [d.resource.arn or d.resource.id for d in result.problems + result.bounced]
+    title = _title(result)
     return ActionReport(
         automation=AUTOMATION,
         mode=result.mode,
         title=title,
-        description="\n".join(lines).strip(),
+        description=_description(result),
         event_type="ScheduledStartStop",
         summary=title,
-        severity=severity,
-        next_steps=next_steps,
+        severity="warning" if warning else "info",
+        next_steps=_next_steps(result),
         keywords=["ec2", "rds", "schedule"],
         related_resources=resources,
         context={
@@ -122,7 +120,7 @@ def build_report(result: RunResult) -> ActionReport:
             "regions": list(result.regions),
             "started": [o.resource.id for o in started],
             "stopped": [o.resource.id for o in stopped],
-            "failed": {o.resource.id: o.detail for o in failed},
+            "failed": {o.resource.id: o.detail for o in result.failed},
             "problems": {d.resource.id: d.reason for d in result.problems},
             "refused": result.refused,
             "bounced": {d.resource.id: d.bounced for d in result.bounced},

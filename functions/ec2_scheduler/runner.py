@@ -11,10 +11,13 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ec2_scheduler.aws import BATCH_SIZE, BatchResult, Ec2, Rds, describe_error, is_transient
+from ec2_scheduler.aws import BATCH_SIZE, BatchResult, Ec2, Rds, describe_error
 from ec2_scheduler.config import Config
 from ec2_scheduler.plan import Decision, Plan, Resource, TagKeys, chunks, format_state_tag, plan
-from shared.observability import logger
+from shared.clients import client
+from shared.errors import is_transient
+from shared.observability import MetricUnit, logger, metrics
+from shared.reports import ReportPublisher
 
 Status = Literal["started", "stopped", "would-start", "would-stop", "failed", "refused"]
 
@@ -100,6 +103,13 @@ def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFa
         result.outcomes = [Outcome(d, "refused", f"more than MAX_CHANGES={config.max_changes}") for d in changes]
         return result
 
+    _act(adapters, keys, now, result)
+    return result
+
+
+def _act(adapters: dict[str, tuple[Ec2, Rds | None]], keys: TagKeys, now: datetime, result: RunResult) -> None:
+    """Every change and record of the plan, region by region; a transient error stops the run (raised by
+    the handler after the report)."""
     by_region: dict[str, list[Decision]] = defaultdict(list)
     for decision in result.plan.decisions:
         if decision.changes_state or decision.record is not None or decision.error_tag or decision.clear_error:
@@ -115,7 +125,6 @@ def run(config: Config, now: datetime, ec2_for: Ec2Factory = Ec2, rds_for: RdsFa
             result.error = exc
             logger.exception("run aborted; what was done so far is recorded", region=region)
             break
-    return result
 
 
 def _describe(region: str, ec2: Ec2, rds: Rds | None, tag_key: str, result: RunResult) -> list[Resource] | None:
@@ -212,6 +221,33 @@ def _act_rds(rds: Rds, decisions: list[Decision], keys: TagKeys, now: datetime, 
             result.recorded += len(tagged.succeeded)
             for why in tagged.failed.values():
                 logger.warning("could not record the state tag", resource=resource.id, reason=why)
+
+
+def handle(config: Config, now: datetime) -> dict[str, Any]:
+    """One invocation: run, emit the metrics, log, publish the action report; re-raise a transient error
+    (after the report) so that Lambda retries."""
+    from ec2_scheduler.report import build_report
+
+    for name, error in config.bad_schedules.items():
+        logger.warning("malformed schedule: resources using it are left alone", schedule=name, reason=error)
+    result = run(config, now)
+    metrics.add_metric("InstancesStarted", MetricUnit.Count, len(result.started))
+    metrics.add_metric("InstancesStopped", MetricUnit.Count, len(result.stopped))
+    metrics.add_metric("ScheduleErrors", MetricUnit.Count, len(result.problems))
+    metrics.add_metric("ActionFailures", MetricUnit.Count, len(result.failed) + len(result.bounced))
+    metrics.add_metric("ChangesRefused", MetricUnit.Count, len(result.with_status("refused")))
+    metrics.add_metric("RegionErrors", MetricUnit.Count, len(result.region_errors))
+    for decision in result.problems:
+        logger.warning("resource left alone", resource=decision.resource.id, region=decision.resource.region,
+                       schedule=decision.schedule, reason=decision.reason)
+    outcome = summary(result)
+    logger.info("run finished", extra={"summary": {k: v for k, v in outcome.items() if k != "decisions"},
+                                       "decisions": outcome["decisions"]})
+    if result.reportable:
+        outcome["reportMessageId"] = ReportPublisher(client("sns"), config.topic_arn).publish(build_report(result))
+    if result.error is not None:
+        raise result.error
+    return outcome
 
 
 def summary(result: RunResult) -> dict[str, Any]:

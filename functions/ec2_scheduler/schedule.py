@@ -275,7 +275,11 @@ def _collect(schedule: Schedule, first: date, last: date) -> tuple[
     for begin, _ in blackouts:
         local = begin.astimezone(zone).date()
         marks.append(Transition(begin, STOPPED, f"skip date {local.isoformat()}"))
-    # A window that runs into a skip date ends when the skip date begins.
+    return _cut(windows, blackouts), marks, blackouts
+
+
+def _cut(windows: list[_Window], blackouts: list[tuple[datetime, datetime]]) -> list[_Window]:
+    """A window that runs into a skip date ends when the skip date begins."""
     cut: list[_Window] = []
     for window in windows:
         end = window.end
@@ -286,7 +290,7 @@ def _collect(schedule: Schedule, first: date, last: date) -> tuple[
                 end = window.start
         if end > window.start:
             cut.append(_Window(window.start, end, window.start_reason, window.end_reason))
-    return cut, marks, blackouts
+    return cut
 
 
 def _period_items(index: int, period: Period, day: date, zone: ZoneInfo, windows: list[_Window],

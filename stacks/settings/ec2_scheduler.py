@@ -62,10 +62,10 @@ class ScheduleSettings(StrictModel):
                                           "runs while any of them says so.")
     skip_dates: list[str] = Field(default_factory=list, description="Dates (YYYY-MM-DD, local) on which the "
                                   "resources stay stopped all day (holidays).")
-    enforced: bool = Field(False, description="Keep the desired state even against manual starts/stops.")
-    stop_new_instances: bool = Field(True, description="Stop a newly tagged running instance found outside "
+    enforced: bool = Field(default=False, description="Keep the desired state even against manual starts/stops.")
+    stop_new_instances: bool = Field(default=True, description="Stop a newly tagged running instance found outside "
                                      "its periods (else it keeps running until the next stop).")
-    hibernate: bool = Field(False, description="Hibernate EC2 instances configured for it instead of stopping "
+    hibernate: bool = Field(default=False, description="Hibernate EC2 instances configured for it instead of stopping "
                             "(others are stopped normally).")
 
     def as_json(self) -> dict[str, object]:

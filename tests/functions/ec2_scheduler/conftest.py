@@ -113,14 +113,8 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         yield acct
 
 
-@pytest.fixture
-def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    """Invoke the handler with the Scheduler event at ``time`` (UTC ISO); extra env overrides allowed.
-
-    Every AWS call the function makes is recorded in ``account.calls`` as (operation, params).
-    """
-    from ec2_scheduler import handler as module
-    from shared import clients
+def _recording_clients(account: Account, original: Callable[..., Any]) -> Callable[..., Any]:
+    """Clients that record every call in ``account.calls`` and fail the ones ``account.failures`` names."""
 
     def _record(model: Any, params: dict[str, Any], **_: Any) -> None:
         account.calls.append((model.name, dict(params)))
@@ -135,8 +129,6 @@ def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) 
                 return SimpleNamespace(status_code=400, headers={}), {
                     "Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return None
-
-    original = clients.client
 
     own: dict[tuple[str, str | None], Any] = {}
 
@@ -154,6 +146,19 @@ def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) 
             made._test_hooked = True
         return made
 
+    return recording_client
+
+
+@pytest.fixture
+def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """Invoke the handler with the Scheduler event at ``time`` (UTC ISO); extra env overrides allowed.
+
+    Every AWS call the function makes is recorded in ``account.calls`` as (operation, params).
+    """
+    from ec2_scheduler import handler as module
+    from shared import clients
+
+    recording_client = _recording_clients(account, clients.client)
     monkeypatch.setattr("ec2_scheduler.aws.client", recording_client)
 
     def _run(time: str, **env: str) -> dict[str, Any]:
