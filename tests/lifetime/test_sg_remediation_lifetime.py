@@ -171,7 +171,7 @@ class Account:
         for region in REGIONS:
             for page in self.ec2[region].get_paginator("describe_security_group_rules").paginate():
                 for rule in page["SecurityGroupRules"]:
-                    found[rule["SecurityGroupRuleId"]] = rule
+                    found[rule["SecurityGroupRuleId"]] = {**rule, "Region": region}  # where the test read it
         return found
 
     def live_groups(self, region: str | None = None) -> list[GroupInfo]:
@@ -437,7 +437,7 @@ def sweep_leaves_only_reported_failures(account: Account) -> list[str]:
     for rule_id, rule in last.after.items():
         if account.verdict(rule) != "close":
             continue
-        region = account.groups[rule["GroupId"]].region if rule["GroupId"] in account.groups else "?"
+        region = rule["Region"]
         if rule_id in failed_rules or region in failed_regions:
             continue
         problems.append(f"{rule_id} in {rule['GroupId']} ({region}) is still open and not reported as failed: "
@@ -456,8 +456,7 @@ def findings_left_are_reported(account: Account) -> list[str]:
     failed_regions = {failure["region"] for failure in failures if not failure["groupId"]}
     return [f"{rule_id} ({rule['GroupId']}) is a finding left in place but no report names it"
             for rule_id, rule in last.after.items()
-            if account.verdict(rule) == "report" and rule_id not in named
-            and account.groups.get(rule["GroupId"], GroupInfo("", "?", "")).region not in failed_regions]
+            if account.verdict(rule) == "report" and rule_id not in named and rule["Region"] not in failed_regions]
 
 
 def nothing_else_removed(account: Account) -> list[str]:
