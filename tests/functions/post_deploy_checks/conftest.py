@@ -15,9 +15,13 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
 
 from demo.fakes import LocalHttpsServer
+from shared.clients import client
 from tests.conftest import load_event
 
 SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"
@@ -27,10 +31,38 @@ TOKEN_KEY = b"k3y-0f-th3-c0nt1nuat10n-t0k3ns-" + b"x" * 33
 
 def token_key_secret() -> str:
     """Create the token key's secret (inside mock_aws) and return its ARN."""
-    import boto3
-
     return str(boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name="opsauto-post-deploy-checks-token-key", SecretString=TOKEN_KEY.decode())["ARN"])
+
+
+@pytest.fixture
+def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Inside mock_aws, the environment the settings model, the platform and the stack give the function
+    (every variable required; no hook checks, no header secrets): the ops topic and the token key exist."""
+    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
+        yield
+
+
+@pytest.fixture
+def pipeline(function_env: None) -> Iterator[Stubber]:
+    """A Stubber on the very CodePipeline client the function uses; every expected call must happen."""
+    stubber = Stubber(client("codepipeline"))
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def codedeploy(function_env: None) -> Iterator[Stubber]:
+    stubber = Stubber(client("codedeploy"))
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
 
 
 class Endpoints:

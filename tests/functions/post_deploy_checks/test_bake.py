@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from post_deploy_checks import bake, handler, runner
 from post_deploy_checks.bake import TOKEN_GRACE, TokenError, TokenState
 from post_deploy_checks.spec import MAX_TOKEN, parse_config
-from shared.clients import client
 from tests.conftest import FakeContext
-from tests.functions.post_deploy_checks.conftest import TOKEN_KEY, Endpoints, Sleeps, job_event, token_key_secret
+from tests.functions.post_deploy_checks.conftest import TOKEN_KEY, Endpoints, Sleeps, job_event
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 REQUEST_ID = FakeContext.aws_request_id
@@ -85,27 +82,13 @@ def test_bake_decisions() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns", region_name="us-east-1").create_topic(
-            Name="opsauto-ops")["TopicArn"])
-        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
-        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-        cloudwatch.put_metric_alarm(AlarmName="api-5xx", MetricName="5xx", Namespace="Api", Statistic="Sum",
-                                    Period=60, EvaluationPeriods=1, Threshold=1,
-                                    ComparisonOperator="GreaterThanThreshold")
-        cloudwatch.set_alarm_state(AlarmName="api-5xx", StateValue="OK", StateReason="healthy")
-        yield
-
-
-@pytest.fixture
-def pipeline() -> Iterator[Stubber]:
-    stubber = Stubber(client("codepipeline"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+def _alarm(function_env: None) -> None:
+    """The alarm the bakes watch, OK to begin with."""
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    cloudwatch.put_metric_alarm(AlarmName="api-5xx", MetricName="5xx", Namespace="Api", Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="api-5xx", StateValue="OK", StateReason="healthy")
 
 
 class Clock:

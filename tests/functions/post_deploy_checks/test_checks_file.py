@@ -6,19 +6,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from moto import mock_aws
 
 from post_deploy_checks import handler
 from post_deploy_checks.artifact import MAX_CHECKS_FILE_BYTES
-from shared.clients import client
 from tests.conftest import FakeContext, load_event
-from tests.functions.post_deploy_checks.conftest import Endpoints, Sleeps, token_key_secret
+from tests.functions.post_deploy_checks.conftest import Endpoints, Sleeps
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 BUCKET = "codepipeline-us-east-1-1234567890"
@@ -27,23 +24,8 @@ ARTIFACT_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 @pytest.fixture(autouse=True)
-def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns", region_name="us-east-1").create_topic(
-            Name="opsauto-ops")["TopicArn"])
-        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        yield
-
-
-@pytest.fixture
-def pipeline() -> Iterator[Stubber]:
-    stubber = Stubber(client("codepipeline"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+def _artifact_bucket(function_env: None) -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
 
 
 def upload(files: dict[str, bytes | str] | None = None, raw: bytes | None = None) -> None:

@@ -7,18 +7,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from post_deploy_checks import bake, handler, http_checks, runner
 from post_deploy_checks.bake import TOKEN_GRACE, TokenState
-from shared.clients import client
 from tests.conftest import FakeContext, load_event
 from tests.functions.post_deploy_checks.conftest import (
     SECRET_TOKEN,
@@ -26,7 +23,6 @@ from tests.functions.post_deploy_checks.conftest import (
     Endpoints,
     Sleeps,
     job_event,
-    token_key_secret,
 )
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
@@ -37,33 +33,9 @@ ARTIFACT_SESSION = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
 
 
 @pytest.fixture(autouse=True)
-def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The environment the settings model writes (every variable required), with no hook checks.
-    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
-        monkeypatch.setenv(name, value)
+def _aws(function_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function's environment in mock_aws (see conftest), at a fixed "now"."""
     monkeypatch.setattr(runner, "utcnow", lambda: NOW)
-    with mock_aws():
-        topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
-        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
-        yield
-
-
-@pytest.fixture
-def pipeline() -> Iterator[Stubber]:
-    """A Stubber on the very client the function uses; every expected call must happen."""
-    stubber = Stubber(client("codepipeline"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def codedeploy() -> Iterator[Stubber]:
-    stubber = Stubber(client("codedeploy"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def expect_success(stubber: Stubber, summary: str, passed: int = 1, failed: int = 0) -> None:

@@ -6,43 +6,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from demo.fakes import FakeContext
 from post_deploy_checks import handler
 from post_deploy_checks.config import HOOK_NAMES
-from shared.clients import client
 from stacks.settings import SettingsError, load_settings
 from tests.conftest import load_event
-from tests.functions.post_deploy_checks.conftest import Endpoints, Sleeps, token_key_secret
+from tests.functions.post_deploy_checks.conftest import Endpoints, Sleeps
 
 LAMBDA_HOOKS = ("BeforeAllowTraffic", "AfterAllowTraffic")
 ECS_HOOKS = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
 
 
 @pytest.fixture(autouse=True)
-def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {"HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns", region_name="us-east-1").create_topic(
-            Name="opsauto-ops")["TopicArn"])
-        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
-        yield
-
-
-@pytest.fixture
-def codedeploy() -> Iterator[Stubber]:
-    stubber = Stubber(client("codedeploy"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+def _aws(function_env: None) -> None:
+    """The function's environment in mock_aws; each test sets CHECKS."""
 
 
 def through(alias: str | None) -> FakeContext:
