@@ -113,7 +113,7 @@ def deployment_sizes(cdk_out: Path) -> list[dict[str, Any]]:
 
 def automation_benchmarks() -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for name in AUTOMATION_NAMES:
+    for name in [*AUTOMATION_NAMES, "organization"]:
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             continue
         print(f"== benchmark {name}", flush=True)

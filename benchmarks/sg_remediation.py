@@ -49,6 +49,7 @@ ENV = {
     "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080",
     "EXEMPT_TAG": "AutoRemediate=false",
     "MAX_CHANGES": "50",
+    "REGIONS": "own",
 }
 
 

@@ -164,7 +164,8 @@ class DemoContext:
 
     # -- AWS
     def client(self, service: str, region: str | None = None) -> Any:
-        return boto3.client(service, region_name=region or self.region)
+        session: Any = boto3  # any service by name: the typed overloads of boto3.client want a literal
+        return session.client(service, region_name=region or self.region)
 
     # -- output
     def say(self, line: str) -> None:

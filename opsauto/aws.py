@@ -26,6 +26,7 @@ class Queue:
     depth: int = 0
     in_flight: int = 0
     source_url: str | None = None  # dead-letter: the queue whose messages it keeps
+    function_arn: str | None = None  # failure: the function whose failed invocations it keeps
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Aws:
         for function in found.functions:
             for arn in self._failure_destinations(function.name):
                 if arn in queues:
-                    queues[arn].kind = "failure"
+                    queues[arn].kind, queues[arn].function_arn = "failure", function.arn
         found.queues = sorted(queues.values(), key=lambda q: q.logical_id)
         found.alarms = self._alarms(stack_name)
         return found

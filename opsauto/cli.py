@@ -79,7 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command in MOUNTED:
         module = importlib.import_module(MOUNTED[args.command])
-        return int(module.main(args.args))
+        rest = list(args.args)
+        for option, value in (("--region", args.region), ("--profile", args.profile),
+                              ("--project-dir", args.project_dir)):
+            if value is not None and rest and not rest[0].startswith("-"):
+                rest += [option, str(value)]
+        return int(module.main(rest))
     if args.command == "preview":
         from opsauto.preview import PreviewError, run_preview_command
 

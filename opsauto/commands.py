@@ -31,7 +31,10 @@ def status(project: Project, aws: Aws, now: datetime | None = None) -> dict[str,
             _fill(row, deployed, aws, now)
         rows.append(row)
     unhealthy = [r["automation"] for r in rows if r["kept"] or r["alarms_firing"]]
-    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy}
+    core = aws.deployed(f"{project.prefix}-core")
+    overview = [dashboard_url(aws.region, name) for name in core.dashboards] if core else []
+    return {"region": aws.region, "prefix": project.prefix, "automations": rows, "unhealthy": unhealthy,
+            "overview": overview}
 
 
 def _fill(row: dict[str, Any], deployed: Deployed, aws: Aws, now: datetime | None) -> None:
@@ -122,8 +125,8 @@ def replay(project: Project, aws: Aws, name: str, *, dry_run: bool = False, limi
 
 
 def _replay_one(aws: Aws, queue: Queue, item: Kept, ours: set[str], dry_run: bool) -> Replayed:
-    if item.kind == "failure":
-        target = _unqualified(item.function_arn or "")
+    if item.kind in ("failure", "undelivered"):
+        target = _unqualified(item.function_arn or queue.function_arn or "")
         if target not in ours:
             return Replayed(item, "refused", f"the record names {item.function_arn!r}, not a function of this stack")
         if dry_run:

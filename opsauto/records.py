@@ -5,6 +5,9 @@ Two kinds of kept message exist in this project:
 - ``failure``: the record Lambda sends to a function's on-failure destination after an asynchronous
   invocation failed every retry (``requestContext``, ``requestPayload``, ``responseContext``,
   ``responsePayload``). Replaying it invokes the function again with ``requestPayload``.
+- ``undelivered``: an event EventBridge or EventBridge Scheduler could not deliver to the function (after
+  the target's retries), kept in the same queue with the event as the body and the reason in message
+  attributes (``ERROR_CODE``, ``ERROR_MESSAGE``, ``RULE_ARN``...). Replaying it invokes the function with it.
 - ``dead-letter``: a message an SQS-triggered function could not process ``maxReceiveCount`` times, moved
   by SQS to the queue's dead-letter queue with its body unchanged. Replaying it sends the body back to the
   source queue.
@@ -57,7 +60,7 @@ def mask(value: Any, key: str = "") -> Any:
 class Kept:
     """One kept message, described (masked) for people; ``payload`` is the original, for replay only."""
 
-    kind: str  # "failure" | "dead-letter"
+    kind: str  # "failure" | "undelivered" | "dead-letter"
     message_id: str
     receipt_handle: str
     queue_url: str
@@ -112,6 +115,17 @@ def describe_message(message: Mapping[str, Any], queue_url: str, kind: str) -> K
             attempts=context.get("approximateInvokeCount"), attributes=attributes,
         )
     event_kind, fields = describe_event(body) if body is not None else ("text", {"body": body_text[:200]})
+    if kind == "failure":  # in a failure queue but not a Lambda record: EventBridge could not deliver it
+        code = _attribute(message_attributes, "ERROR_CODE")
+        text = _attribute(message_attributes, "ERROR_MESSAGE")
+        return Kept(
+            kind="undelivered", message_id=str(message.get("MessageId", "")),
+            receipt_handle=str(message.get("ReceiptHandle", "")), queue_url=queue_url, sent_at=sent_at,
+            reason=f"not delivered: {code or 'unknown error'}" + (f": {text[:200]}" if text else ""),
+            event_kind=event_kind, fields=fields, payload=body if body is not None else body_text,
+            attempts=_int(_attribute(message_attributes, "RETRY_ATTEMPTS")), attributes=attributes,
+            message_attributes=message_attributes,
+        )
     receives = attributes.get("ApproximateReceiveCount")
     return Kept(
         kind="dead-letter", message_id=str(message.get("MessageId", "")),
@@ -121,6 +135,15 @@ def describe_message(message: Mapping[str, Any], queue_url: str, kind: str) -> K
         attempts=int(receives) if receives and str(receives).isdigit() else None, attributes=attributes,
         message_attributes=message_attributes,
     )
+
+
+def _attribute(attributes: Mapping[str, Any], name: str) -> str:
+    value = attributes.get(name) or {}
+    return str(value.get("StringValue", "")) if isinstance(value, Mapping) else ""
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def _failure_reason(context: Mapping[str, Any], response: Any) -> str:

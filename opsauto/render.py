@@ -39,7 +39,8 @@ def status_text(data: dict[str, Any]) -> str:
     out = [f"region {data['region']}, prefix {data['prefix']}", "",
            table(["automation", "enabled", "stack", "mode", "last invocation", "errors 24h", "kept", "alarms firing"],
                  rows)]
-    dashboards = [(r["automation"], url) for r in data["automations"] for url in r["dashboards"]]
+    dashboards = [("overview", url) for url in data.get("overview", [])]
+    dashboards += [(r["automation"], url) for r in data["automations"] for url in r["dashboards"]]
     if dashboards:
         out += ["", "dashboards:"] + [f"  {name}: {url}" for name, url in dashboards]
     if data["unhealthy"]:

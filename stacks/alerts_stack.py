@@ -29,9 +29,10 @@ from constructs import Construct
 from shared.reports import SEVERITIES
 from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
+from stacks.settings.alerts import FINDING_LABELS
 
 AUTOMATION = "alerts"
-PLACEHOLDER = {"destinations": []}
+PLACEHOLDER: dict[str, list[Any]] = {"destinations": []}
 
 
 def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
@@ -64,18 +65,86 @@ def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
             "detail-type": ["CodeBuild Build State Change"],
             "detail": {"build-status": ["FAILED", "FAULT", "TIMED_OUT"]},
         }
+    patterns.update(_security_patterns(settings))
+    patterns.update(_operations_patterns(settings))
     for index, pattern in enumerate(settings.custom_event_patterns):
         patterns[f"CustomPattern{index}"] = pattern
     return patterns
 
 
-def ops_topic_filter(min_severity: str) -> dict[str, sns.SubscriptionFilter]:
-    """The ops-topic subscription's filter policy: action reports (``severity`` message attribute) at or
-    above ``min_severity``; messages without the attribute (CloudWatch alarms) always pass."""
+def _labels_from(minimum: str) -> list[str]:
+    return list(FINDING_LABELS[FINDING_LABELS.index(minimum):])
+
+
+def _security_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
+    rules = settings.event_rules
+    patterns: dict[str, dict[str, Any]] = {}
+    if rules.security_hub is not None:
+        patterns["SecurityHubFindings"] = {
+            "source": ["aws.securityhub"],
+            "detail-type": ["Security Hub Findings - Imported"],
+            "detail": {"findings": {"Severity": {"Label": _labels_from(rules.security_hub)},
+                                    "Workflow": {"Status": ["NEW", "NOTIFIED"]}, "RecordState": ["ACTIVE"]}},
+        }
+    if rules.inspector is not None:
+        patterns["InspectorFindings"] = {
+            "source": ["aws.inspector2"],
+            "detail-type": ["Inspector2 Finding"],
+            "detail": {"severity": _labels_from(rules.inspector), "status": ["ACTIVE"]},
+        }
+    if rules.guardduty_malware_scans:
+        patterns["GuardDutyMalwareScans"] = {
+            "source": ["aws.guardduty"],
+            "detail-type": ["GuardDuty Malware Protection Object Scan Result"],
+            "detail": {"scanResultDetails": {"scanResultStatus": [{"anything-but": ["NO_THREATS_FOUND"]}]}},
+        }
+    return patterns
+
+
+def _operations_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
+    rules = settings.event_rules
+    patterns: dict[str, dict[str, Any]] = {}
+    if rules.alarm_state_changes:
+        patterns["AlarmStateChanges"] = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+    if rules.backup_failures:
+        patterns["BackupFailures"] = {
+            "source": ["aws.backup"],
+            "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+            "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
+        }
+    if rules.config_noncompliant:
+        patterns["ConfigNonCompliant"] = {
+            "source": ["aws.config"],
+            "detail-type": ["Config Rules Compliance Change"],
+            "detail": {"newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}},
+        }
+    if rules.acm_expiry:
+        patterns["AcmExpiry"] = {"source": ["aws.acm"],
+                                 "detail-type": ["ACM Certificate Approaching Expiration", "ACM Certificate Expired"]}
+    if rules.trusted_advisor:
+        patterns["TrustedAdvisorChecks"] = {
+            "source": ["aws.trustedadvisor"],
+            "detail-type": ["Trusted Advisor Check Item Refresh Notification"],
+            "detail": {"status": ["ERROR", "WARN"]},
+        }
+    return patterns
+
+
+def ops_topic_filter(min_severity: str) -> dict[str, Any] | None:
+    """The ops-topic subscription's filter policy (on the message body): action reports whose severity is
+    ``min_severity`` or above, and every CloudWatch alarm notification; None when nothing is filtered.
+
+    On the body rather than on the ``severity`` message attribute the reports also carry: CloudWatch alarm
+    notifications have no message attributes, and SNS's ``{"exists": false}`` never matches a message
+    without any attribute, so an attribute policy would drop every alarm.
+    """
     wanted = list(SEVERITIES[SEVERITIES.index(min_severity):])
     if wanted == list(SEVERITIES):
-        return {}
-    return {"severity": sns.SubscriptionFilter([*wanted, {"exists": False}])}
+        return None
+    return {"$or": [
+        {"metadata": {"additionalContext": {"severity": wanted}}},
+        {"AlarmName": [{"exists": True}]},
+    ]}
 
 
 def _event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -159,8 +228,12 @@ class AlertsStack(Stack):
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:
-            core.topic.add_subscription(subscriptions.LambdaSubscription(
-                function, filter_policy=ops_topic_filter(settings.ops_topic_min_severity) or None))
+            ops_subscription = core.topic.add_subscription(subscriptions.LambdaSubscription(function))
+            policy = ops_topic_filter(settings.ops_topic_min_severity)
+            if policy is not None:
+                cfn_subscription: Any = ops_subscription.node.default_child
+                cfn_subscription.filter_policy_scope = "MessageBody"
+                cfn_subscription.filter_policy = policy
         for index, arn in enumerate(settings.extra_sns_topic_arns):
             topic = sns.Topic.from_topic_arn(self, f"ExtraTopic{index}", arn)
             topic.add_subscription(subscriptions.LambdaSubscription(function))

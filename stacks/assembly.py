@@ -14,6 +14,8 @@ from aws_cdk import App, Aspects, Environment, Stack, Tags
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.core_stack import CoreStack
+from stacks.dashboards import add_automation_dashboard, add_overview_dashboard
+from stacks.member_stack import MemberStack, member_needed, member_stack_name
 from stacks.platform import stack_name
 from stacks.settings import AUTOMATION_NAMES, ProjectSettings, load_settings
 
@@ -36,6 +38,7 @@ class Assembly:
     project: ProjectSettings
     core: CoreStack
     stacks: dict[str, Stack] = field(default_factory=dict)
+    member: MemberStack | None = None  # <prefix>-member, with organization.enabled
 
 
 def stack_class(automation: str) -> type[Stack]:
@@ -74,6 +77,12 @@ def build(
             core=core.core,
             env=env,
         )
+        if project.dashboards:
+            add_automation_dashboard(assembly.stacks[name], project, name)
+    if project.dashboards:
+        add_overview_dashboard(core, project, project.automations.enabled())
+    if member_needed(project):
+        assembly.member = MemberStack(app, member_stack_name(project), project=project)
     for key, value in project.tags.items():
         Tags.of(app).add(key, value)
     if nag:

@@ -11,6 +11,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.member_stack import member_needed, member_template_body
+from stacks.organization import OrganizationHub
 from stacks.platform import Core
 from stacks.settings import ProjectSettings
 
@@ -56,3 +58,8 @@ class CoreStack(Stack):
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
         CfnOutput(self, "OpsTopicArn", value=self.topic.topic_arn, description="Action reports and alarms")
         self.core = Core(topic=self.topic, key=self.key)
+        # Organization-wide: the hub bus admits the Organization; the member template goes out as a StackSet.
+        self.organization = OrganizationHub(
+            self, "Organization", project=project,
+            template_body=member_template_body(project) if member_needed(project) else None,
+        ) if project.organization.enabled else None

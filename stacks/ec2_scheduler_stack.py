@@ -35,15 +35,7 @@ class Ec2SchedulerStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         tag_key = settings.tag_key
-        environment = {
-            "SCHEDULES": settings.schedules_json(),
-            "TAG_KEY": tag_key,
-            "MODE": settings.mode,
-            "MAX_CHANGES": str(settings.max_changes),
-            "INCLUDE_RDS": "true" if settings.include_rds else "false",
-        }
-        if settings.regions:
-            environment["REGIONS"] = ",".join(settings.regions)
+        environment = settings.function_environment()
         interval = Duration.minutes(settings.interval_minutes)
         self.ops = OpsFunction(
             self,

@@ -25,6 +25,7 @@ Permissions:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
@@ -91,20 +92,10 @@ class KeyRotationStack(Stack):
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
-        managed_json = Stack.of(self).to_json_string(
-            {user: secret.secret_arn for user, secret in self.secrets.items()}
-        ) if self.secrets else "{}"
-        environment = {
-            "MODE": settings.mode,
-            "WARN_AFTER_DAYS": str(settings.warn_after_days),
-            "DEACTIVATE_AFTER_DAYS": str(settings.deactivate_after_days),
-            "DELETE_AFTER_DAYS": str(settings.delete_after_days),
-            "GRACE_DAYS": str(settings.grace_days),
-            "EXEMPT_GROUP": settings.exempt_group,
-            "EXEMPT_TAG": settings.exempt_tag,
-            "MAX_CHANGES": str(settings.max_changes),
-            "MANAGED_SECRETS": managed_json,
-        }
+        # Secret names, known at synth (Secrets Manager takes a name wherever it takes an ARN).
+        managed = {user.user_name: secret_name(project, user.user_name, user.secret_name)
+                   for user in settings.managed_users}
+        environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True)}
         self.ops = OpsFunction(
             self,
             "KeyRotation",

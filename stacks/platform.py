@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks.bundling import build_layer, requirement_files, requirements_text, stage_code
 from stacks.settings import ProjectSettings
@@ -49,7 +49,7 @@ class Core:
     key: kms.IKey
 
 
-def suppress(construct: Construct, rule: str, reason: str, applies_to: list[str] | None = None) -> None:
+def suppress(construct: IConstruct, rule: str, reason: str, applies_to: list[str] | None = None) -> None:
     """A cdk-nag suppression scoped to one resource, always with a reason."""
     suppression = NagPackSuppression(id=rule, reason=reason, applies_to=applies_to)
     NagSuppressions.add_resource_suppressions(construct, [suppression], apply_to_children=True)

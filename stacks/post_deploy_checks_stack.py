@@ -7,8 +7,7 @@ creates the construct and, with ``example_pipeline: true``, an example pipeline 
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codepipeline as codepipeline
@@ -19,9 +18,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from post_deploy_checks.artifact import parse_checks_file
+from post_deploy_checks.config import HOOK_NAMES
+from post_deploy_checks.spec import ConfigurationError
 from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import PostDeployChecksSettings, ProjectSettings
-from stacks.settings.post_deploy_checks import checks_module, validate_checks
+from stacks.settings.post_deploy_checks import validate_user_parameters
 
 AUTOMATION = "post_deploy_checks"
 PUT_JOB_ACTIONS = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
@@ -44,12 +46,15 @@ class PostDeployChecks(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
-        environment = {
-            "HEADER_SECRETS": ",".join(settings.header_secrets),
-            "SECRETS_MAX_AGE_SECONDS": str(settings.secrets_max_age_seconds),
-        }
-        if settings.checks:
-            environment["CHECKS"] = json.dumps(settings.checks, separators=(",", ":"), sort_keys=True)
+        # The HMAC key of continuation tokens (stabilize and bake): generated, readable by this function only.
+        self.token_key = secretsmanager.Secret(
+            self, "TokenKey",
+            description="post_deploy_checks: HMAC key that authenticates the function's CodePipeline continuation "
+            "tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        suppress(self.token_key, "AwsSolutions-SMG4", "A random HMAC key for continuation tokens that live at most "
+                 "bake time + 30 minutes; rotating it would only fail the jobs in progress at that moment")
         self.ops = OpsFunction(
             self,
             "Checks",
@@ -57,7 +62,7 @@ class PostDeployChecks(Construct):
             project=project,
             core=core,
             description="Post-deployment checks: passes or fails a CodePipeline job or a CodeDeploy lifecycle hook",
-            environment=environment,
+            environment=settings.function_environment() | {"TOKEN_KEY_SECRET_ARN": self.token_key.secret_arn},
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
             # CodePipeline invokes asynchronously; a retry after the job was answered only meets an
@@ -66,13 +71,20 @@ class PostDeployChecks(Construct):
             max_event_age=Duration.hours(1),
         )
         self.function: lambda_.IFunction = self.ops.function
+        # One alias per lifecycle hook: an AppSpec names the alias of each hook (``Hooks: - AfterAllowTestTraffic:
+        # <function ARN>:AfterAllowTestTraffic``), so the function knows which hook's checks to run.
+        self.hook_aliases: dict[str, lambda_.Alias] = {}
+        if settings.checks is not None:
+            version = self.ops.function.current_version
+            self.hook_aliases = {name: lambda_.Alias(self, f"Hook{name}", alias_name=name, version=version)
+                                 for name in HOOK_NAMES}
         role = self.ops.role
 
         # CodePipeline's job result APIs have no resource-level permissions. LambdaInvokeAction adds the
         # same statement to the role's default policy when the action is bound to a pipeline; granting it
         # here too keeps a pipeline in another stack (or account setup) from missing it, and CDK merges the two.
         role.add_to_principal_policy(iam.PolicyStatement(actions=PUT_JOB_ACTIONS, resources=["*"]))
-        default_policy = role.node.find_child("DefaultPolicy")
+        default_policy = cast(Construct, role.node.find_child("DefaultPolicy"))
         suppress(default_policy, "AwsSolutions-IAM5", "codepipeline:PutJobSuccessResult/PutJobFailureResult support "
                  "no resource-level permissions (the job id is not an ARN); this is the only '*' statement of this "
                  "policy (asserted by the stack test)", applies_to=["Resource::*"])
@@ -103,6 +115,7 @@ class PostDeployChecks(Construct):
         ]
         for secret in self.header_secrets:
             secret.grant_read(role)
+        self.token_key.grant_read(role)
 
     def action(
         self,
@@ -118,11 +131,11 @@ class PostDeployChecks(Construct):
         Output variables: ``checks_passed`` and ``checks_failed`` (in ``variables_namespace`` if given).
         """
         where = f"{stage_action_name}: user_parameters"
-        validate_checks(user_parameters, where)
-        too_long = checks_module().user_parameters_size_problem(user_parameters, where)
-        if too_long:
-            raise ValueError(too_long)
-        used = checks_module().parse_config(user_parameters).secret_names
+        if "checks_file" in user_parameters:
+            _check_checks_file(user_parameters, inputs or [], where)
+            used: tuple[str, ...] = ()
+        else:
+            used = validate_user_parameters(user_parameters, where).secret_names
         missing = [name for name in used if name not in self._settings.header_secrets]
         if missing:
             raise ValueError(f"{stage_action_name}: user_parameters use header secret(s) {', '.join(missing)} that "
@@ -135,6 +148,21 @@ class PostDeployChecks(Construct):
             inputs=inputs,
             variables_namespace=variables_namespace,
         )
+
+
+def _check_checks_file(user_parameters: dict[str, Any], inputs: list[codepipeline.Artifact], where: str) -> None:
+    """A checks file is read from an input artifact: the action needs one (the named one, when named)."""
+    try:
+        reference = parse_checks_file(user_parameters, where)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    names = [item.artifact_name for item in inputs]
+    if not names:
+        raise ValueError(f"{where}: checks_file {reference.path} is read from the action's input artifact; give "
+                         "the action inputs=[<the source artifact>]")
+    if reference.artifact is not None and reference.artifact not in names:
+        raise ValueError(f"{where}: artifact {reference.artifact!r} is not one of the action's inputs "
+                         f"({', '.join(str(name) for name in names)})")
 
 
 def _account_arn(service: str, resource: str) -> tuple[str, str]:
@@ -202,8 +230,8 @@ class PostDeployChecksStack(Stack):
                  "action groups; scoped to the example's own buckets",
                  applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*",
                              "Action::s3:DeleteObject*", "Action::s3:Abort*", f"Resource::<{artifacts_id}.Arn>/*"])
-        invoke_role = pipeline.node.find_child("Verify").node.find_child("PostDeployChecks") \
-            .node.find_child("CodePipelineActionRole")
+        invoke_role = cast(Construct, pipeline.node.find_child("Verify").node.find_child("PostDeployChecks")
+                           .node.find_child("CodePipelineActionRole"))
         suppress(invoke_role, "AwsSolutions-IAM5", "CodePipeline's Lambda invoke action needs lambda:ListFunctions "
                  "(no resource-level permissions) and may invoke any version of the one checks function",
                  applies_to=["Resource::*", f"Resource::<{function_id}.Arn>:*"])

@@ -1,14 +1,15 @@
 """sg_remediation: the function, the CloudTrail event rule, the periodic sweep, and (optionally) a trail.
 
 - an EventBridge rule on CloudTrail management events AuthorizeSecurityGroupIngress,
-  ModifySecurityGroupRules and CreateSecurityGroup (source aws.ec2, detail-type
-  "AWS API Call via CloudTrail"). EventBridge receives these only when a CloudTrail trail logs
-  management events in the account; ``create_trail`` creates one;
+  ModifySecurityGroupRules and CreateSecurityGroup (and AuthorizeSecurityGroupEgress unless ``egress`` is off;
+  source aws.ec2, detail-type "AWS API Call via CloudTrail"). EventBridge receives these only when a
+  CloudTrail trail logs management events in the account; ``create_trail`` creates one;
 - a scheduled EventBridge rule (default hourly) that sweeps every security group of the configured regions;
 - both targets retry a failed delivery and keep an undeliverable event in the function's failure queue;
-- the role may describe groups and rules; in enforce mode it may also revoke ingress on security groups of
-  this account in those regions and the stack's own, except groups carrying the exempt tag (enforced by IAM
-  too); in report mode it is read-only. Nothing can authorize ingress.
+- the role may describe groups, rules and managed prefix lists; in enforce mode it may also revoke ingress
+  (and egress, with ``egress: enforce``) on security groups of this account in those regions and the stack's
+  own, except groups and rules carrying the exempt tag (enforced by IAM too); in report mode it is read-only.
+  Nothing can authorize a rule or change a prefix list.
 """
 
 from __future__ import annotations
@@ -23,23 +24,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from sg_remediation.policy import parse_exempt_tag
 from stacks.platform import Core, OpsFunction, secure_bucket, suppress
 from stacks.settings import ProjectSettings, SgRemediationSettings
 
 AUTOMATION = "sg_remediation"
 EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
-
-
-def function_environment(settings: SgRemediationSettings) -> dict[str, str]:
-    env = {
-        "MODE": settings.mode,
-        "ALLOWED_PUBLIC_PORTS": settings.allowed_public_ports,
-        "EXEMPT_TAG": settings.exempt_tag,
-        "MAX_CHANGES": str(settings.max_changes),
-    }
-    if settings.regions:
-        env["REGIONS"] = ",".join(settings.regions)
-    return env
+EGRESS_EVENT_NAMES = ["AuthorizeSecurityGroupEgress"]
 
 
 class SgRemediationStack(Stack):
@@ -61,7 +52,7 @@ class SgRemediationStack(Stack):
             project=project,
             core=core,
             description="Revokes security-group ingress open to 0.0.0.0/0 or ::/0 on ports that should not be public",
-            environment=function_environment(settings),
+            environment=settings.function_environment(),
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
         )
@@ -82,7 +73,8 @@ class SgRemediationStack(Stack):
             event_pattern=events.EventPattern(
                 source=["aws.ec2"],
                 detail_type=["AWS API Call via CloudTrail"],
-                detail={"eventSource": ["ec2.amazonaws.com"], "eventName": EVENT_NAMES},
+                detail={"eventSource": ["ec2.amazonaws.com"],
+                        "eventName": EVENT_NAMES + ([] if settings.egress == "off" else EGRESS_EVENT_NAMES)},
             ),
             targets=[targets.LambdaFunction(function, **retry)],  # type: ignore[arg-type]
         )
@@ -106,21 +98,22 @@ class SgRemediationStack(Stack):
 
     def _grant_revoke(self, settings: SgRemediationSettings, regions: list[str]) -> iam.Policy:
         partition = Aws.PARTITION
-        tag_key, _, tag_value = settings.exempt_tag.partition("=")
+        exempt = parse_exempt_tag(settings.exempt_tag)
         revoke = iam.Policy(
             self,
             "RevokePolicy",
             statements=[
                 iam.PolicyStatement(
-                    sid="RevokeIngressOnNonExemptGroups",
-                    actions=["ec2:RevokeSecurityGroupIngress"],
+                    sid="RevokeOnNonExemptGroupsAndRules",
+                    actions=["ec2:RevokeSecurityGroupIngress",
+                             *(["ec2:RevokeSecurityGroupEgress"] if settings.egress == "enforce" else [])],
                     resources=[
                         f"arn:{partition}:ec2:{region}:{self.account}:{kind}/*"
                         for region in regions
                         for kind in ("security-group", "security-group-rule")
                     ],
-                    # Groups carrying the exempt tag can't be changed even by a bug in the function.
-                    conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key.strip()}": tag_value.strip()}},
+                    # Groups and rules carrying the exempt tag can't be changed even by a bug in the function.
+                    conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{exempt.key}": exempt.value}},
                 )
             ],
         )
@@ -128,9 +121,9 @@ class SgRemediationStack(Stack):
         suppress(
             revoke,
             "AwsSolutions-IAM5",
-            "The function revokes ingress on any security group of this account in the configured regions "
+            "The function revokes rules on any security group of this account in the configured regions "
             "(which groups is decided at run time); scoped to the security-group and security-group-rule ARNs of "
-            "this account and those regions, and denied on groups carrying the exempt tag",
+            "this account and those regions, and denied on groups and rules carrying the exempt tag",
             applies_to=[
                 f"Resource::arn:<AWS::Partition>:ec2:{region if not region.startswith('${') else '<AWS::Region>'}:"
                 f"{self._account_label()}:{kind}/*"
@@ -147,7 +140,8 @@ class SgRemediationStack(Stack):
             statements=[
                 iam.PolicyStatement(
                     sid="DescribeSecurityGroups",
-                    actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
+                    actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules",
+                             "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries"],
                     resources=["*"],
                     conditions={"StringEquals": {"aws:RequestedRegion": regions}},
                 )
@@ -157,7 +151,8 @@ class SgRemediationStack(Stack):
         suppress(
             describe,
             "AwsSolutions-IAM5",
-            "ec2:DescribeSecurityGroups and ec2:DescribeSecurityGroupRules support no resource-level permissions; "
+            "ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules and ec2:DescribeManagedPrefixLists support "
+            "no resource-level permissions, and the prefix lists a rule names are only known at run time; read-only, "
             "limited to the configured regions by aws:RequestedRegion",
             applies_to=["Resource::*"],
         )

@@ -49,6 +49,9 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_clients()
     yield
     reset_clients()
+    from tests.lifetime.kit import SimClock
+
+    SimClock.stop_frozen_clocks()  # a frozen clock never outlives its test
 
 
 def load_event(name: str) -> Any:

@@ -57,7 +57,15 @@ def run(ctx: DemoContext) -> str:
         {"type": "teams", "url": ctx.webhook.url + "/teams", "min_severity": "warning"},
     ]}))
     ctx.say("destinations secret: Slack (all alerts) and Teams (warning and above) on the local HTTPS receiver")
-    env = ctx.function_env("alerts", DESTINATIONS_SECRET_ARN=arn)
+    # The delivery table (one record per alert and destination, so a retry sends only what is missing)
+    # and the queue that keeps what a destination could not take, as the stack creates them.
+    dynamodb = ctx.client("dynamodb")
+    dynamodb.create_table(TableName="opsauto-alerts-deliveries", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    queue_url = ctx.client("sqs").create_queue(QueueName="opsauto-alerts-undelivered")["QueueUrl"]
+    env = ctx.function_env("alerts", DESTINATIONS_SECRET_ARN=arn, DELIVERY_TABLE_NAME="opsauto-alerts-deliveries",
+                           UNDELIVERED_QUEUE_URL=queue_url)
 
     cases = [
         ("alarm", "CloudWatch alarm via SNS", _event("sns_alarm_alarm")),
@@ -93,5 +101,11 @@ def run(ctx: DemoContext) -> str:
         raise DemoFailure(f"the action report did not reach Slack: {report.get('text')!r}")
     _save(ctx.out_dir, "slack-action-report", report)
     ctx.say(f"action report of sg_remediation (ops topic): Slack text = {report['text']!r}")
+
+    # Lambda retries an event (here: the same alarm again): the record says it was delivered, nothing is resent.
+    again = ctx.invoke("alerts", _event("sns_alarm_alarm"), env)
+    if len(ctx.webhook.bodies("/slack")) != 5 or again.get("already_delivered") != 2:
+        raise DemoFailure(f"a retried alarm was sent again: {again}")
+    ctx.say("the same alarm delivered again (a Lambda retry): recorded as delivered, not sent twice")
     ctx.say(f"payloads written to {ctx.out_dir}/slack-*.json and teams-*.json")
     return f"5 alerts -> 5 Slack + 4 Teams messages; {LOG_LINES} log lines became one message"

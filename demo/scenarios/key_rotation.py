@@ -27,10 +27,11 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
 def _stage_pending(ctx: DemoContext, secret_arn: str) -> str:
-    from moto.secretsmanager.models import secretsmanager_backends
+    from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
     token = str(uuid.uuid4())
     secret = secretsmanager_backends[ACCOUNT][ctx.region].secrets[secret_arn]
+    assert isinstance(secret, FakeSecret)
     secret.remove_version_stages_from_old_versions(["AWSPENDING"])
     secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
     secret.rotation_requested = True

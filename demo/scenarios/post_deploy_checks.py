@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 from typing import Any
 
 from botocore.stub import Stubber
@@ -61,7 +62,10 @@ def run(ctx: DemoContext) -> str:
         calls.append({"operation": model.name, "params": copy.deepcopy(params)})
 
     codepipeline.meta.events.register("before-parameter-build.codepipeline", record)
-    env = ctx.function_env()
+    # The stack generates the continuation-token key as a secret; here it is made in the embedded AWS.
+    token_key = ctx.client("secretsmanager").create_secret(
+        Name="opsauto-post-deploy-checks-token-key", SecretString=secrets.token_urlsafe(48))["ARN"]
+    env = ctx.function_env(TOKEN_KEY_SECRET_ARN=token_key)
     checks = {"attempts": 2, "interval_seconds": 0.2, "timeout_seconds": 3}
     with Stubber(codepipeline) as stubber:
         stubber.add_response("put_job_success_result", {})

@@ -1,16 +1,19 @@
 """The normalized alert every source is turned into, and the console links it carries.
 
-Pure: no boto3, no environment. Every formatter in ``sources`` returns an :class:`Alert`; every
+Pure: no boto3, no environment. Every formatter in ``alerts.formatters`` returns an :class:`Alert`; every
 renderer in ``render`` takes one.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-SEVERITIES = ("info", "warning", "critical")
+from shared.reports import SEVERITIES
+
+__all__ = ["SEVERITIES", "Alert", "Link", "Route", "at_least", "severity_rank"]
+
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
 
 
@@ -23,11 +26,20 @@ def at_least(severity: str, minimum: str) -> bool:
     return severity_rank(severity) >= severity_rank(minimum)
 
 
-
 @dataclass(frozen=True)
 class Link:
     title: str
     url: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """What routing looks at (``alerts.routing``): the alert's source names, account, region and name."""
+
+    sources: tuple[str, ...] = ()
+    account: str = ""
+    region: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,11 @@ class Alert:
     fields: tuple[tuple[str, str], ...] = ()
     links: tuple[Link, ...] = ()
     details: str = ""
+    route: Route = field(default_factory=Route, compare=False)
+    # Slack app mode threads by this key: "open" starts a thread (an ALARM), "resolve" answers in it and marks
+    # the start resolved (its OK), "group" joins the thread of the same key (an automation run's reports).
+    thread_key: str = ""
+    thread_role: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -55,6 +72,8 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The generic-webhook form: plain JSON types only."""
         data = asdict(self)
+        for internal in ("route", "thread_key", "thread_role"):
+            data.pop(internal)
         data["fields"] = [{"name": name, "value": value} for name, value in self.fields]
         data["links"] = [{"title": link.title, "url": link.url} for link in self.links]
         return {"version": "1", **data}

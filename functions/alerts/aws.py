@@ -64,6 +64,20 @@ class DeliveryTable:
         return int(response["Attributes"]["failures"]["N"])  # type: ignore[index]
 
 
+    def get_thread(self, key: str) -> dict[str, str] | None:
+        """The Slack message that started the thread ``key`` (channel, ts, blocks), or None."""
+        item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": f"thread#{key}"}},
+                                     ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return {name: str(value.get("S", "")) for name, value in item.items() if name in ("channel", "ts", "blocks")}
+
+    def put_thread(self, key: str, channel: str, ts: str, blocks: str) -> None:
+        self._client.put_item(TableName=self.table_name, Item={
+            "id": {"S": f"thread#{key}"}, "channel": {"S": channel}, "ts": {"S": ts}, "blocks": {"S": blocks},
+            "expiration": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)}})
+
+
 class UndeliveredQueue:
     """The SQS queue that keeps what a destination could not take (depth alarmed to the ops topic)."""
 

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from alerts.alert import SEVERITIES
 from alerts.render import wire_bytes
+from alerts.routing import FILTER_KEYS, FilterError, Filters, parse_filters
 
-DESTINATION_TYPES = ("slack", "teams", "webhook")
+DESTINATION_TYPES = ("slack", "teams", "webhook", "slack-app")
 USER_AGENT = "aws-ops-automations-alerts/1.0"
 HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json; charset=utf-8"}
 
@@ -40,10 +40,18 @@ class DestinationsError(ValueError):
 
 @dataclass(frozen=True)
 class Destination:
+    """A webhook (``url``), or a Slack app channel (``channel`` with the bot ``token``: ``type`` slack-app)."""
+
     type: str
     url: str = field(repr=False)
-    min_severity: str = "info"
+    filters: Filters = field(default_factory=Filters)
     index: int = 0
+    channel: str = ""
+    token: str = field(default="", repr=False)
+
+    @property
+    def min_severity(self) -> str:
+        return self.filters.min_severity
 
     @property
     def name(self) -> str:
@@ -51,11 +59,66 @@ class Destination:
         return f"{self.type}#{self.index}"
 
 
-def parse_destinations(value: Any) -> list[Destination]:
-    """``{"destinations": [{"type", "url", "min_severity"?}, ...]}`` -> destinations, or a clear error.
+def _url(where: str, url: Any) -> str:
+    if not isinstance(url, str):
+        raise DestinationsError(f"{where}.url must be an https:// URL")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise DestinationsError(f"{where}.url must be an https:// URL")
+    return url
 
-    Error messages name the entry by index and never quote the URL.
-    """
+
+DESTINATION_KEYS = ("type", "url", "default", *FILTER_KEYS)
+SLACK_APP_KEYS = ("type", "token_secret_field", "channel", "default", *FILTER_KEYS)
+
+
+def _slack_app(where: str, item: dict[str, Any], secret: dict[str, Any]) -> tuple[str, str]:
+    """``(channel, token)`` of a slack-app entry; the token is the secret's field named by token_secret_field."""
+    field_name = item.get("token_secret_field")
+    if not isinstance(field_name, str) or not field_name:
+        raise DestinationsError(f"{where}.token_secret_field must name the secret's field holding the bot token")
+    token = secret.get(field_name)
+    if not isinstance(token, str) or not token.startswith(("xoxb-", "xoxp-")):
+        raise DestinationsError(f"{where}.token_secret_field: the secret's field {field_name!r} must hold a Slack "
+                                "bot token (xoxb-...)")
+    channel = item.get("channel")
+    if not isinstance(channel, str) or not channel.strip():
+        raise DestinationsError(f"{where}.channel must be a channel id (C0123ABC) or name (#ops)")
+    return channel.strip(), token
+
+
+def _destination(index: int, item: Any, secret: dict[str, Any]) -> Destination:
+    where = f"destinations[{index}]"
+    if not isinstance(item, dict):
+        raise DestinationsError(f"{where} must be an object with type and url")
+    kind = item.get("type")
+    if kind not in DESTINATION_TYPES:
+        raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
+    unknown = sorted(set(item) - set(SLACK_APP_KEYS if kind == "slack-app" else DESTINATION_KEYS))
+    if unknown:
+        raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
+    try:
+        filters = parse_filters(where, item)
+    except FilterError as exc:
+        raise DestinationsError(str(exc)) from None
+    if kind == "slack-app":
+        channel, token = _slack_app(where, item, secret)
+        return Destination(type=kind, url=f"slack-app:{channel}", filters=filters, index=index, channel=channel,
+                           token=token)
+    return Destination(type=kind, url=_url(where, item.get("url")), filters=filters, index=index)
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """The valid destinations of the secret, and what is wrong with the others (they are skipped)."""
+
+    valid: list[Destination]
+    problems: list[str]
+
+
+def read_destinations(value: Any) -> Destinations:
+    """``{"destinations": [...]}`` -> every valid destination, and one problem per invalid entry (named by
+    index and field, never quoting the URL). The whole secret unreadable is :class:`DestinationsError`."""
     if isinstance(value, str | bytes):
         try:
             value = json.loads(value)
@@ -63,28 +126,21 @@ def parse_destinations(value: Any) -> list[Destination]:
             raise DestinationsError('the secret is not JSON; expected {"destinations": [...]}') from None
     if not isinstance(value, dict) or not isinstance(value.get("destinations"), list):
         raise DestinationsError('the secret must be a JSON object with a "destinations" list')
-    found = []
+    valid, problems = [], []
     for index, item in enumerate(value["destinations"]):
-        where = f"destinations[{index}]"
-        if not isinstance(item, dict):
-            raise DestinationsError(f"{where} must be an object with type and url")
-        kind = item.get("type")
-        if kind not in DESTINATION_TYPES:
-            raise DestinationsError(f"{where}.type must be one of {', '.join(DESTINATION_TYPES)} (got {kind!r})")
-        url = item.get("url")
-        if not isinstance(url, str):
-            raise DestinationsError(f"{where}.url must be an https:// URL")
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.netloc:
-            raise DestinationsError(f"{where}.url must be an https:// URL")
-        minimum = item.get("min_severity", "info")
-        if minimum not in SEVERITIES:
-            raise DestinationsError(f"{where}.min_severity must be one of {', '.join(SEVERITIES)} (got {minimum!r})")
-        unknown = sorted(set(item) - {"type", "url", "min_severity"})
-        if unknown:
-            raise DestinationsError(f"{where} has unknown key(s) {', '.join(unknown)}")
-        found.append(Destination(type=kind, url=url, min_severity=minimum, index=index))
-    return found
+        try:
+            valid.append(_destination(index, item, value))
+        except DestinationsError as exc:
+            problems.append(str(exc))
+    return Destinations(valid, problems)
+
+
+def parse_destinations(value: Any) -> list[Destination]:
+    """Every destination of the secret, or :class:`DestinationsError` for the first invalid one."""
+    found = read_destinations(value)
+    if found.problems:
+        raise DestinationsError(found.problems[0])
+    return found.valid
 
 
 @dataclass(frozen=True)
@@ -135,6 +191,32 @@ def retry_after_seconds(value: str | None, cap: float, now: float | None = None)
     return max(0.0, min(seconds, cap))
 
 
+def _try(session: requests.Session, destination: Destination, body: bytes, policy: Policy,
+         attempts: int) -> tuple[Result | None, int | None, str, float]:
+    """One POST: a final :class:`Result`, or ``None`` with the status, reason and wait before the next try."""
+    wait = policy.backoff_base * 2 ** (attempts - 1)
+    try:
+        response = session.post(destination.url, data=body, timeout=policy.timeout, headers=HEADERS)
+    except requests.Timeout:
+        return None, None, "timeout", wait
+    except requests.RequestException as exc:
+        # The exception text names the URL: keep only its class.
+        return None, None, f"connection error ({type(exc).__name__})", wait
+    status = response.status_code
+    if 200 <= status < 300:
+        return Result(destination.name, destination.type, True, attempts, status), status, "", wait
+    if status in (404, 410):
+        return Result(destination.name, destination.type, False, attempts, status,
+                      f"HTTP {status}: the webhook no longer exists", gone=True), status, "", wait
+    if status == 429:
+        return None, status, "HTTP 429: rate limited", retry_after_seconds(
+            response.headers.get("Retry-After"), policy.retry_after_cap)
+    if status >= 500:
+        return None, status, f"HTTP {status}", wait
+    return Result(destination.name, destination.type, False, attempts, status,
+                  f"HTTP {status}: {_body_hint(response)}"), status, "", wait
+
+
 def post(session: requests.Session, destination: Destination, payload: dict[str, Any], policy: Policy) -> Result:
     """POST ``payload`` as JSON to ``destination``, retrying as the module docstring says."""
     body = wire_bytes(payload)
@@ -143,29 +225,9 @@ def post(session: requests.Session, destination: Destination, payload: dict[str,
     reason = ""
     while attempts < policy.max_attempts:
         attempts += 1
-        wait = policy.backoff_base * 2 ** (attempts - 1)
-        try:
-            response = session.post(destination.url, data=body, timeout=policy.timeout, headers=HEADERS)
-        except requests.Timeout:
-            status, reason = None, "timeout"
-        except requests.RequestException as exc:
-            # The exception text names the URL: keep only its class.
-            status, reason = None, f"connection error ({type(exc).__name__})"
-        else:
-            status = response.status_code
-            if 200 <= status < 300:
-                return Result(destination.name, destination.type, True, attempts, status)
-            if status in (404, 410):
-                return Result(destination.name, destination.type, False, attempts, status,
-                              f"HTTP {status}: the webhook no longer exists", gone=True)
-            if status == 429:
-                reason = "HTTP 429: rate limited"
-                wait = retry_after_seconds(response.headers.get("Retry-After"), policy.retry_after_cap)
-            elif status >= 500:
-                reason = f"HTTP {status}"
-            else:
-                return Result(destination.name, destination.type, False, attempts, status,
-                              f"HTTP {status}: {_body_hint(response)}")
+        final, status, reason, wait = _try(session, destination, body, policy, attempts)
+        if final is not None:
+            return final
         if attempts < policy.max_attempts:
             if not policy.can_retry(wait):
                 reason += " (no time left in this invocation to retry)"

@@ -219,6 +219,7 @@ RENDERERS: dict[str, Callable[[Alert], dict[str, Any]]] = {
     "slack": render_slack,
     "teams": render_teams,
     "webhook": render_webhook,
+    "slack-app": render_slack,
 }
 
 

@@ -18,11 +18,12 @@ class Outcome:
     delivered: int = 0
     already_delivered: int = 0
     kept: int = 0
+    unrouted: int = 0
     retrying: list[str] = field(default_factory=list)
 
     def as_result(self) -> dict[str, Any]:
         return {"alerts": self.alerts, "delivered": self.delivered, "already_delivered": self.already_delivered,
-                "kept": self.kept}
+                "kept": self.kept, "unrouted": self.unrouted}
 
 
 def count(name: str, destination_type: str, value: int = 1) -> None:
@@ -62,6 +63,21 @@ def kept(alert: Alert, destination: Destination, result: Result, reason: str) ->
                      "the message is kept in the undelivered queue", extra={**extra, "webhook_gone": True})
     else:
         logger.error("alert not delivered; the message is kept in the undelivered queue", extra=extra)
+
+
+def unrouted(alert: Alert) -> None:
+    """No destination's filters matched and no default destination took it."""
+    count_total("AlertsUnrouted", 1)
+    logger.warning("alert matched no destination (add a destination with \"default\": true to catch these)",
+                   extra={"alert_title": alert.title, "alert_source": alert.source, "severity": alert.severity,
+                          "route_sources": list(alert.route.sources), "account": alert.route.account,
+                          "region": alert.route.region, "route_name": alert.route.name})
+
+
+def invalid_destination(problem: str) -> None:
+    """One entry of the destinations secret is invalid: skipped, the others keep working."""
+    count_total("DestinationsInvalid", 1)
+    logger.error("a destination in the secret is invalid and is skipped until fixed", extra={"reason": problem})
 
 
 def retrying(alert: Alert, destination: Destination, reason: str) -> None:

@@ -30,9 +30,12 @@ from botocore.exceptions import ClientError
 from alerts import aws, report
 from alerts.alert import Alert, at_least
 from alerts.config import Config
-from alerts.delivery import Destination, Policy, Result, parse_destinations, post
+from alerts.decode import BadEvent
+from alerts.delivery import Destination, DestinationsError, Policy, Result, post, read_destinations
+from alerts.formatters import Options, keyed_alerts
 from alerts.render import render
-from alerts.sources import BadEvent, Options, alerts_from_event, delivery_keys
+from alerts.routing import route
+from alerts.slack_app import SLACK_API, SlackApp
 from shared.errors import is_transient
 from shared.observability import logger
 from shared.timeutil import iso, utcnow
@@ -56,6 +59,7 @@ class Ports:
     session: requests.Session
     policy: Policy
     context: Any = None
+    slack_api_url: str = SLACK_API
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -76,6 +80,7 @@ class Sender:
                                              response_hook=_mark_replayed)
         if ports.context is not None:
             self.idempotency.register_lambda_context(ports.context)
+        self.slack = SlackApp(ports.table, ports.policy, ports.slack_api_url)
 
     def send(self, key: str, alert: Alert, destination: Destination) -> dict[str, Any]:
         """``{"status": "delivered" | "kept", ...}``, ``"replayed": True`` when an earlier attempt did it."""
@@ -92,7 +97,10 @@ class Sender:
 
     def _attempt(self, record_key: str, key: str, alert: Alert, destination: Destination,
                  payload: dict[str, Any]) -> dict[str, Any]:
-        result = post(self.ports.session, destination, payload, self.ports.policy)
+        if destination.type == "slack-app":
+            result = self.slack.post(destination, alert, payload)
+        else:
+            result = post(self.ports.session, destination, payload, self.ports.policy)
         if result.ok:
             report.delivered(alert, destination, result)
             return {"status": "delivered", "http": result.status, "attempts": result.attempts}
@@ -147,32 +155,45 @@ def _deliver_one(sender: Sender, key: str, alert: Alert, destination: Destinatio
 
 
 def deliver(keyed: list[tuple[str, Alert]], destinations: list[Destination], sender: Sender) -> report.Outcome:
-    """Every alert to every destination whose ``min_severity`` it meets; never stops early."""
+    """Every alert to every destination its route matches (``alerts.routing``); never stops early."""
     outcome = report.Outcome(alerts=len(keyed))
+    filters = [destination.filters for destination in destinations]
     for key, alert in keyed:
-        for destination in destinations:
-            if at_least(alert.severity, destination.min_severity):
-                _deliver_one(sender, key, alert, destination, outcome)
+        routed = route(alert.severity, alert.route, filters)
+        if not routed.indexes:
+            outcome.unrouted += 1
+            report.unrouted(alert)
+        for index in routed.indexes:
+            _deliver_one(sender, key, alert, destinations[index], outcome)
     return outcome
+
+
+def _destinations(ports: Ports, config: Config) -> list[Destination]:
+    """The valid destinations; invalid entries are logged and counted and the others keep working."""
+    found = read_destinations(ports.read_secret(config.secret_arn))
+    for problem in found.problems:
+        report.invalid_destination(problem)
+    if found.problems and not found.valid:
+        raise DestinationsError("no valid destination in the secret: " + "; ".join(found.problems))
+    return found.valid
 
 
 def run(event: Any, config: Config, ports: Ports) -> dict[str, Any]:
     """Everything one invocation does."""
     try:
-        alerts = alerts_from_event(event, Options(region=config.region, max_log_lines=config.max_log_lines))
+        every = keyed_alerts(event, Options(region=config.region, max_log_lines=config.max_log_lines))
     except BadEvent as exc:
         logger.warning("unreadable event dropped", extra={"reason": str(exc)})
         report.count_total("BadEvents", 1)
         return {"alerts": 0, "delivered": 0, "dropped": "bad event"}
-    report.count_total("AlertsReceived", len(alerts))
-    keyed = [(key, alert) for key, alert in zip(delivery_keys(event, len(alerts)), alerts, strict=True)
-             if at_least(alert.severity, config.min_severity)]
-    if len(keyed) < len(alerts):
-        report.count_total("AlertsBelowMinSeverity", len(alerts) - len(keyed))
+    report.count_total("AlertsReceived", len(every))
+    keyed = [(key, alert) for key, alert in every if at_least(alert.severity, config.min_severity)]
+    if len(keyed) < len(every):
+        report.count_total("AlertsBelowMinSeverity", len(every) - len(keyed))
     if not keyed:
-        logger.info("nothing to send", extra={"alerts": len(alerts), "min_severity": config.min_severity})
+        logger.info("nothing to send", extra={"alerts": len(every), "min_severity": config.min_severity})
         return report.Outcome().as_result()
-    destinations = parse_destinations(ports.read_secret(config.secret_arn))
+    destinations = _destinations(ports, config)
     if not destinations:
         logger.warning("the destinations secret lists no destination: alerts not delivered (see docs/alerts.md)",
                        extra={"alerts": len(keyed)})

@@ -1,46 +1,94 @@
-"""The function's settings, read once per invocation from the environment by the handler."""
+"""The function's settings: ``Config.from_env`` and the parser of every setting.
+
+The settings model (stacks/settings/ec2_scheduler.py) validates cdk.json with these same parsers and
+writes every variable read here (``Ec2SchedulerSettings.function_environment()``); the stack adds
+``NOTIFY_TOPIC_ARN``. Every variable is required: there is no second set of defaults.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ec2_scheduler.schedule import Schedule, ScheduleError, parse_schedules
-from shared.config import ConfigError, env_bool, env_int, env_json, env_mode, env_regions, env_str
+from shared.config import ConfigError, env_bool, env_int, env_json, env_mode, env_str
+from shared.targets import parse_regions as parse_region_names
+
+OWN_REGION = "self"  # REGIONS=self: the function's own region (AWS_REGION)
+_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,120}$")
+
+
+def parse_tag_key(value: str) -> str:
+    """The tag key naming a resource's schedule (``<key>State``, ``<key>Error``, ``<key>Override`` derive from it)."""
+    key = value.strip() if isinstance(value, str) else ""
+    if not _TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
+        raise ValueError(f"{value!r} must be a tag key of 1-120 characters (letters, digits, spaces, "
+                         "_ . : / = + @ -) not starting with 'aws:'")
+    return key
+
+
+def parse_regions(values: Iterable[str]) -> tuple[str, ...]:
+    """Region names, each once (an empty list: the function's own region)."""
+    return parse_region_names(values)
+
+
+def regions_variable(regions: Iterable[str]) -> str:
+    """``REGIONS``: a comma list, or ``self`` for the function's own region."""
+    names = list(regions)
+    return ",".join(names) if names else OWN_REGION
+
+
+def parse_regions_variable(value: str, own_region: str | None) -> tuple[str, ...]:
+    if value.strip() == OWN_REGION:
+        if not own_region:
+            raise ConfigError(f"REGIONS={OWN_REGION} needs AWS_REGION (set by Lambda)")
+        return (own_region,)
+    try:
+        return parse_regions(item.strip() for item in value.split(",") if item.strip())
+    except ValueError as exc:
+        raise ConfigError(f"REGIONS: {exc}") from None
+
+
+def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, str]]:
+    """``SCHEDULES``: every schedule, and the malformed ones by name (they do not stop the others)."""
+    try:
+        return parse_schedules(raw)
+    except ScheduleError as exc:
+        raise ConfigError(f"SCHEDULES: {exc}") from None
 
 
 @dataclass(frozen=True)
 class Config:
-    """From ``SCHEDULES`` (JSON), ``TAG_KEY``, ``MODE``, ``REGIONS``, ``NOTIFY_TOPIC_ARN``, ``MAX_CHANGES``,
-    ``INCLUDE_RDS``."""
+    """From ``SCHEDULES``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``, ``INCLUDE_RDS`` and
+    ``NOTIFY_TOPIC_ARN``."""
 
     schedules: Mapping[str, Schedule]
-    bad_schedules: Mapping[str, str] = field(default_factory=dict)
-    tag_key: str = "Schedule"
-    mode: str = "enforce"
-    regions: tuple[str, ...] = ("us-east-1",)
-    topic_arn: str | None = None
-    max_changes: int = 500
-    include_rds: bool = True
+    bad_schedules: Mapping[str, str]
+    tag_key: str
+    mode: str
+    regions: tuple[str, ...]
+    topic_arn: str
+    max_changes: int
+    include_rds: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        raw = env_json("SCHEDULES", {}, env=env)
+        source = os.environ if env is None else env
+        schedules, bad = parse_schedules_setting(env_json("SCHEDULES", env=source))
         try:
-            schedules, bad = parse_schedules(raw)
-        except ScheduleError as exc:
-            raise ConfigError(str(exc)) from None
-        tag_key = env_str("TAG_KEY", "Schedule", env=env)
-        if tag_key.lower().startswith("aws:") or len(tag_key) > 120:
-            raise ConfigError(f"TAG_KEY={tag_key!r} must not start with 'aws:' and be at most 120 characters")
-        topic = env_str("NOTIFY_TOPIC_ARN", "-", env=env)
+            tag_key = parse_tag_key(env_str("TAG_KEY", env=source))
+        except ValueError as exc:
+            raise ConfigError(f"TAG_KEY: {exc}") from None
         return cls(
             schedules=schedules,
             bad_schedules=bad,
             tag_key=tag_key,
-            mode=env_mode(env=env),
-            regions=tuple(env_regions(env=env)),
-            topic_arn=None if topic == "-" else topic,
-            max_changes=env_int("MAX_CHANGES", 500, minimum=0, env=env),
-            include_rds=env_bool("INCLUDE_RDS", True, env=env),
+            mode=env_mode(None, env=source),
+            regions=parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION")),
+            topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
+            max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
+            include_rds=env_bool("INCLUDE_RDS", env=source),
         )

@@ -7,21 +7,16 @@ A schedule is a timezone, one or more periods and optional skip dates::
                       "skip_dates": ["2026-12-24"], "enforced": false,
                       "stop_new_instances": true, "hibernate": false}}
 
-Evaluation works on *transitions*: every period contributes a "start" at ``start`` and a "stop" at
-``stop`` on each of its days (local wall time in the schedule's timezone). The desired state at a
-moment is the state of the latest transition at or before it. This one rule covers:
+A resource runs while any of its schedule's periods says so (docs/ec2_scheduler.md). A period with a
+``start`` and a ``stop`` is a window (overnight when ``stop`` <= ``start``: the stop falls on the next
+day); a period with only one of them is a mark that sets the state at its time until the next mark. The
+state at an instant: stopped on a skip date; else running while a window holds or the latest mark says
+running. ``timeline()`` lists the transitions: a window's start or end that changes the state, a mark,
+the 00:00 of a skip date. Every transition acts (``plan.decide``), even when the state stays the same.
 
-- normal periods (``08:00``-``18:00``): running from start until stop;
-- one-sided periods (only ``start`` or only ``stop``): the state changes at that time and stays;
-- overnight periods (``stop`` <= ``start``, e.g. ``22:00``-``06:00``): the stop falls on the next day;
-- skip dates: a stop at 00:00 of that local date and every transition of that date ignored, so the
-  resource stays stopped all day and until the next start after it;
-- daylight saving: transitions are local wall times converted with the zone's rules for that date. A
-  start inside a spring-forward gap (02:30 on the night clocks jump 02:00→03:00) happens at the
-  same instant as 03:30 local would; a time that occurs twice in autumn is taken at its first
-  occurrence.
-
-When a start and a stop fall on the same instant, the start wins (back-to-back periods keep running).
+Daylight saving: transitions are local wall times converted with the zone's rules for that date. A time
+inside a spring-forward gap is the first instant after the gap; a time that occurs twice in autumn is
+taken at its first occurrence.
 """
 
 from __future__ import annotations
@@ -85,13 +80,14 @@ def parse_hhmm(text: Any, what: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def parse_date(text: Any, what: str = "skip_dates") -> date:
+def parse_skip_date(text: Any) -> date:
+    """One ``skip_dates`` entry: a local date ``YYYY-MM-DD``."""
     if not isinstance(text, str) or not _DATE_RE.match(text.strip()):
-        raise ScheduleError(f"{what}: {text!r} is not a date YYYY-MM-DD")
+        raise ScheduleError(f"{text!r} is not a date YYYY-MM-DD")
     try:
         return date.fromisoformat(text.strip())
     except ValueError as exc:
-        raise ScheduleError(f"{what}: {text!r} is not a valid date ({exc})") from None
+        raise ScheduleError(f"{text!r} is not a valid date ({exc})") from None
 
 
 def parse_timezone(text: Any) -> ZoneInfo:
@@ -176,7 +172,10 @@ def parse_schedule(name: str, raw: Any) -> Schedule:
         raw_skip = raw.get("skip_dates") or []
         if not isinstance(raw_skip, list):
             raise ScheduleError("skip_dates must be a list of YYYY-MM-DD dates")
-        skip = frozenset(parse_date(item) for item in raw_skip)
+        try:
+            skip = frozenset(parse_skip_date(item) for item in raw_skip)
+        except ScheduleError as exc:
+            raise ScheduleError(f"skip_dates: {exc}") from None
         flags = {}
         for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False)):
             value = raw.get(flag, default)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -14,6 +14,11 @@ from botocore.exceptions import ClientError
 from key_rotation.rotation import CURRENT, PENDING, AccessKey, Identity, NewKey, RotationError, SecretState
 from shared.clients import client
 from shared.errors import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import UserTypeDef
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # Answers of STS to a key that is not (yet) usable; anything else (throttling, 5xx) is raised as is.
 _INVALID_KEY_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "UnrecognizedClientException"}
@@ -29,12 +34,12 @@ class Aws:
         self._region = region
 
     @property
-    def _iam(self) -> Any:
-        return client("iam")
+    def _iam(self) -> IAMClient:
+        return cast("IAMClient", client("iam"))
 
     @property
-    def _sm(self) -> Any:
-        return client("secretsmanager", self._region)
+    def _sm(self) -> SecretsManagerClient:
+        return cast("SecretsManagerClient", client("secretsmanager", self._region))
 
     # -- Secrets Manager
 
@@ -124,7 +129,7 @@ class Aws:
 
     # -- IAM users
 
-    def iter_users(self) -> Iterator[dict[str, Any]]:
+    def iter_users(self) -> Iterator[UserTypeDef]:
         for page in self._iam.get_paginator("list_users").paginate():
             yield from page.get("Users", [])
 

@@ -67,19 +67,21 @@ CHANGES = (Action.DEACTIVATE, Action.DELETE)
 
 @dataclass(frozen=True)
 class Thresholds:
-    warn_after_days: int = 80
-    deactivate_after_days: int = 90
-    delete_after_days: int = 120
-    grace_days: int = 7
+    """Day thresholds of the sweep (the settings model's defaults are the only defaults)."""
+
+    warn_after_days: int
+    deactivate_after_days: int
+    delete_after_days: int
+    grace_days: int
 
     def __post_init__(self) -> None:
         if not (0 < self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
             raise ValueError(
-                "WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS is required (got "
+                "warn_after_days < deactivate_after_days < delete_after_days is required (got "
                 f"{self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
             )
         if self.grace_days < 0:
-            raise ValueError(f"GRACE_DAYS must not be negative (got {self.grace_days})")
+            raise ValueError(f"grace_days must not be negative (got {self.grace_days})")
 
     @property
     def unused_before_delete_days(self) -> int:

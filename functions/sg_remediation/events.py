@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sg_remediation.config import REGION_PATTERN
+
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-EVENT_NAMES = ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup")
+EVENT_NAMES = ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules",
+               "CreateSecurityGroup")
 _GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _parse_cloudtrail(event: Mapping[str, Any]) -> Parsed:
                     actor=_actor(detail))
         return Ignored("the API call failed, so it changed nothing", info)
     region = detail.get("awsRegion") or event.get("region")
-    if not isinstance(region, str) or not _REGION.match(region):
+    if not isinstance(region, str) or not REGION_PATTERN.match(region):
         return Ignored("CloudTrail event without a valid region", info)
     request = detail.get("requestParameters")
     response = detail.get("responseElements")
@@ -93,7 +95,7 @@ def _parse_cloudtrail(event: Mapping[str, Any]) -> Parsed:
     response = response if isinstance(response, Mapping) else {}
     rule_items = _items(response.get("securityGroupRuleSet"))
     group_ids: list[str] = []
-    if name == "AuthorizeSecurityGroupIngress":
+    if name in ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"):
         group_ids.append(str(request.get("groupId") or ""))
         # A default-VPC call by group name has no groupId in the request; the response's rules carry it.
         group_ids += [str(item.get("groupId") or "") for item in rule_items]

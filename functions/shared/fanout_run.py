@@ -65,7 +65,7 @@ class Fanout:
         return cls(
             automation=automation, spec=spec, config=config, own_account=own,
             queue=WorkQueue(client("sqs"), config.queue_url), runs=RunTable(client("dynamodb"), config.table_name),
-            sessions=Sessions(spec, own, f"opsauto-{automation.replace('_', '-')}"),
+            sessions=Sessions(spec, own, automation.replace("_", "-")),
             publisher=ReportPublisher(client("sns"), topic_arn), organization=organization,
             names=AccountNames(organization) if organization is not None else None,
         )
@@ -145,7 +145,10 @@ class Fanout:
                 metrics.add_metric("TargetsFailed" if outcome.status == "failed" else "TargetsDone",
                                    MetricUnit.Count, 1)
         header = self.runs.header(item.run)
-        if header is not None and "summary" not in header and int(header["done"]["N"]) >= int(header["total"]["N"]):
+        if header is None:
+            logger.warning("run not in the run table (expired, or another stack's queue): outcome not summarized",
+                           run=item.run, target=item.target.key)
+        elif "summary" not in header and int(header["done"]["N"]) >= int(header["total"]["N"]):
             self._summarize(item.run, summarize)
         if gave_up is not None:
             raise GaveUp(f"{item.target.key}: {gave_up}") from gave_up

@@ -7,14 +7,18 @@ function and with AWS's managed chat integration alike::
     {"version": "1.0", "source": "custom",
      "content": {"textType": "client-markdown", "title": ..., "description": ...,
                  "nextSteps": [...], "keywords": [...]},
-     "metadata": {"summary": ..., "eventType": ..., "relatedResources": [...],
+     "metadata": {"threadId": ..., "summary": ..., "eventType": ..., "relatedResources": [...],
                   "additionalContext": {"automation": ..., "mode": "enforce"|"report", ...}}}
+
+The reports of one automation run share a ``threadId`` (``<automation>-<Lambda request id>``), so chat
+threads them; the SNS message attributes ``automation``, ``mode`` and ``severity`` let subscribers filter.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.text import truncate as _truncate
@@ -41,6 +45,7 @@ class ActionReport:
     keywords: list[str] = field(default_factory=list)
     related_resources: list[str] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    thread_id: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in ("enforce", "report"):
@@ -63,6 +68,7 @@ class ActionReport:
             context["relatedResourcesOmitted"] = str(extra)
         for key, value in self.context.items():
             context[str(key)] = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+        metadata: dict[str, Any] = {"threadId": self.thread_id} if self.thread_id else {}
         return {
             "version": "1.0",
             "source": "custom",
@@ -74,6 +80,7 @@ class ActionReport:
                 "keywords": list(dict.fromkeys([self.automation, self.mode, *self.keywords])),
             },
             "metadata": {
+                **metadata,
                 "summary": _truncate(self.summary or title, 250),
                 "eventType": self.event_type,
                 "relatedResources": resources,
@@ -105,17 +112,32 @@ def is_action_report(message: Any) -> bool:
     )
 
 
-class ReportPublisher:
-    """Publishes action reports to the ops topic. ``sns`` is a boto3 SNS client."""
+def run_id() -> str:
+    """The current Lambda request id (Powertools' logger keeps it from ``inject_lambda_context``), or a fresh
+    id outside Lambda: what makes the reports of one run share a thread."""
+    from shared.observability import logger
 
-    def __init__(self, sns: Any, topic_arn: str | None) -> None:
+    return str(logger.get_current_keys().get("function_request_id") or uuid.uuid4())
+
+
+class ReportPublisher:
+    """Publishes action reports to the ops topic. ``sns`` is a boto3 SNS client.
+
+    Every report gets ``thread_id`` (default: ``<automation>-<run id>``) unless it carries its own.
+    """
+
+    def __init__(self, sns: Any, topic_arn: str | None, thread_id: str | None = None) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
+        self._thread_id = thread_id
+        self._run = run_id()
 
     def publish(self, report: ActionReport) -> str | None:
         """Publish ``report``; returns the SNS message id (None when no topic is configured)."""
         if not self._topic_arn:
             return None
+        if not report.thread_id:
+            report = replace(report, thread_id=self._thread_id or f"{report.automation}-{self._run}")
         response = self._sns.publish(
             TopicArn=self._topic_arn,
             Subject=_truncate(f"{report.automation}: {report.title}".replace("\n", " "), 99),

@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import names
 from shared.config import ConfigError, env_list, env_regions
+from shared.names import REGION_PATTERN
 
 ORGANIZATION = "organization"
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 PARENT_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+REGION_RE = re.compile(REGION_PATTERN)
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 # Longest suffix a member role gets after the base name ("-post-deploy-checks").
 ROLE_SUFFIX_MAX = 19
@@ -63,12 +65,8 @@ def parse_parent_ids(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def parse_regions(values: Iterable[str]) -> tuple[str, ...]:
-    """Region names (``eu-west-1``), each once."""
-    items = _unique("region", values)
-    bad = [value for value in items if not REGION_RE.fullmatch(value)]
-    if bad:
-        raise ValueError(f"{', '.join(repr(v) for v in bad)}: not a region name (e.g. 'eu-west-1')")
-    return items
+    """Region names (``eu-west-1``), each once (``shared.names``, as every automation's ``regions``)."""
+    return tuple(names.parse_regions([value.strip() for value in values]))
 
 
 def parse_role_name(value: str, *, suffix_room: int = 0) -> str:

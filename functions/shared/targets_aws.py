@@ -20,7 +20,16 @@ from botocore.exceptions import ClientError
 
 from shared.clients import RETRY_CONFIG, client
 from shared.errors import error_code, is_transient
-from shared.targets import Account, Target, TargetList, TargetSpec, assumed_role, plan_targets, role_arn
+from shared.targets import (
+    Account,
+    Target,
+    TargetList,
+    TargetSpec,
+    assumed_role,
+    plan_targets,
+    refusal,
+    role_arn,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -127,6 +136,40 @@ def resolve_targets(spec: TargetSpec, own_account: str, organization: Organizati
     return plan_targets(spec, own_account, listed)
 
 
+class CachedTargets:
+    """The targets, listed at most every ``ttl_seconds`` (event-driven functions check each event's account).
+
+    ``refusal(account, region)``: why an event from there must not be acted on, or None (``shared.targets``).
+    An account not found in a listing older than a minute is looked up again once, so an account added to an
+    OU is admitted without waiting for the cache to expire.
+    """
+
+    def __init__(self, spec: TargetSpec, own_account: str, organization: Organization | None = None,
+                 ttl_seconds: float = 300) -> None:
+        self.spec = spec
+        self.own_account = own_account
+        self._organization = organization
+        self._ttl = ttl_seconds
+        self._listed: TargetList | None = None
+        self._at = 0.0
+
+    def get(self, *, max_age: float | None = None) -> TargetList:
+        age = time.monotonic() - self._at
+        if self._listed is None or age >= (self._ttl if max_age is None else max_age):
+            if self.spec.uses_organization and self._organization is None:
+                self._organization = Organization()
+            self._listed = resolve_targets(self.spec, self.own_account, self._organization)
+            self._at = time.monotonic()
+        return self._listed
+
+    def refusal(self, account: str, region: str) -> str | None:
+        target = Target(account, region)
+        why = refusal(self.spec, self.get(), target, self.own_account)
+        if why is not None and self.spec.uses_organization:
+            why = refusal(self.spec, self.get(max_age=60), target, self.own_account)
+        return why
+
+
 def own_account_id(context: Any = None) -> str:
     """The function's account: from the Lambda context's function ARN, else STS GetCallerIdentity."""
     arn = str(getattr(context, "invoked_function_arn", "") or "")
@@ -138,12 +181,16 @@ def own_account_id(context: Any = None) -> str:
 
 @dataclass
 class _Held:
-    session: boto3.session.Session
+    credentials: dict[str, str]  # empty for the own account: the function's own credentials
     expires: float  # time.time() when the credentials expire (inf for the own account)
 
 
 class Sessions:
-    """boto3 sessions and clients per target account; ``client(service, target)`` is what adapters take."""
+    """Clients per target account; ``client(service, target)`` is what adapters take.
+
+    Every client comes from one boto3 session, with the target's credentials passed to the client: the
+    session's loader parses each service model once, however many accounts there are.
+    """
 
     def __init__(self, spec: TargetSpec, own_account: str, session_name: str,
                  sts: STSClient | None = None) -> None:
@@ -151,26 +198,25 @@ class Sessions:
         self.own_account = own_account
         self.session_name = session_name[:64]
         self._sts: STSClient = sts or client("sts")
+        self._base = boto3.session.Session()
         self._held: dict[str, _Held] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
         self.assumed = 0
 
     def partition(self, region: str) -> str:
-        return boto3.session.Session().get_partition_for_region(region)
+        return self._base.get_partition_for_region(region)
 
-    def session(self, account: str, region: str) -> boto3.session.Session:
+    def _credentials(self, account: str, region: str) -> dict[str, str]:
         held = self._held.get(account)
         if held is not None and held.expires - time.time() > REFRESH_SECONDS:
-            return held.session
+            return held.credentials
         name = assumed_role(self.spec, account, self.own_account)
-        if name is None:
-            held = _Held(boto3.session.Session(), float("inf"))
-        else:
-            held = self._assume(account, role_arn(self.partition(region), account, name))
+        held = _Held({}, float("inf")) if name is None else self._assume(
+            account, role_arn(self.partition(region), account, name))
         self._held[account] = held
         for key in [key for key in self._clients if key[0] == account]:
             del self._clients[key]
-        return held.session
+        return held.credentials
 
     def _assume(self, account: str, arn: str) -> _Held:
         try:
@@ -183,18 +229,17 @@ class Sessions:
             raise MemberRoleError(account, arn, error_code(exc), message) from None
         self.assumed += 1
         credentials = response["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-        return _Held(session, credentials["Expiration"].timestamp())
+        return _Held({
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }, credentials["Expiration"].timestamp())
 
     def client(self, service: str, target: Target) -> Any:
         """A client for ``service`` in the target's account and region (adaptive retries, reused)."""
-        session = self.session(target.account, target.region)
+        credentials = self._credentials(target.account, target.region)
         key = (target.account, service, target.region)
         if key not in self._clients:
-            self._clients[key] = session.client(service, region_name=target.region,  # type: ignore[call-overload]
-                                                config=RETRY_CONFIG)
+            self._clients[key] = self._base.client(  # type: ignore[call-overload]
+                service, region_name=target.region, config=RETRY_CONFIG, **credentials)
         return self._clients[key]

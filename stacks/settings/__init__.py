@@ -87,6 +87,11 @@ class ProjectSettings(StrictModel):
     architecture: Literal["arm64", "x86_64"] = Field("arm64", description="Lambda architecture of every function.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Powertools log level.")
     alarm_actions: bool = Field(True, description="Alarms notify the ops topic.")
+    dashboards: bool = Field(
+        True,
+        description="A CloudWatch dashboard per enabled automation and an overview (each dashboard beyond "
+        "the account's free three costs about 3 USD a month).",
+    )
     xray_sdk: bool = Field(
         False,
         description="Trace inside functions with the X-Ray SDK (Powertools Tracer: a subsegment per AWS call). "
@@ -192,7 +197,8 @@ def load_settings(context: Mapping[str, Any], enable: str | None = None) -> Proj
 
 def defaults() -> dict[str, Any]:
     """The defaults as cdk.json carries them (every automation disabled)."""
-    return json.loads(ProjectSettings().model_dump_json())
+    values: dict[str, Any] = json.loads(ProjectSettings().model_dump_json())
+    return values
 
 
 __all__ = [

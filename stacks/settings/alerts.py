@@ -26,6 +26,13 @@ _PATTERN_KEYS = {"version", "id", "detail-type", "source", "account", "time", "r
 DEFAULT_FILTER_PATTERN = "?ERROR ?Error ?error ?CRITICAL ?Critical ?FATAL ?Fatal ?Exception ?Traceback"
 EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
 Severity = Literal["info", "warning", "critical"]
+FindingLabel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+FINDING_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+Ec2State = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+
+
+def _default_states() -> list[Ec2State]:
+    return ["stopped", "terminated"]
 
 
 class LogSubscription(StrictModel):
@@ -59,8 +66,8 @@ class EventRules(StrictModel):
     """EventBridge rules that send AWS events to the function; each one can be switched off."""
 
     ec2_state_changes: bool = Field(False, description="EC2 instance state changes (states in ec2_states).")
-    ec2_states: list[Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]] = Field(
-        default_factory=lambda: ["stopped", "terminated"],
+    ec2_states: list[Ec2State] = Field(
+        default_factory=_default_states,
         description="EC2 states that raise an alert when ec2_state_changes is on.",
     )
     guardduty: float | None = Field(
@@ -70,6 +77,22 @@ class EventRules(StrictModel):
     health: bool = Field(True, description="AWS Health events for this account (issues, scheduled changes).")
     codepipeline_failures: bool = Field(True, description="CodePipeline pipeline executions that FAILED.")
     codebuild_failures: bool = Field(True, description="CodeBuild builds that FAILED, FAULTed or TIMED_OUT.")
+    alarm_state_changes: bool = Field(
+        False, description="Every CloudWatch alarm state change of the account (EventBridge), with its metric or "
+        "expression; leave off when the alarms already notify a subscribed topic.")
+    security_hub: FindingLabel | None = Field(
+        None, description="Active Security Hub findings (ASFF) with at least this Severity.Label "
+        "(LOW, MEDIUM, HIGH, CRITICAL); null = off.")
+    inspector: FindingLabel | None = Field(
+        None, description="Active Amazon Inspector findings with at least this severity; null = off.")
+    guardduty_malware_scans: bool = Field(
+        False, description="GuardDuty Malware Protection for S3 scan results other than NO_THREATS_FOUND.")
+    backup_failures: bool = Field(False, description="AWS Backup and copy jobs that FAILED, were ABORTED or EXPIRED.")
+    config_noncompliant: bool = Field(False, description="AWS Config rule evaluations that became NON_COMPLIANT.")
+    acm_expiry: bool = Field(False, description="ACM certificates approaching expiration (daily from 45 days "
+                             "before) and expired.")
+    trusted_advisor: bool = Field(False, description="Trusted Advisor check items turning ERROR or WARN "
+                                  "(Trusted Advisor sends its events in us-east-1 only).")
 
     @field_validator("guardduty")
     @classmethod
@@ -122,7 +145,7 @@ class AlertsSettings(AutomationSettings):
     ops_topic_min_severity: Severity = Field(
         "warning",
         description="Action reports on the ops topic below this severity are filtered out by the subscription "
-        "(SNS filter policy on the report's severity attribute); alarms on the topic always pass.",
+        "(an SNS filter policy on the report's severity); alarms on the topic always pass; info = no filter.",
     )
     extra_sns_topic_arns: list[str] = Field(
         default_factory=list, description="ARNs of existing SNS topics (e.g. your alarm topics) to subscribe to."
@@ -131,7 +154,8 @@ class AlertsSettings(AutomationSettings):
         default_factory=list,
         description="Log groups whose matching lines are sent: [{log_group_name, filter_pattern}].",
     )
-    event_rules: EventRules = Field(default_factory=EventRules, description="Built-in EventBridge rules.")
+    event_rules: EventRules = Field(default_factory=lambda: EventRules.model_validate({}),
+                                    description="Built-in EventBridge rules.")
     custom_event_patterns: list[dict[str, Any]] = Field(
         default_factory=list, description="More EventBridge event patterns, one rule each (JSON objects)."
     )

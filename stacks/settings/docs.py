@@ -20,7 +20,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, TypeAdapter
@@ -182,6 +182,8 @@ def _type_name(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is type(None):
         return "null"
+    if origin is Annotated:  # a type with its validators: documented as the type
+        return _type_name(args[0])
     if origin is Literal:
         return "one of " + ", ".join(json.dumps(arg) for arg in args)
     if origin in (Union, types.UnionType):

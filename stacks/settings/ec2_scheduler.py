@@ -8,46 +8,25 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from ec2_scheduler.config import parse_regions, parse_tag_key, regions_variable
+from ec2_scheduler.schedule import (
+    Period,
+    parse_days,
+    parse_hhmm,
+    parse_schedule,
+    parse_skip_date,
+    parse_timezone,
+)
 from stacks.settings.base import AutomationSettings, StrictModel
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
-_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,120}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_KMS_KEY_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 # Lambda allows 4 KB for all environment variables together; leave room for the others.
 MAX_SCHEDULES_JSON = 3000
-
-
-def _check_days(text: str) -> str:
-    cleaned = text.strip().lower()
-    if cleaned in ("*", "all", "daily"):
-        return cleaned
-    if not cleaned:
-        raise ValueError("days is empty; use e.g. 'mon-fri', 'sat,sun', 'mon,wed-fri' or '*'")
-    for item in cleaned.split(","):
-        for name in item.strip().split("-") if "-" in item else [item.strip()]:
-            if name.strip() not in DAY_NAMES:
-                raise ValueError(f"days {text!r}: {name.strip()!r} is not a day; use mon, tue, wed, thu, fri, sat, "
-                                 "sun, ranges like mon-fri, commas, or *")
-        if item.count("-") > 1:
-            raise ValueError(f"days {text!r}: {item.strip()!r} is not a day or a range like mon-fri")
-    return cleaned
-
-
-def _check_time(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    if not _TIME_RE.match(value.strip()):
-        raise ValueError(f"{field} {value!r} is not a time HH:MM (00:00-23:59)")
-    return value.strip()
 
 
 class PeriodSettings(StrictModel):
@@ -59,25 +38,28 @@ class PeriodSettings(StrictModel):
     @field_validator("days")
     @classmethod
     def _days(cls, value: str) -> str:
-        return _check_days(value)
+        parse_days(value)
+        return value.strip().lower()
 
     @field_validator("start", "stop")
     @classmethod
     def _times(cls, value: str | None, info: object) -> str | None:
-        return _check_time(value, getattr(info, "field_name", "time"))
+        if value is None:
+            return None
+        parse_hhmm(value, getattr(info, "field_name", "time"))
+        return value.strip()
 
     @model_validator(mode="after")
     def _one_side(self) -> PeriodSettings:
-        if self.start is None and self.stop is None:
-            raise ValueError("a period needs a start, a stop or both (HH:MM)")
-        if self.start is not None and self.start == self.stop:
-            raise ValueError(f"start and stop are both {self.start}; they must differ")
+        Period(days=parse_days(self.days), start=parse_hhmm(self.start, "start") if self.start else None,
+               stop=parse_hhmm(self.stop, "stop") if self.stop else None)
         return self
 
 
 class ScheduleSettings(StrictModel):
     timezone: str = Field("UTC", description="IANA timezone of the periods, e.g. Europe/Berlin.")
-    periods: list[PeriodSettings] = Field(default_factory=list, description="One or more periods.")
+    periods: list[PeriodSettings] = Field(default_factory=list, description="One or more periods; a resource "
+                                          "runs while any of them says so.")
     skip_dates: list[str] = Field(default_factory=list, description="Dates (YYYY-MM-DD, local) on which the "
                                   "resources stay stopped all day (holidays).")
     enforced: bool = Field(False, description="Keep the desired state even against manual starts/stops.")
@@ -86,15 +68,15 @@ class ScheduleSettings(StrictModel):
     hibernate: bool = Field(False, description="Hibernate EC2 instances configured for it instead of stopping "
                             "(others are stopped normally).")
 
+    def as_json(self) -> dict[str, object]:
+        """The schedule as the function reads it (unset fields left out)."""
+        return self.model_dump(exclude_none=True)
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {value!r} is not an IANA timezone (e.g. Europe/Berlin, "
-                             "America/New_York, UTC)") from None
-        return value
+        parse_timezone(value)
+        return value.strip()
 
     @field_validator("periods")
     @classmethod
@@ -108,13 +90,8 @@ class ScheduleSettings(StrictModel):
     @classmethod
     def _dates(cls, value: list[str]) -> list[str]:
         for text in value:
-            if not _DATE_RE.match(text):
-                raise ValueError(f"{text!r} is not a date YYYY-MM-DD")
-            try:
-                date.fromisoformat(text)
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not a valid date ({exc})") from None
-        return value
+            parse_skip_date(text)
+        return [text.strip() for text in value]
 
 
 class Ec2SchedulerSettings(AutomationSettings):
@@ -146,33 +123,28 @@ class Ec2SchedulerSettings(AutomationSettings):
     @field_validator("schedules")
     @classmethod
     def _names(cls, value: dict[str, ScheduleSettings]) -> dict[str, ScheduleSettings]:
-        for name in value:
+        for name, schedule in value.items():
             if not _NAME_RE.match(name):
                 raise ValueError(f"schedule name {name!r} must be a tag value: 1-128 letters, digits, spaces or "
                                  "_ . : / = + @ -, starting with a letter or digit")
+            parse_schedule(name, schedule.as_json())  # the function's own parser agrees
         return value
 
     @field_validator("tag_key")
     @classmethod
     def _tag_key(cls, value: str) -> str:
-        if not _TAG_KEY_RE.match(value) or value.lower().startswith("aws:"):
-            raise ValueError(f"{value!r} must be a tag key of 1-120 characters (letters, digits, spaces, "
-                             "_ . : / = + @ -) not starting with 'aws:'")
-        return value
+        return parse_tag_key(value)
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        for region in value:
-            if not _REGION_RE.match(region):
-                raise ValueError(f"{region!r} is not a region name like eu-central-1")
-        return value
+        return list(parse_regions(value))
 
     @field_validator("kms_key_arns")
     @classmethod
     def _keys(cls, value: list[str]) -> list[str]:
         for arn in value:
-            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$", arn):
+            if not _KMS_KEY_RE.match(arn):
                 raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
         return value
 
@@ -188,8 +160,16 @@ class Ec2SchedulerSettings(AutomationSettings):
 
     def schedules_json(self) -> str:
         """The SCHEDULES environment variable: compact JSON, unset fields left out."""
-        data = {
-            name: schedule.model_dump(exclude_defaults=False, exclude_none=True)
-            for name, schedule in self.schedules.items()
-        }
+        data = {name: schedule.as_json() for name, schedule in self.schedules.items()}
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads that comes from these settings (``Config.from_env``)."""
+        return {
+            "SCHEDULES": self.schedules_json(),
+            "TAG_KEY": self.tag_key,
+            "MODE": self.mode,
+            "REGIONS": regions_variable(self.regions),
+            "MAX_CHANGES": str(self.max_changes),
+            "INCLUDE_RDS": "true" if self.include_rds else "false",
+        }

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from key_rotation.config import parse_exempt_tag, parse_thresholds
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
-_USER_NAME = r"^[\w+=,.@-]{1,64}$"
+_USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
 _IAM_PATH = r"^/([\x21-\x7e]{0,510}/)?$"
 _SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern, not a password)
 _SCHEDULE = re.compile(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$")
@@ -54,7 +55,7 @@ class KeyRotationSettings(AutomationSettings):
         "report", description="Sweep mode: 'report' changes nothing and says what it would do; 'enforce' acts."
     )
     exempt_group: str = Field(
-        "", pattern=r"^([\w+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
+        "", pattern=r"^([A-Za-z0-9_+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
     )
     exempt_tag: str = Field(
         "", description="User tag 'Key=Value' whose carriers' keys are only reported (empty: none)."
@@ -69,11 +70,7 @@ class KeyRotationSettings(AutomationSettings):
     @field_validator("exempt_tag")
     @classmethod
     def _exempt_tag(cls, value: str) -> str:
-        if value == "":
-            return value
-        key, sep, tag_value = value.partition("=")
-        if not sep or not key.strip() or len(key) > 128 or len(tag_value) > 256:
-            raise ValueError("must be 'Key=Value' (key 1-128 characters, value up to 256), or empty")
+        parse_exempt_tag(value)
         return value
 
     @field_validator("sweep_schedule")
@@ -100,11 +97,7 @@ class KeyRotationSettings(AutomationSettings):
 
     @model_validator(mode="after")
     def _ordering(self) -> KeyRotationSettings:
-        if not (self.warn_after_days < self.deactivate_after_days < self.delete_after_days):
-            raise ValueError(
-                "warn_after_days < deactivate_after_days < delete_after_days is required "
-                f"(got {self.warn_after_days}, {self.deactivate_after_days}, {self.delete_after_days})"
-            )
+        parse_thresholds(self.warn_after_days, self.deactivate_after_days, self.delete_after_days, self.grace_days)
         for user in self.managed_users:
             if user.rotation_days < 2 * self.grace_days + 2:
                 raise ValueError(
@@ -113,3 +106,17 @@ class KeyRotationSettings(AutomationSettings):
                     "sweep), and the next rotation may delete it only grace_days after that"
                 )
         return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads that comes from these settings (the stack adds MANAGED_SECRETS,
+        the managed users' secret names, and NOTIFY_TOPIC_ARN)."""
+        return {
+            "MODE": self.mode,
+            "WARN_AFTER_DAYS": str(self.warn_after_days),
+            "DEACTIVATE_AFTER_DAYS": str(self.deactivate_after_days),
+            "DELETE_AFTER_DAYS": str(self.delete_after_days),
+            "GRACE_DAYS": str(self.grace_days),
+            "EXEMPT_GROUP": self.exempt_group,
+            "EXEMPT_TAG": self.exempt_tag,
+            "MAX_CHANGES": str(self.max_changes),
+        }

@@ -1,22 +1,28 @@
-"""Settings of the `post_deploy_checks` automation (cdk.json: context.automations.post_deploy_checks)."""
+"""Settings of the `post_deploy_checks` automation (cdk.json: context.automations.post_deploy_checks).
+
+Every value is validated with the function's own parsers (functions/post_deploy_checks), so synth accepts
+exactly what the function will; :meth:`PostDeployChecksSettings.function_environment` writes the
+variables its ``Config.from_env`` reads.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import sys
-from functools import cache
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from post_deploy_checks.config import (
+    SECRETS_MAX_AGE_MAX,
+    SECRETS_MAX_AGE_MIN,
+    hook_checks_variable,
+    parse_application_name,
+    parse_header_secrets,
+    parse_hook_checks,
+    parse_secret_name,
+    parse_secrets_max_age,
+)
+from post_deploy_checks.spec import ChecksConfig, ConfigurationError, parse_config, user_parameters_size_problem
 from stacks.settings.base import AutomationSettings
-
-_CHECKS_PY = Path(__file__).resolve().parents[2] / "functions" / "post_deploy_checks" / "checks.py"
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_APPLICATION_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
 
 EXAMPLE_USER_PARAMETERS: dict[str, Any] = {
     "checks": [
@@ -28,26 +34,27 @@ EXAMPLE_USER_PARAMETERS: dict[str, Any] = {
     "interval_seconds": 10,
     "timeout_seconds": 5,
     "stabilize_seconds": 0,
+    # after the first pass, keep watching for five minutes: the checks again every minute
+    "bake_seconds": 300,
+    "bake_interval_seconds": 60,
 }
 
 
-@cache
-def checks_module() -> ModuleType:
-    """The function's own pure parser (functions/post_deploy_checks/checks.py: stdlib and functions/shared
-    only), so synth validates checks exactly as the function will."""
-    functions_dir = str(_CHECKS_PY.parents[1])
-    if functions_dir not in sys.path:
-        sys.path.append(functions_dir)
-    return importlib.import_module("post_deploy_checks.checks")
-
-
-def validate_checks(value: dict[str, Any], source: str) -> None:
-    """Raise ValueError with the function's own message when ``value`` is not a valid checks configuration."""
-    module = checks_module()
+def checks_config(value: dict[str, Any], source: str) -> ChecksConfig:
+    """``value`` parsed by the function's parser; ValueError with the function's own message."""
     try:
-        module.parse_config(value, source=source)
-    except module.ConfigurationError as exc:
+        return parse_config(value, source=source)
+    except ConfigurationError as exc:
         raise ValueError(str(exc)) from None
+
+
+def validate_user_parameters(value: dict[str, Any], source: str) -> ChecksConfig:
+    """A pipeline action's UserParameters: valid checks, within CodePipeline's 1,000 characters."""
+    parsed = checks_config(value, source)
+    too_long = user_parameters_size_problem(value, source)
+    if too_long:
+        raise ValueError(too_long)
+    return parsed
 
 
 class PostDeployChecksSettings(AutomationSettings):
@@ -57,17 +64,20 @@ class PostDeployChecksSettings(AutomationSettings):
         None,
         description="Checks run for CodeDeploy lifecycle hooks (the function's CHECKS variable), in the same JSON "
         "shape as the pipeline action's UserParameters: {checks, alarms, attempts, interval_seconds, "
-        "timeout_seconds}. Not needed for CodePipeline, whose checks come from each action's UserParameters.",
+        "timeout_seconds}; or a map of such objects by hook name (BeforeInstall, AfterInstall, "
+        "AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic) with 'default' for the others. Not "
+        "needed for CodePipeline, whose checks come from each action's UserParameters.",
     )
-    header_secrets: list[str] = Field(
+    header_secrets: list[Annotated[str, AfterValidator(parse_secret_name)]] = Field(
         default_factory=list,
         description="Names of Secrets Manager secrets that check headers may use ({\"secret\": name}); the function "
         "may read only these.",
     )
-    secrets_max_age_seconds: int = Field(
-        300, ge=0, le=86_400, description="How long the function caches a header secret, in seconds."
+    secrets_max_age_seconds: Annotated[int, AfterValidator(parse_secrets_max_age)] = Field(
+        300, ge=SECRETS_MAX_AGE_MIN, le=SECRETS_MAX_AGE_MAX,
+        description="How long the function caches a header secret, in seconds.",
     )
-    codedeploy_applications: list[str] = Field(
+    codedeploy_applications: list[Annotated[str, AfterValidator(parse_application_name)]] = Field(
         default_factory=list,
         description="CodeDeploy applications whose lifecycle hooks this function may answer; empty: any "
         "deployment group of the account and region.",
@@ -84,48 +94,39 @@ class PostDeployChecksSettings(AutomationSettings):
     @field_validator("checks")
     @classmethod
     def _checks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        validate_checks(value, "checks")
-        if value.get("stabilize_seconds"):
-            raise ValueError("stabilize_seconds is only for CodePipeline actions: a CodeDeploy lifecycle hook "
-                             "cannot be continued, so leave it out of these checks")
+        try:
+            parse_hook_checks(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc).removeprefix("CHECKS: ")) from None
         return value
 
     @field_validator("example_user_parameters")
     @classmethod
     def _example(cls, value: dict[str, Any]) -> dict[str, Any]:
-        validate_checks(value, "example_user_parameters")
-        too_long = checks_module().user_parameters_size_problem(value, "example_user_parameters")
-        if too_long:
-            raise ValueError(too_long)
+        validate_user_parameters(value, "example_user_parameters")
         return value
 
-    @field_validator("header_secrets")
+    @field_validator("header_secrets", "codedeploy_applications")
     @classmethod
-    def _secrets(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _SECRET_NAME.match(name) or name.startswith("arn:"):
-                raise ValueError(f"{name!r} is not a Secrets Manager secret name (letters, digits, /_+=.@-; "
-                                 "give the name, not the ARN)")
-        return list(dict.fromkeys(value))
-
-    @field_validator("codedeploy_applications")
-    @classmethod
-    def _applications(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _APPLICATION_NAME.match(name):
-                raise ValueError(f"{name!r} is not a CodeDeploy application name")
+    def _distinct(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _secrets_declared(self) -> PostDeployChecksSettings:
-        for source, value in (("checks", self.checks), ("example_user_parameters", self.example_user_parameters)):
-            if not value:
-                continue
-            used = checks_module().parse_config(value, source=source).secret_names
+        hooks = parse_hook_checks(self.checks)
+        for source, used in (("checks", hooks.secret_names if hooks else ()),
+                             ("example_user_parameters", checks_config(self.example_user_parameters,
+                                                                       "example_user_parameters").secret_names)):
             missing = [name for name in used if name not in self.header_secrets]
             if missing:
                 raise ValueError(f"{source} uses header secret(s) {', '.join(missing)} that are not in "
                                  "header_secrets; add them there so the function may read them")
         return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads that comes from these settings (see its config.py)."""
+        return {
+            "CHECKS": hook_checks_variable(self.checks),
+            "HEADER_SECRETS": ",".join(parse_header_secrets(self.header_secrets)),
+            "SECRETS_MAX_AGE_SECONDS": str(self.secrets_max_age_seconds),
+        }

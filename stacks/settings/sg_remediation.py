@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sg_remediation.config import MAX_CHANGES_RANGE, OWN_REGION, parse_regions
+from sg_remediation.policy import (
+    DEFAULT_ALLOWED_PORTS,
+    MAX_PREFIX_LIMITS,
+    parse_allowed_ports,
+    parse_egress,
+    parse_exempt_tag,
+)
 from stacks.settings.base import AutomationSettings
-
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_PORT_ITEM = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$", re.ASCII)
-
-
-def check_allowed_ports(value: str) -> str:
-    """The same grammar the function parses (functions/sg_remediation/policy.parse_allowed_ports)."""
-    text = value.strip()
-    if not text:
-        raise ValueError("must not be empty; use 'none' to allow no world-open port")
-    if text.lower() == "none":
-        return text
-    for item in text.split(","):
-        if item.strip().lower() == "icmp":
-            continue
-        match = _PORT_ITEM.match(item)
-        if not match:
-            raise ValueError(f"{item.strip()!r} is not a port (0-65535), a range like 8000-8080, or 'icmp'")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) else low
-        if low > 65535 or high > 65535:
-            raise ValueError(f"{item.strip()!r}: ports must be between 0 and 65535")
-        if low > high:
-            raise ValueError(f"{item.strip()!r}: range start is above its end")
-    return text
 
 
 class SgRemediationSettings(AutomationSettings):
@@ -42,13 +24,35 @@ class SgRemediationSettings(AutomationSettings):
         "enforce", description="enforce: revoke offending rules; report: change nothing, report what would be revoked."
     )
     allowed_public_ports: str = Field(
-        "80,443",
-        description="TCP ports and ranges that may be open to 0.0.0.0/0 or ::/0, e.g. '80,443,8000-8080'; "
-        "add 'icmp' to allow world-open ICMP; 'none' allows nothing. UDP is never allowed.",
+        DEFAULT_ALLOWED_PORTS,
+        description="What may be open to the world, comma-separated: TCP ports and ranges ('443', '8000-8080', "
+        "'tcp:22'), UDP ('udp:443', 'udp:51820'), ICMP type with optional code ('icmp:3:4', 'icmp:0', 'icmp' for "
+        "all), ICMPv6 ('icmpv6:2'); 'none' allows nothing. The default keeps HTTP, HTTPS and Path MTU discovery.",
     )
     exempt_tag: str = Field(
         "AutoRemediate=false",
-        description="Key=Value tag: a security group carrying it is reported, never changed.",
+        description="Key=Value tag: a security group, or a single security-group rule, carrying it is reported, "
+        "never changed.",
+    )
+    max_prefix_v4: int = Field(
+        0,
+        ge=0,
+        le=MAX_PREFIX_LIMITS["v4"],
+        description="Widest IPv4 prefix length that counts as the whole internet: 0 = only 0.0.0.0/0; 1 also "
+        "counts 0.0.0.0/1 and 128.0.0.0/1. Private networks never count.",
+    )
+    max_prefix_v6: int = Field(
+        0,
+        ge=0,
+        le=MAX_PREFIX_LIMITS["v6"],
+        description="Widest IPv6 prefix length that counts as the whole internet: 0 = only ::/0. Unique-local "
+        "networks never count.",
+    )
+    egress: str = Field(
+        "off",
+        description="World-open egress on ports not in allowed_public_ports: off = not looked at; report = "
+        "reported, never revoked; enforce = revoked like ingress (the default allow-all egress rule of every "
+        "group included).",
     )
     regions: list[str] = Field(
         default_factory=list,
@@ -56,7 +60,10 @@ class SgRemediationSettings(AutomationSettings):
         "stack's region. Event-driven remediation covers the stack's region only (EventBridge rules are regional).",
     )
     max_changes: int = Field(
-        50, ge=1, le=1000, description="Most rules one run revokes; above it, the run reports instead of acting."
+        50,
+        ge=MAX_CHANGES_RANGE[0],
+        le=MAX_CHANGES_RANGE[1],
+        description="Most rules one run revokes; above it, the run reports instead of acting.",
     )
     sweep_interval_minutes: int = Field(
         60, ge=0, le=1440, description="Minutes between sweeps over every security group; 0 disables the sweep."
@@ -76,29 +83,24 @@ class SgRemediationSettings(AutomationSettings):
     @field_validator("allowed_public_ports")
     @classmethod
     def _ports(cls, value: str) -> str:
-        return check_allowed_ports(value)
+        parse_allowed_ports(value)
+        return value.strip()
 
     @field_validator("exempt_tag")
     @classmethod
     def _exempt(cls, value: str) -> str:
-        key, sep, tag_value = value.strip().partition("=")
-        if not sep or not key.strip():
-            raise ValueError("must look like Key=Value (e.g. AutoRemediate=false)")
-        if len(key.strip()) > 128 or len(tag_value) > 256:
-            raise ValueError("tag key is at most 128 characters, value at most 256")
-        if key.strip().lower().startswith("aws:"):
-            raise ValueError("tag keys starting with 'aws:' are reserved")
+        parse_exempt_tag(value)
         return value.strip()
+
+    @field_validator("egress")
+    @classmethod
+    def _egress(cls, value: str) -> str:
+        return parse_egress(value)
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        for region in value:
-            if not _REGION.match(region):
-                raise ValueError(f"{region!r} is not a region name like eu-central-1")
-        if len(set(value)) != len(value):
-            raise ValueError("regions are listed more than once")
-        return value
+        return list(parse_regions(value))
 
     @model_validator(mode="after")
     def _consistent(self) -> SgRemediationSettings:
@@ -108,3 +110,16 @@ class SgRemediationSettings(AutomationSettings):
                 "set a sweep interval or leave regions empty"
             )
         return self
+
+    def function_environment(self) -> dict[str, str]:
+        """Every variable the function reads from settings (functions/sg_remediation/config.py)."""
+        return {
+            "MODE": self.mode,
+            "ALLOWED_PUBLIC_PORTS": self.allowed_public_ports,
+            "EXEMPT_TAG": self.exempt_tag,
+            "MAX_PREFIX_V4": str(self.max_prefix_v4),
+            "MAX_PREFIX_V6": str(self.max_prefix_v6),
+            "EGRESS": self.egress,
+            "REGIONS": ",".join(self.regions) or OWN_REGION,
+            "MAX_CHANGES": str(self.max_changes),
+        }

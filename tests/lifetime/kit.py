@@ -64,8 +64,19 @@ def is_long() -> bool:
 # --------------------------------------------------------------------------- clock and event shapes
 
 
+REAL_TIME_MODULES = ["botocore.credentials", "urllib3", "asyncio", "threading", "selectors", "socket",
+                     "socketserver", "http.server", "concurrent.futures", "queue", "httpx", "httpcore", "anyio",
+                     "requests", "_pytest", "pytest_timeout", "xdist", "execnet"]
+
+
 class SimClock:
-    """Simulated time (aware UTC). With ``freeze=True`` the process clock follows it (freezegun)."""
+    """Simulated time (aware UTC). With ``freeze=True`` the process clock follows it (freezegun).
+
+    A frozen clock must be stopped (``stop()``); ``stop_frozen_clocks()`` stops any a test left running, and
+    the test suite calls it after every test, so a frozen clock never leaks into the next test.
+    """
+
+    _frozen_clocks: list[SimClock] = []  # noqa: RUF012 - the process-wide list of running freezes
 
     def __init__(self, start: dt.datetime, *, freeze: bool = False) -> None:
         if start.tzinfo is None:
@@ -76,9 +87,11 @@ class SimClock:
         if freeze:
             from freezegun import freeze_time
 
-            # moto and botocore modules are many; ignore the ones that must keep real time.
-            self._freezer = freeze_time(self.now, tick=False, ignore=["botocore.credentials", "urllib3"])
+            # Only the simulated clock is frozen: event loops, threads, sockets and HTTP clients keep real
+            # time, or their timeouts would never expire.
+            self._freezer = freeze_time(self.now, tick=False, ignore=REAL_TIME_MODULES)
             self._frozen = self._freezer.start()
+            SimClock._frozen_clocks.append(self)
 
     def advance(self, delta: dt.timedelta | None = None, **kwargs: float) -> dt.datetime:
         """Move the clock forward by ``delta`` (or ``timedelta(**kwargs)``) and return the new now."""
@@ -97,6 +110,16 @@ class SimClock:
         if self._freezer is not None:
             self._freezer.stop()
             self._freezer = self._frozen = None
+        if self in SimClock._frozen_clocks:
+            SimClock._frozen_clocks.remove(self)
+
+    @classmethod
+    def stop_frozen_clocks(cls) -> int:
+        """Stop every frozen clock still running (newest first); the number stopped."""
+        leaked = list(reversed(cls._frozen_clocks))
+        for clock in leaked:
+            clock.stop()
+        return len(leaked)
 
     def iso(self) -> str:
         return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")

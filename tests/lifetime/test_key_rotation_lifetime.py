@@ -295,13 +295,26 @@ def test_key_rotation_lifetime(mode: str, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, mode: str, topic_arn: str, secrets: dict[str, str]) -> None:
-    monkeypatch.setenv("MODE", mode)
-    monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
-    monkeypatch.setenv("MANAGED_SECRETS", json.dumps(secrets))
-    for name, value in {"WARN_AFTER_DAYS": "80", "DEACTIVATE_AFTER_DAYS": "90", "DELETE_AFTER_DAYS": "120",
-                        "GRACE_DAYS": str(GRACE_DAYS), "EXEMPT_GROUP": "", "EXEMPT_TAG": "",
-                        "MAX_CHANGES": "20"}.items():
+    """The function's environment as the stack sets it: the shipped settings (but ``mode``) + the stack's."""
+    from stacks.settings.key_rotation import KeyRotationSettings
+
+    settings = KeyRotationSettings(mode=mode, managed_users=[{"user_name": u} for u in MANAGED])
+    assert settings.grace_days == GRACE_DAYS and all(u.rotation_days == ROTATION_DAYS for u in settings.managed_users)
+    for name, value in settings.function_environment().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MANAGED_SECRETS", json.dumps(secrets))
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
+
+
+def _note_sweep(sim: Simulation, run: Any, tap: OpsTopicTap) -> None:
+    """The sweep's outcome and its decisions on managed users' keys, in the step log (read on a failure)."""
+    if run.error is not None:
+        sim.note(f"sweep failed after Lambda's retries: {run.error}")
+        return
+    counts = {k: v for k, v in run.result.items() if k in ("deactivated", "deleted", "held", "would_change")}
+    lines = [line for message in tap.messages() for line in message["content"]["description"].splitlines()
+             if "[managed]" in line and "**" in line]
+    sim.note(f"sweep: {counts}" + "".join(f"\n    {line[:220]}" for line in lines))
 
 
 def _run(mode: str, days: int, seed: int, clock: SimClock, faults: FaultInjector,
@@ -407,7 +420,8 @@ def _run(mode: str, days: int, seed: int, clock: SimClock, faults: FaultInjector
             faults_added.append(f"day {day}: {operation} {error['code']}")
         clock.set(day_start + dt.timedelta(hours=3))
         with faults.active():
-            sim.step(f"day {day}: sweep", lambda: runtime.invoke_async(scheduled_event(clock.now)))
+            run = sim.step(f"day {day}: sweep", lambda: runtime.invoke_async(scheduled_event(clock.now)))
+        _note_sweep(sim, run, tap)
         for hour in (4, 16):  # rotations due, then Secrets Manager's retry of a failed one
             clock.set(day_start + dt.timedelta(hours=hour))
             due = [r for r in secrets_manager.rotations.values() if clock.now >= r.due]
@@ -426,7 +440,6 @@ def _run(mode: str, days: int, seed: int, clock: SimClock, faults: FaultInjector
                     people.cached_previous[user] = (before[user], clock.now + dt.timedelta(days=1))
         clock.set(day_start + dt.timedelta(hours=10))
         sim.step(f"day {day}: people use keys", lambda d=day: people.act(d))
-        tap.messages()  # reports are read as they come (the topic's queue does not grow)
 
     rotations = {u: r.attempts for u, r in secrets_manager.rotations.items()}
     failed = sum(len(r.failures) for r in secrets_manager.rotations.values())

@@ -41,6 +41,7 @@ from moto import mock_aws
 from post_deploy_checks import handler
 from shared.clients import client
 from tests.conftest import load_event
+from tests.functions.post_deploy_checks.conftest import token_key_secret
 from tests.functions.post_deploy_checks.hostile import SLOW_DNS_SUFFIX, HostileServer, slow_resolver
 from tests.lifetime.kit import (
     THROTTLING,
@@ -199,8 +200,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300",
-                        "NOTIFY_TOPIC_ARN": ""}.items():
+    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
         monkeypatch.setenv(name, value)
     slow_resolver(monkeypatch, resolve_delay=2.0)
     from shared.observability import logger
@@ -222,6 +222,9 @@ def test_post_deploy_checks_lifetime(world: World, monkeypatch: pytest.MonkeyPat
     sim = Simulation(seed=SEED, clock=clock)
     wall_started = time.monotonic()
     with mock_aws(), FaultInjector(clock) as faults:
+        topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         for name in ALARMS:
             cloudwatch.put_metric_alarm(AlarmName=name, MetricName=name, Namespace="Shop", Statistic="Sum",
@@ -311,44 +314,41 @@ def _ident(answer: Answer) -> str:
 
 
 def _invariants(sim: Simulation, world: World, runtime: LambdaRuntime) -> None:
-    @sim.invariant("every job and hook has exactly one accepted result, of the verdict its endpoints call for")
-    def exactly_one() -> list[str]:
-        problems = []
-        accepted: dict[str, list[Answer]] = {}
-        for answer in world.answers:
-            if answer.accepted:
-                accepted.setdefault(_ident(answer), []).append(answer)
-        for deployment in world.deployments:
-            got = accepted.pop(deployment.ident, [])
-            if len(got) != 1:
-                problems.append(f"{deployment.ident}: {len(got)} accepted results")
-                continue
-            problems.extend(_verdict_problems(deployment, got[0]))
-        problems.extend(f"{ident}: a result for no deployment" for ident in accepted)
-        return problems
+    sim.invariants.update({
+        "every job and hook has exactly one accepted result, of the verdict its endpoints call for":
+            lambda: _exactly_one(world),
+        "every invocation answers and returns before its deadline": lambda: _before_deadline(world),
+        "nothing is left to Lambda's on-failure destination":
+            lambda: [f"{record.request}: {record.error_type}" for record in runtime.failures],
+        "no URL credential or query token reaches the logs":
+            lambda: [f"{prefix}... logged" for prefix in SECRETS if prefix in world.logs.getvalue()],
+    })
 
-    @sim.invariant("every invocation answers and returns before its deadline")
-    def before_deadline() -> list[str]:
-        problems = []
-        for span in world.spans:
-            if span.ended > span.context.deadline:
-                problems.append(f"{span.ident}: returned {span.ended - span.context.deadline:.2f} s after its "
-                                f"deadline")
-        for answer in world.answers:
-            span = next((s for s in reversed(world.spans) if s.ident == _ident(answer) and s.started <= answer.at),
-                        None)
-            if span is None or answer.at > span.context.deadline:
-                problems.append(f"{_ident(answer)}: {answer.operation} after the invocation's deadline")
-        return problems
 
-    @sim.invariant("nothing is left to Lambda's on-failure destination")
-    def no_failure_records() -> list[str]:
-        return [f"{record.request}: {record.error_type}" for record in runtime.failures]
+def _exactly_one(world: World) -> list[str]:
+    problems = []
+    accepted: dict[str, list[Answer]] = {}
+    for answer in world.answers:
+        if answer.accepted:
+            accepted.setdefault(_ident(answer), []).append(answer)
+    for deployment in world.deployments:
+        got = accepted.pop(deployment.ident, [])
+        if len(got) != 1:
+            problems.append(f"{deployment.ident}: {len(got)} accepted results")
+            continue
+        problems.extend(_verdict_problems(deployment, got[0]))
+    problems.extend(f"{ident}: a result for no deployment" for ident in accepted)
+    return problems
 
-    @sim.invariant("no URL credential or query token reaches the logs")
-    def no_secrets_logged() -> list[str]:
-        text = world.logs.getvalue()
-        return [f"{prefix}... logged" for prefix in SECRETS if prefix in text]
+
+def _before_deadline(world: World) -> list[str]:
+    problems = [f"{span.ident}: returned {span.ended - span.context.deadline:.2f} s after its deadline"
+                for span in world.spans if span.ended > span.context.deadline]
+    for answer in world.answers:
+        span = next((s for s in reversed(world.spans) if s.ident == _ident(answer) and s.started <= answer.at), None)
+        if span is None or answer.at > span.context.deadline:
+            problems.append(f"{_ident(answer)}: {answer.operation} after the invocation's deadline")
+    return problems
 
 
 def _verdict_problems(deployment: Deployment, answer: Answer) -> list[str]:

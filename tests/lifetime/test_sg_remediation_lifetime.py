@@ -4,11 +4,15 @@ What happens, seeded and replayable:
 
 - an hourly sweep (EventBridge scheduled event) over two regions, delivered as an asynchronous invocation
   (Lambda retries it twice, then keeps an on-failure record);
-- between sweeps people change ingress at random minutes: world (``0.0.0.0/0``, ``::/0``), private and
-  narrow public CIDRs, a managed prefix list, a security-group reference; TCP and UDP ports and ranges,
-  ICMP / ICMPv6 types, ``-1``; they create and delete groups, modify rules to the world, revoke rules by hand.
-  Every change in the stack's region reaches the function as the EventBridge "AWS API Call via CloudTrail"
-  event of that call (AuthorizeSecurityGroupIngress, ModifySecurityGroupRules, CreateSecurityGroup);
+- between sweeps people change rules at random minutes: world (``0.0.0.0/0``, ``::/0``), private and
+  narrow public CIDRs, customer-managed prefix lists (one holds ``0.0.0.0/0``; another gets a world entry added
+  and removed now and then), a security-group reference; TCP and UDP ports and ranges, ICMP / ICMPv6 types
+  (Path MTU discovery among them), ``-1``; ingress and egress; some rules tagged with the exempt tag; they
+  create and delete groups, modify rules to the world, revoke rules by hand. Every rule change in the stack's
+  region reaches the function as the EventBridge "AWS API Call via CloudTrail" event of that call
+  (AuthorizeSecurityGroupIngress / Egress, ModifySecurityGroupRules, CreateSecurityGroup). The settings are
+  the shipped defaults (``allowed_public_ports`` ``80,443,icmp:3:4,icmpv6:2``) with two regions and
+  ``egress: report``;
 - a protected group whose revoke is always denied (UnauthorizedOperation, as an SCP would), an exempt group
   (``AutoRemediate=false``), throttling bursts (RequestLimitExceeded) on the describe and revoke calls, a
   region that cannot be described for some hours, groups and rules deleted by a person between the
@@ -19,8 +23,10 @@ Invariants, after every step:
 - after every sweep no world-open rule on a non-allowed port remains in any group that is not exempt, except
   those reported as failed (a SecurityGroupRemediationFailed report naming the rule or its region, or the
   sweep's event kept as an on-failure record after Lambda's retries);
+- after every sweep every world-open finding left in place (exempt group or rule, egress) is named in that
+  sweep's reports;
 - no other rule is ever removed: every rule the function removed was a finding of the policy (as this test
-  computes it, independently of the function) in a non-exempt group, and appears in a revoke report;
+  computes it, independently of the function) that is not exempt and not egress, and appears in a revoke report;
 - a world-open finding added by a call that reached the function as a CloudTrail event is closed by that
   event's invocation (unless its group is exempt, protected, deleted, or the invocation was kept as failed);
 - only transient errors reach the on-failure destination (a denied revoke is reported, not retried forever).
@@ -43,6 +49,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from demo.harness import OpsTopicTap
+from stacks.settings.sg_remediation import SgRemediationSettings
 from tests.lifetime.kit import (
     ACCOUNT,
     EC2_THROTTLING,
@@ -64,7 +71,7 @@ EAST, WEST = "us-east-1", "eu-west-1"  # events arrive from EAST (the stack's re
 REGIONS = (EAST, WEST)
 START = dt.datetime(2026, 6, 1, 0, 0, tzinfo=dt.UTC)
 EXEMPT_KEY, EXEMPT_VALUE = "AutoRemediate", "false"
-ALLOWED_TCP = frozenset({80, 443})  # the shipped default, as this test reads it
+ALLOWED_TCP = frozenset({80, 443})  # the shipped default, as this test reads it: 80,443,icmp:3:4,icmpv6:2
 MAX_RULES_PER_GROUP = 40
 WORLD = ("0.0.0.0/0", "::/0")
 PORTS = (22, 23, 53, 80, 443, 3306, 3389, 5432, 6379, 8080, 8443, 9200)
@@ -73,15 +80,30 @@ PORTS = (22, 23, 53, 80, 443, 3306, 3389, 5432, 6379, 8080, 8443, 9200)
 # --------------------------------------------------------------------------- the policy, as this test reads it
 
 
-def should_close(rule: dict[str, Any], exempt: bool) -> bool:
-    """A rule the function must revoke: world-open ingress on something the default policy does not allow."""
-    if exempt or rule["IsEgress"]:
-        return False
-    if rule.get("CidrIpv4") not in WORLD and rule.get("CidrIpv6") not in WORLD:
-        return False
-    if rule["IpProtocol"] == "tcp":
-        return not all(port in ALLOWED_TCP for port in range(rule["FromPort"], rule["ToPort"] + 1))
-    return True
+def world_open(rule: dict[str, Any], prefix_entries: dict[str, set[str]]) -> bool:
+    if rule.get("CidrIpv4") in WORLD or rule.get("CidrIpv6") in WORLD:
+        return True
+    return bool(prefix_entries.get(rule.get("PrefixListId", ""), set()) & set(WORLD))
+
+
+def allowed(rule: dict[str, Any]) -> bool:
+    protocol, low, high = rule["IpProtocol"], rule.get("FromPort", -1), rule.get("ToPort", -1)
+    if protocol == "tcp":
+        return all(port in ALLOWED_TCP for port in range(low, high + 1))
+    if protocol == "icmp":
+        return (low, high) == (3, 4)  # fragmentation needed
+    if protocol in ("58", "icmpv6"):
+        return low == 2  # packet too big, any code
+    return False
+
+
+def verdict(rule: dict[str, Any], group_exempt: bool, prefix_entries: dict[str, set[str]]) -> str | None:
+    """``close`` (the function must revoke it), ``report`` (a finding it must leave and report), or None."""
+    if not world_open(rule, prefix_entries) or allowed(rule):
+        return None
+    rule_exempt = any(tag["Key"] == EXEMPT_KEY and tag["Value"].lower() == EXEMPT_VALUE
+                      for tag in rule.get("Tags", []))
+    return "report" if group_exempt or rule_exempt or rule["IsEgress"] else "close"
 
 
 # --------------------------------------------------------------------------- the account and its people
@@ -129,7 +151,8 @@ class Account:
     tap: OpsTopicTap
     ec2: dict[str, Any]
     vpcs: dict[str, str]
-    prefix_lists: dict[str, str]
+    prefix_lists: dict[str, dict[str, str]]  # region -> {"office": id, "partners": id}
+    prefix_entries: dict[str, set[str]]  # prefix list id -> its CIDRs now
     groups: dict[str, GroupInfo] = field(default_factory=dict)
     last: Invocation | None = None
     in_flight: set[str] = field(default_factory=set)
@@ -137,6 +160,10 @@ class Account:
         "sweeps": 0, "events": 0, "people_actions": 0, "revoked": 0, "failure_reports": 0,
         "kept_as_failed": 0, "deleted_in_flight": 0, "throttle_bursts": 0,
     })
+
+    def verdict(self, rule: dict[str, Any]) -> str | None:
+        info = self.groups.get(rule["GroupId"])
+        return verdict(rule, info is not None and info.exempt, self.prefix_entries)
 
     # -- reading the account (never faulted)
     def rules(self) -> dict[str, dict[str, Any]]:
@@ -219,7 +246,8 @@ class Account:
         elif source == "narrow":
             permission["IpRanges"] = [{"CidrIp": str(ipaddress.ip_network(f"203.0.113.{rng.randint(0, 255)}/32"))}]
         elif source == "prefix":
-            permission["PrefixListIds"] = [{"PrefixListId": self.prefix_lists[info.region]}]
+            name = rng.choice(["office", "partners"])
+            permission["PrefixListIds"] = [{"PrefixListId": self.prefix_lists[info.region][name]}]
         else:
             others = [g for g in self.live_groups(info.region) if g.group_id != info.group_id]
             peer = rng.choice(others) if others else info
@@ -235,17 +263,35 @@ class Account:
             self.sim.note(f"person revoked {victim['SecurityGroupRuleId']} by hand (group full)")
             return
         permission = self.random_permission(info)
+        egress = self.sim.rng.random() < 0.12
+        kwargs: dict[str, Any] = {"GroupId": info.group_id, "IpPermissions": [permission]}
+        if self.sim.rng.random() < 0.06:
+            kwargs["TagSpecifications"] = [{"ResourceType": "security-group-rule", "Tags": [
+                {"Key": EXEMPT_KEY, "Value": self.sim.rng.choice([EXEMPT_VALUE, EXEMPT_VALUE.upper()])}]}]
+        client = self.ec2[info.region]
         try:
-            response = self.ec2[info.region].authorize_security_group_ingress(
-                GroupId=info.group_id, IpPermissions=[permission])
+            call = client.authorize_security_group_egress if egress else client.authorize_security_group_ingress
+            response = call(**kwargs)
         except ClientError as exc:
             self.sim.note(f"person's authorize refused: {exc.response['Error']['Code']}")  # a duplicate
             return
         added = response.get("SecurityGroupRules", [])
-        self.sim.note(f"person authorized {json.dumps(permission)} on {info.group_id}")
+        self.sim.note(f"person authorized {'egress' if egress else 'ingress'} {json.dumps(permission)} on "
+                      f"{info.group_id}{' (rule tagged exempt)' if 'TagSpecifications' in kwargs else ''}")
         if info.region == EAST:
-            self.deliver(authorize_event(self.sim.clock.now, info, permission, added),
+            self.deliver(authorize_event(self.sim.clock.now, info, permission, added, egress=egress),
                          {rule["SecurityGroupRuleId"] for rule in added})
+
+    def toggle_world_in_office_list(self) -> None:
+        """Someone adds 0.0.0.0/0 to the office prefix list (or takes it out again); no event reaches the function."""
+        region = self.sim.rng.choice(REGIONS)
+        list_id = self.prefix_lists[region]["office"]
+        entries = self.prefix_entries[list_id]
+        change = {"RemoveEntries": [{"Cidr": "0.0.0.0/0"}]} if "0.0.0.0/0" in entries else {
+            "AddEntries": [{"Cidr": "0.0.0.0/0", "Description": "temporary"}]}
+        self.ec2[region].modify_managed_prefix_list(PrefixListId=list_id, PrefixListName="office", **change)
+        entries ^= {"0.0.0.0/0"}
+        self.sim.note(f"person {'added' if 'AddEntries' in change else 'removed'} 0.0.0.0/0 in {list_id}")
 
     def modify_to_world(self, info: GroupInfo) -> None:
         """ModifySecurityGroupRules: a private IPv4 TCP rule's source becomes 0.0.0.0/0."""
@@ -285,7 +331,9 @@ class Account:
         roll = rng.random()
         region = EAST if rng.random() < 0.75 else WEST
         dynamic = [g for g in self.live_groups(region) if g.dynamic]
-        if roll < 0.06 or not dynamic:
+        if roll < 0.02:
+            self.toggle_world_in_office_list()
+        elif roll < 0.07 or not dynamic:
             self.create_group(region)
         elif roll < 0.10 and len(dynamic) > 2:
             victim = rng.choice(dynamic)
@@ -343,8 +391,8 @@ class Account:
 
 
 def authorize_event(when: dt.datetime, info: GroupInfo, permission: dict[str, Any],
-                    added: list[dict[str, Any]]) -> dict[str, Any]:
-    """The CloudTrail record of AuthorizeSecurityGroupIngress as EventBridge delivers it."""
+                    added: list[dict[str, Any]], *, egress: bool = False) -> dict[str, Any]:
+    """The CloudTrail record of AuthorizeSecurityGroupIngress (or Egress) as EventBridge delivers it."""
     def items(key: str, name: str, values: list[dict[str, Any]]) -> dict[str, Any]:
         return {"items": [{name: value[key]} for value in values]} if values else {}
 
@@ -359,7 +407,7 @@ def authorize_event(when: dt.datetime, info: GroupInfo, permission: dict[str, An
     rule_set = []
     for rule in added:
         entry: dict[str, Any] = {"groupOwnerId": ACCOUNT, "groupId": rule["GroupId"],
-                                 "securityGroupRuleId": rule["SecurityGroupRuleId"], "isEgress": False,
+                                 "securityGroupRuleId": rule["SecurityGroupRuleId"], "isEgress": egress,
                                  "ipProtocol": rule["IpProtocol"], "fromPort": rule.get("FromPort", -1),
                                  "toPort": rule.get("ToPort", -1)}
         for key, name in (("CidrIpv4", "cidrIpv4"), ("CidrIpv6", "cidrIpv6"), ("PrefixListId", "prefixListId")):
@@ -368,7 +416,7 @@ def authorize_event(when: dt.datetime, info: GroupInfo, permission: dict[str, An
         if rule.get("ReferencedGroupInfo"):
             entry["referencedGroupInfo"] = {"groupId": rule["ReferencedGroupInfo"]["GroupId"], "userId": ACCOUNT}
         rule_set.append(entry)
-    return cloudtrail_event(when, "AuthorizeSecurityGroupIngress",
+    return cloudtrail_event(when, "AuthorizeSecurityGroupEgress" if egress else "AuthorizeSecurityGroupIngress",
                             {"groupId": info.group_id, "ipPermissions": {"items": [item]}},
                             response_elements={"requestId": str(uuid.uuid4()), "_return": True,
                                                "securityGroupRuleSet": {"items": rule_set}},
@@ -378,10 +426,6 @@ def authorize_event(when: dt.datetime, info: GroupInfo, permission: dict[str, An
 # --------------------------------------------------------------------------- invariants
 
 
-def exempt_ids(account: Account) -> set[str]:
-    return {g.group_id for g in account.groups.values() if g.exempt}
-
-
 def sweep_leaves_only_reported_failures(account: Account) -> list[str]:
     last = account.last
     if last is None or last.kind != "sweep" or last.kept_as_failed:
@@ -389,10 +433,9 @@ def sweep_leaves_only_reported_failures(account: Account) -> list[str]:
     failures = last.failures_in_reports()
     failed_rules = {rule_id for failure in failures for rule_id in failure["ruleIds"]}
     failed_regions = {failure["region"] for failure in failures if not failure["groupId"]}
-    exempt = exempt_ids(account)
     problems = []
     for rule_id, rule in last.after.items():
-        if not should_close(rule, rule["GroupId"] in exempt):
+        if account.verdict(rule) != "close":
             continue
         region = account.groups[rule["GroupId"]].region if rule["GroupId"] in account.groups else "?"
         if rule_id in failed_rules or region in failed_regions:
@@ -402,17 +445,31 @@ def sweep_leaves_only_reported_failures(account: Account) -> list[str]:
     return problems
 
 
+def findings_left_are_reported(account: Account) -> list[str]:
+    last = account.last
+    if last is None or last.kind != "sweep" or last.kept_as_failed:
+        return []
+    named = {rule["ruleId"] for report in last.of("SecurityGroupIngressFinding")
+             for group in json.loads(report["metadata"]["additionalContext"]["findings"]) for rule in group["rules"]}
+    failures = last.failures_in_reports()
+    named |= {rule_id for failure in failures for rule_id in failure["ruleIds"]}
+    failed_regions = {failure["region"] for failure in failures if not failure["groupId"]}
+    return [f"{rule_id} ({rule['GroupId']}) is a finding left in place but no report names it"
+            for rule_id, rule in last.after.items()
+            if account.verdict(rule) == "report" and rule_id not in named
+            and account.groups.get(rule["GroupId"], GroupInfo("", "?", "")).region not in failed_regions]
+
+
 def nothing_else_removed(account: Account) -> list[str]:
     last = account.last
     if last is None:
         return []
-    exempt = exempt_ids(account)
     gone_groups = {rule["GroupId"] for rule in last.before.values()} - {
         rule["GroupId"] for rule in last.after.values()} - set(account.groups)
     removed = {rid for rid in set(last.before) - set(last.after)
                if rid not in last.deleted_in_flight and last.before[rid]["GroupId"] not in gone_groups}
-    problems = [f"{rid} removed but it is not a finding: {json.dumps(last.before[rid], default=str)}"
-                for rid in sorted(removed) if not should_close(last.before[rid], last.before[rid]["GroupId"] in exempt)]
+    problems = [f"{rid} removed but it is not a finding to close: {json.dumps(last.before[rid], default=str)}"
+                for rid in sorted(removed) if account.verdict(last.before[rid]) != "close"]
     reported = last.revoked_in_reports()
     if removed - reported:
         problems.append(f"removed without a revoke report: {sorted(removed - reported)}")
@@ -425,12 +482,11 @@ def event_closes_what_it_reports(account: Account) -> list[str]:
     last = account.last
     if last is None or last.kind != "event" or last.kept_as_failed:
         return []
-    exempt = exempt_ids(account)
     protected = {g.group_id for g in account.groups.values() if g.protected}
     failed = {rule_id for failure in last.failures_in_reports() for rule_id in failure["ruleIds"]}
     return [f"{rid} added by the reported call is still open" for rid in sorted(last.added_rule_ids)
             if rid in last.after and rid not in failed and last.after[rid]["GroupId"] not in protected
-            and should_close(last.after[rid], last.after[rid]["GroupId"] in exempt)]
+            and account.verdict(last.after[rid]) == "close"]
 
 
 def only_transient_errors_kept(account: Account) -> list[str]:
@@ -454,20 +510,22 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         faults.clock = clock
         sim = Simulation(seed=SEED, clock=clock)
         tap = OpsTopicTap(EAST)
-        env = {"MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443", "EXEMPT_TAG": f"{EXEMPT_KEY}={EXEMPT_VALUE}",
-               "MAX_CHANGES": "50", "REGIONS": ",".join(REGIONS), "NOTIFY_TOPIC_ARN": tap.topic_arn,
+        settings = SgRemediationSettings(enabled=True, regions=list(REGIONS), egress="report")
+        env = {**settings.function_environment(), "NOTIFY_TOPIC_ARN": tap.topic_arn,
                "POWERTOOLS_SERVICE_NAME": "sg_remediation"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         ec2 = {region: boto3.client("ec2", region_name=region) for region in REGIONS}
         vpcs = {region: ec2[region].create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"] for region in REGIONS}
-        prefix_lists = {region: ec2[region].create_managed_prefix_list(
-            PrefixListName="office", MaxEntries=5, AddressFamily="IPv4",
-            Entries=[{"Cidr": "198.51.100.0/24", "Description": "office"}])["PrefixList"]["PrefixListId"]
-            for region in REGIONS}
+        lists = {"office": ["198.51.100.0/24"], "partners": ["192.0.2.0/24", "0.0.0.0/0"]}
+        prefix_lists = {region: {name: ec2[region].create_managed_prefix_list(
+            PrefixListName=name, MaxEntries=5, AddressFamily="IPv4",
+            Entries=[{"Cidr": cidr, "Description": name} for cidr in cidrs])["PrefixList"]["PrefixListId"]
+            for name, cidrs in lists.items()} for region in REGIONS}
+        prefix_entries = {ids[name]: set(cidrs) for ids in prefix_lists.values() for name, cidrs in lists.items()}
         runtime = LambdaRuntime(sg_handler.handler, function_name="opsauto-sg-remediation")
         try:
-            yield Account(sim, faults, runtime, tap, ec2, vpcs, prefix_lists)
+            yield Account(sim, faults, runtime, tap, ec2, vpcs, prefix_lists, prefix_entries)
         finally:
             clock.stop()
             logger.setLevel(level)
@@ -479,6 +537,8 @@ def test_sg_remediation_lifetime(account: Account) -> None:
     sim.invariants.update({
         "after every sweep no world-open rule on a non-allowed port remains, except those reported as failed":
             lambda: sweep_leaves_only_reported_failures(account),
+        "after every sweep every finding left in place (exempt, egress) is named in its reports":
+            lambda: findings_left_are_reported(account),
         "no other rule is ever removed, and every removal is in a revoke report":
             lambda: nothing_else_removed(account),
         "a world-open finding added by a CloudTrail-reported call is closed by that event":
@@ -490,6 +550,14 @@ def test_sg_remediation_lifetime(account: Account) -> None:
         for _ in range(3):
             account.create_group(region, dynamic=True)
         account.create_group(region, dynamic=False)
+    web = account.create_group(EAST, dynamic=False)
+    account.ec2[EAST].authorize_security_group_ingress(GroupId=web.group_id, IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": 3, "ToPort": 4, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "58", "FromPort": 2, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    account.ec2[EAST].authorize_security_group_ingress(
+        GroupId=web.group_id, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": EXEMPT_KEY, "Value": "False"}]}])
     bastion = account.create_group(EAST, exempt=True, dynamic=False)
     protected = account.create_group(EAST, protected=True, dynamic=False)
     account.ec2[EAST].authorize_security_group_ingress(GroupId=protected.group_id, IpPermissions=[
@@ -521,9 +589,13 @@ def test_sg_remediation_lifetime(account: Account) -> None:
         sim.step("hourly sweep", account.sweep)
 
     # The protected group's denied revokes were reported, the exempt group's findings kept.
-    rules = account.rules()
-    assert any(should_close(r, False) for r in rules.values() if r["GroupId"] == protected.group_id)
-    assert any(should_close(r, False) for r in rules.values() if r["GroupId"] == bastion.group_id)
+    rules = account.rules().values()
+    assert any(account.verdict(r) == "close" for r in rules if r["GroupId"] == protected.group_id)
+    assert any(account.verdict(r) == "report" and not r["IsEgress"] for r in rules
+               if r["GroupId"] == bastion.group_id)
+    assert any(r.get("Tags") and not r["IsEgress"] and account.verdict(r) == "report" for r in rules)
+    assert any(r["IpProtocol"] == "icmp" and (r["FromPort"], r["ToPort"]) == (3, 4) and r.get("CidrIpv4") in WORLD
+               for r in rules), "Path MTU discovery was kept"
     figures = account.figures
     assert figures["failure_reports"] >= figures["sweeps"] // 2
     assert figures["revoked"] > 0 and figures["deleted_in_flight"] > 0 and figures["throttle_bursts"] > 0

@@ -62,6 +62,9 @@ def test_status_healthy_lists_every_automation_and_exits_0(
     assert pdc["last_invocation"] == minutes_ago(10).strftime("%Y-%m-%dT%H:%M:%SZ")
     alerts = next(r for r in data["automations"] if r["automation"] == "alerts")
     assert alerts["deployed"] is False and alerts["stack_status"] is None
+    [url] = pdc["dashboards"]
+    assert url.startswith(f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/")
+    assert "dashboards:" in run(capsys, "status")[1]
 
 
 def test_status_exits_1_on_kept_events_and_firing_alarms(account: Account, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,3 +171,24 @@ def test_masking() -> None:
                    "nested": [{"apiKey": "k", "name": "ok"}]})
     assert masked == {"url": "see https://x.webhook.office.com/webhookb2/***", "password": "***",
                       "nested": [{"apiKey": "***", "name": "ok"}]}
+
+
+def test_an_event_eventbridge_could_not_deliver_is_replayed_to_the_queue_s_function(
+        account: Account, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = account[PDC]
+    sqs = boto3.client("sqs", region_name=REGION)
+    event = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+             "account": "123456789012", "time": "2026-12-01T06:00:00Z", "region": REGION, "resources": [],
+             "detail": {}}
+    sqs.send_message(QueueUrl=dep.queue("FailureQueue"), MessageBody=json.dumps(event), MessageAttributes={
+        "ERROR_CODE": {"DataType": "String", "StringValue": "AWS.Scheduler.InternalServerError"},
+        "ERROR_MESSAGE": {"DataType": "String", "StringValue": "Unexpected error occurred"},
+        "RETRY_ATTEMPTS": {"DataType": "Number", "StringValue": "185"}})
+    code, out, _ = run(capsys, "kept", "post_deploy_checks", "--json")
+    [item] = json.loads(out)
+    assert item["kind"] == "undelivered" and item["event"] == "eventbridge" and item["attempts"] == 185
+    assert item["reason"] == "not delivered: AWS.Scheduler.InternalServerError: Unexpected error occurred"
+    code, out, _ = run(capsys, "replay", "post_deploy_checks", "--json")
+    [result] = json.loads(out)
+    assert code == 0 and result["outcome"] == "replayed" and dep.function("") in result["detail"]
+    assert visible(dep.queue("FailureQueue")) == 0

@@ -48,3 +48,15 @@ def statement_actions(statement: dict[str, Any]) -> list[str]:
     """A statement's actions as a list (IAM allows a lone string)."""
     action = statement["Action"]
     return action if isinstance(action, list) else [action]
+
+
+def role_statements(tpl: Template, service: str) -> list[dict[str, Any]]:
+    """The statements of the policies attached to the one role that ``service`` (e.g. lambda.amazonaws.com) assumes."""
+    roles = tpl.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [
+        Match.object_like({"Principal": {"Service": service}})]}}})
+    (role_id,) = roles
+    found: list[dict[str, Any]] = []
+    for policy in tpl.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.settings import SettingsError, load_settings
-from tests.stacks.helpers import build_with, nag_errors, template
+from tests.stacks.helpers import build_with, nag_errors, role_statements, template
 from tests.stacks.helpers import policy_statements as _statements
 from tests.stacks.helpers import statement_actions as _actions
 
@@ -84,13 +84,7 @@ def test_start_stop_conditioned_on_the_tag_key(built: tuple[Any, Template]) -> N
 
 def test_schedule_role_invokes_only_the_function(built: tuple[Any, Template]) -> None:
     _, t = built
-    roles = t.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {"Statement": [
-        Match.object_like({"Principal": {"Service": "scheduler.amazonaws.com"}})]}}})
-    (role_id,) = roles
-    statements = []
-    for policy in t.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    statements = role_statements(t, "scheduler.amazonaws.com")
     actions = sorted(a for s in statements for a in _actions(s))
     assert actions == ["lambda:InvokeFunction", "sqs:SendMessage"]
     invoke = next(s for s in statements if _actions(s) == ["lambda:InvokeFunction"])

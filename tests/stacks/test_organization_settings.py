@@ -56,7 +56,7 @@ def test_ous_and_accounts_together() -> None:
         ({"organizational_units": ["ou-bad"]}, "organization.organizational_units", "give an OU id"),
         ({"organizational_units": [OU, OU]}, "organization.organizational_units", "listed more than once"),
         ({"accounts": ["12345"]}, "organization.accounts", "an account id is 12 digits"),
-        ({"regions": ["Europe"]}, "organization.regions", "not a region name"),
+        ({"regions": ["Europe"]}, "organization.regions", "is not an AWS region name"),
         ({"member_role_name": "has space"}, "organization.member_role_name", "not an IAM role name"),
         ({"member_role_name": "x" * 50}, "organization.member_role_name", "too long"),
         ({"max_concurrency": 1}, "organization.max_concurrency", "greater than or equal to 2"),

@@ -33,6 +33,8 @@ def custom() -> tuple[Stack, Template]:
         "max_changes": 10,
         "sweep_interval_minutes": 15,
         "event_retry_attempts": 2,
+        "egress": "enforce",
+        "max_prefix_v4": 1,
     }).stacks["sg_remediation"]
     return stack, Template.from_stack(stack)
 
@@ -80,11 +82,10 @@ def test_both_rules_target_the_function_with_retries_and_dlq(default: tuple[Stac
 def test_function_environment(default: tuple[Stack, Template], custom: tuple[Stack, Template]) -> None:
     env = Match.object_like
     default[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
-        "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443", "EXEMPT_TAG": "AutoRemediate=false",
+        "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443,icmp:3:4,icmpv6:2", "EXEMPT_TAG": "AutoRemediate=false",
         "MAX_CHANGES": "50", "NOTIFY_TOPIC_ARN": Match.any_value(), "POWERTOOLS_SERVICE_NAME": "sg_remediation",
+        "REGIONS": "own",  # the function's own region
     })}})
-    (function,) = default[1].find_resources("AWS::Lambda::Function").values()
-    assert "REGIONS" not in function["Properties"]["Environment"]["Variables"]  # the function's own region
     custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": env({
         "MODE": "enforce", "ALLOWED_PUBLIC_PORTS": "80,443,8000-8080,icmp", "EXEMPT_TAG": "Remediation=skip",
         "MAX_CHANGES": "10", "REGIONS": "us-east-1,us-west-2",
@@ -95,7 +96,8 @@ def test_role_revokes_only_and_never_authorizes(default: tuple[Stack, Template])
     found = statements(default[1])
     ec2 = [s for s in found if any(a.startswith("ec2:") for a in actions(s))]
     assert sorted(a for s in ec2 for a in actions(s)) == [
-        "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"]
+        "ec2:DescribeManagedPrefixLists", "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups",
+        "ec2:GetManagedPrefixListEntries", "ec2:RevokeSecurityGroupIngress"]
     assert not any("Authorize" in a or a in ("ec2:*", "*") for s in found for a in actions(s))
     text = json.dumps(default[1].to_json())
     assert "AuthorizeSecurityGroup" not in text.replace('"eventName": ["AuthorizeSecurityGroupIngress"', "")
@@ -165,10 +167,10 @@ def test_cdk_nag_clean(default: tuple[Stack, Template], custom: tuple[Stack, Tem
     ({"allowed_public_ports": ""}, "use 'none'"),
     ({"allowed_public_ports": "70000"}, "between 0 and 65535"),
     ({"allowed_public_ports": "9000-8000"}, "start is above its end"),
-    ({"exempt_tag": "AutoRemediate"}, "exempt_tag: must look like Key=Value"),
+    ({"exempt_tag": "AutoRemediate"}, "exempt_tag: exempt tag 'AutoRemediate' must look like Key=Value"),
     ({"exempt_tag": "aws:x=y"}, "reserved"),
     ({"regions": ["moon-1"]}, "regions: 'moon-1' is not a region"),
-    ({"regions": ["us-east-1", "us-east-1"]}, "more than once"),
+    ({"regions": ["us-east-1", "us-east-1"]}, "listed more than once"),
     ({"regions": ["us-east-1"], "sweep_interval_minutes": 0}, "sweep_interval_minutes=0 disables"),
     ({"max_changes": 0}, "max_changes"),
     ({"mode": "dry-run"}, "allowed values: 'enforce' or 'report'"),
@@ -179,29 +181,31 @@ def test_bad_settings_name_the_key(settings: dict[str, Any], message: str) -> No
         load_settings({"automations": {"sg_remediation": settings}})
 
 
-def test_settings_and_function_agree_on_allowed_ports() -> None:
-    from sg_remediation import policy
-    from stacks.settings.sg_remediation import check_allowed_ports
-
-    for text in ["80,443", "80, 443 ,8000-8080", "none", "icmp", "0-65535", "22,icmp,1-5", "80,,443", "80-", "x",
-                 "65536", "5-4", " ", "1 - 2", "-1", "+5"]:
-        try:
-            check_allowed_ports(text)
-            settings_ok = True
-        except ValueError:
-            settings_ok = False
-        try:
-            policy.parse_allowed_ports(text)
-            function_ok = True
-        except policy.PolicyError:
-            function_ok = False
-        assert settings_ok == function_ok, text
-
 
 def test_report_mode_role_is_read_only(report_mode: tuple[Stack, Template]) -> None:
     report_mode[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like(
         {"MODE": "report"})}})
     found = statements(report_mode[1])
     ec2_actions = sorted(a for s in found for a in actions(s) if a.startswith("ec2:"))
-    assert ec2_actions == ["ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"]
+    assert ec2_actions == ["ec2:DescribeManagedPrefixLists", "ec2:DescribeSecurityGroupRules",
+                           "ec2:DescribeSecurityGroups", "ec2:GetManagedPrefixListEntries"]
     assert nag_errors(report_mode[0]) == []
+
+
+def test_egress_enforce_may_revoke_egress_and_hears_egress_events(default: tuple[Stack, Template],
+                                                                  custom: tuple[Stack, Template]) -> None:
+    def revoke_actions(template: Template) -> list[str]:
+        return sorted(a for s in statements(template) for a in actions(s) if a.startswith("ec2:Revoke"))
+
+    def event_names(template: Template) -> list[str]:
+        rules = template.find_resources("AWS::Events::Rule").values()
+        (names,) = [r["Properties"]["EventPattern"]["detail"]["eventName"] for r in rules
+                    if "EventPattern" in r["Properties"]]
+        return list(names)
+
+    assert revoke_actions(default[1]) == ["ec2:RevokeSecurityGroupIngress"]
+    assert revoke_actions(custom[1]) == ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
+    assert event_names(default[1]) == EVENT_NAMES
+    assert event_names(custom[1]) == [*EVENT_NAMES, "AuthorizeSecurityGroupEgress"]
+    custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "EGRESS": "enforce", "MAX_PREFIX_V4": "1", "MAX_PREFIX_V6": "0"})}})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -36,6 +37,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    status: int = 0  # the status the receiver answered with
 
 
 class Receiver:
@@ -46,6 +48,8 @@ class Receiver:
         self.script: dict[str, list[Reply]] = {}
         self.lock = threading.Lock()
         self.url = ""
+        # When set, decides every reply (path, parsed body) -> Reply; the script is not used.
+        self.responder: Callable[[str, Any], Reply] | None = None
 
     def plan(self, path: str, *replies: Reply) -> None:
         with self.lock:
@@ -55,6 +59,7 @@ class Receiver:
         with self.lock:
             self.received.clear()
             self.script.clear()
+            self.responder = None
 
     def next_reply(self, path: str) -> Reply:
         with self.lock:
@@ -67,6 +72,8 @@ class Receiver:
 
 def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as webhook services answer
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
@@ -74,9 +81,10 @@ def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw)
             except ValueError:
                 body = raw.decode(errors="replace")
+            responder = receiver.responder
+            reply = responder(self.path, body) if responder is not None else receiver.next_reply(self.path)
             with receiver.lock:
-                receiver.received.append(Received(self.path, dict(self.headers), body))
-            reply = receiver.next_reply(self.path)
+                receiver.received.append(Received(self.path, dict(self.headers), body, reply.status))
             if reply.delay:
                 time.sleep(reply.delay)
             try:
@@ -95,12 +103,19 @@ def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture(scope="session")
-def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str]]:
+@contextmanager
+def https_receiver(folder: Path) -> Iterator[tuple[Receiver, str]]:
+    """A :class:`Receiver` on https://127.0.0.1:<port> and the path of the CA bundle that trusts it."""
     receiver = Receiver()
-    with LocalHttpsServer(_handler_class(receiver), tmp_path_factory.mktemp("ca") / "ca.pem") as server:
+    with LocalHttpsServer(_handler_class(receiver), folder / "ca.pem") as server:
         receiver.url = server.url
         yield receiver, str(server.ca_path)
+
+
+@pytest.fixture(scope="session")
+def _https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str]]:
+    with https_receiver(tmp_path_factory.mktemp("ca")) as served:
+        yield served
 
 
 @pytest.fixture

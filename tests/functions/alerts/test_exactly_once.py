@@ -10,8 +10,8 @@ import pytest
 
 from alerts import delivery, handler
 from alerts.config import Config
+from alerts.formatters import Options, alerts_from_event
 from alerts.render import render
-from alerts.sources import Options, alerts_from_event
 from tests.functions.alerts.aws_env import AlertsAws, alerts_aws
 from tests.functions.alerts.conftest import Receiver, Reply, load
 from tests.lifetime.kit import LambdaRuntime

@@ -39,7 +39,7 @@ def _two(receiver: Receiver, teams_min: str = "info") -> dict[str, Any]:
 def test_alarm_goes_to_slack_and_teams(secret: Any, receiver: Receiver, lambda_context: FakeContext) -> None:
     secret(_two(receiver))
     result = handler.handler(load("sns_alarm_alarm"), lambda_context)
-    assert result == {"alerts": 1, "delivered": 2, "already_delivered": 0, "kept": 0}
+    assert result == {"alerts": 1, "delivered": 2, "already_delivered": 0, "kept": 0, "unrouted": 0}
     (slack,) = receiver.bodies("/slack/T000/B000/XXXXSECRET")
     assert slack["text"].startswith(":red_circle: [CRITICAL] ALARM: web-1 high CPU")
     (teams,) = receiver.bodies("/teams/workflow?sig=XXXXSECRET")
@@ -135,14 +135,18 @@ def test_secret_is_cached_between_invocations(secret: Any, receiver: Receiver, l
     assert len(receiver.bodies("/first")) == 2 and receiver.bodies("/second") == []
 
 
-def test_config_from_env_errors() -> None:
-    from shared.config import ConfigError
-    from tests.functions.alerts.aws_env import environment
-
-    env = {**environment("arn", "https://queue"), "AWS_REGION": "eu-west-1"}
-    assert Config.from_env(env).region == "eu-west-1"
-    for name in env:
-        with pytest.raises(ConfigError, match=name):
-            Config.from_env({key: value for key, value in env.items() if key != name})
-    with pytest.raises(ConfigError, match="MIN_SEVERITY"):
-        Config.from_env({**env, "MIN_SEVERITY": "loud"})
+def test_an_invalid_destination_is_skipped_and_an_unmatched_alert_counted(
+    secret: Any, receiver: Receiver, lambda_context: FakeContext, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret({"destinations": [
+        {"type": "slack", "url": receiver.url + "/security", "sources": ["aws.guardduty"]},
+        {"type": "teams", "url": receiver.url + "/bad", "regions": ["Europe"]},
+    ]})
+    assert handler.handler(load("eventbridge_guardduty"), lambda_context)["delivered"] == 1
+    assert handler.handler(load("sns_alarm_alarm"), lambda_context)["unrouted"] == 1
+    assert len(receiver.bodies("/security")) == 1 and receiver.bodies("/bad") == []
+    output = capsys.readouterr().out
+    assert '"DestinationsInvalid"' in output and '"AlertsUnrouted"' in output
+    assert any("destinations[1].regions" in getattr(r, "reason", "") for r in caplog.records)
+    assert "matched no destination" in caplog.text

@@ -14,7 +14,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from alerts import render
 from alerts.alert import Alert, Link
-from alerts.sources import Options, alerts_from_event
+from alerts.formatters import Options, alerts_from_event
 from tests.functions.alerts.conftest import EVENT_NAMES, load
 
 OPTIONS = Options(region="eu-central-1", max_log_lines=20)
@@ -44,7 +44,7 @@ def assert_slack_limits(payload: dict[str, Any]) -> None:
 
 
 def teams_bytes(payload: dict[str, Any]) -> int:
-    return len(json.dumps(payload, ensure_ascii=False).encode())
+    return len(render.wire_bytes(payload))
 
 
 @pytest.mark.parametrize("name", RENDERED)
@@ -65,7 +65,13 @@ def test_teams_payload(name: str, snapshot: SnapshotAssertion) -> None:
     assert payload == snapshot
 
 
-@pytest.mark.parametrize("name", ["sns_alarm_alarm", "logs_data", "eventbridge_guardduty"])
+WEBHOOK_FIXTURES = ["sns_alarm_alarm", "logs_data", "eventbridge_guardduty", "eventbridge_alarm_metric_math",
+                    "eventbridge_securityhub_findings", "eventbridge_inspector_finding",
+                    "eventbridge_guardduty_malware_scan", "eventbridge_backup_job_failed",
+                    "eventbridge_config_noncompliant", "eventbridge_acm_expiring", "eventbridge_trusted_advisor"]
+
+
+@pytest.mark.parametrize("name", WEBHOOK_FIXTURES)
 def test_webhook_payload(name: str, snapshot: SnapshotAssertion) -> None:
     payload = render.render_webhook(_alert(name))
     assert set(payload) >= {"title", "severity", "summary", "fields", "links", "resource", "time", "source"}

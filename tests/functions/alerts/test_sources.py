@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts import sources
 from alerts.alert import alarm_url, log_group_url
-from alerts.sources import BadEvent, Options, alerts_from_event
+from alerts.decode import BadEvent
+from alerts.formatters import Options, alerts_from_event
+from alerts.formatters.events import guardduty_severity
+from alerts.formatters.logs import MAX_LINE_CHARS
 from tests.functions.alerts.conftest import EVENT_NAMES, load
 
 OPTIONS = Options(region="eu-central-1", max_log_lines=20)
@@ -36,6 +38,18 @@ EXPECTED = {
     "eventbridge_codebuild_failed": ("critical", "CodeBuild orders-api-tests: FAILED", "codebuild"),
     "eventbridge_alarm_state_change": ("critical", "ALARM: orders-api p99 latency", "cloudwatch-alarm"),
     "eventbridge_unknown_source": ("info", "Object Created", "event:aws.s3"),
+    "eventbridge_alarm_metric_math": ("critical", "ALARM: prod-orders error rate", "cloudwatch-alarm"),
+    "eventbridge_securityhub_findings": ("critical", "Security Hub: 2 findings", "securityhub"),
+    "eventbridge_inspector_finding": ("critical", "Inspector: CVE-2022-40897 - setuptools", "inspector"),
+    "eventbridge_guardduty_malware_scan": ("critical", "GuardDuty malware scan: malware found in "
+                                           "s3://amzn-s3-demo-bucket/uploads/invoice-2026-11.pdf.exe",
+                                           "guardduty-malware"),
+    "eventbridge_backup_job_failed": ("critical", "AWS Backup: Backup Job FAILED for volume/vol-0a1b2c3d4e5f6a7b8",
+                                      "backup"),
+    "eventbridge_config_noncompliant": ("warning", "AWS Config: AWS::EC2::Volume vol-0f1e2d3c4b5a69788 is "
+                                        "NON_COMPLIANT with encrypted-volumes", "config"),
+    "eventbridge_acm_expiring": ("critical", "Certificate shop.example.com expires in 6 days", "acm"),
+    "eventbridge_trusted_advisor": ("warning", "Trusted Advisor: Exposed Access Keys (ERROR)", "trustedadvisor"),
     "unknown_event": ("info", "Unrecognized event", "unknown"),
 }
 
@@ -110,7 +124,7 @@ def test_log_batch_shows_count_and_first_lines_only() -> None:
     assert alert.title == "10,000 matching log lines in /aws/lambda/big"
     lines = alert.details.splitlines()
     assert len(lines) == 6 and lines[-1] == "… and 9,995 more"
-    assert all(len(line) <= sources.MAX_LINE_CHARS for line in lines)
+    assert all(len(line) <= MAX_LINE_CHARS for line in lines)
     assert alert.severity == "warning"
 
 
@@ -148,7 +162,7 @@ def test_unrecognized_json_on_sns_is_shown_pretty() -> None:
 @pytest.mark.parametrize("score,severity", [(1, "info"), (3.9, "info"), (4, "warning"), (6.9, "warning"),
                                             (7, "critical"), (8.9, "critical"), (9.5, "critical")])
 def test_guardduty_bands(score: float, severity: str) -> None:
-    assert sources.guardduty_severity(score) == severity
+    assert guardduty_severity(score) == severity
 
 
 json_values = st.recursive(

@@ -9,8 +9,8 @@ import requests
 
 from alerts import delivery
 from alerts.alert import Alert, Link
+from alerts.formatters import Options, alerts_from_event
 from alerts.render import TEAMS_MAX_BYTES, render_teams
-from alerts.sources import Options, alerts_from_event
 from tests.functions.alerts.conftest import EVENT_NAMES, Receiver, load
 
 # Properties per element type and the Adaptive Card schema version that introduced each

@@ -105,6 +105,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             "NOTIFY_TOPIC_ARN": topic_arn,
             "MAX_CHANGES": "500",
             "REGIONS": REGION,
+            "INCLUDE_RDS": "true",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

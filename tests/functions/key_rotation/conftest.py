@@ -94,14 +94,21 @@ class Env:
         return self.tap.messages()
 
 
+def function_environment(**settings: Any) -> dict[str, str]:
+    """What the stack sets: the settings model's environment plus MANAGED_SECRETS (no managed user)."""
+    from stacks.settings.key_rotation import KeyRotationSettings
+
+    return {**KeyRotationSettings(**settings).function_environment(), "MANAGED_SECRETS": "{}"}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     with mock_aws():
         tap = OpsTopicTap(REGION)
+        # The environment the stack gives the function with the default settings and no managed user.
+        for name, value in function_environment().items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", tap.topic_arn)
-        for var in ("MODE", "WARN_AFTER_DAYS", "DEACTIVATE_AFTER_DAYS", "DELETE_AFTER_DAYS", "GRACE_DAYS",
-                    "EXEMPT_GROUP", "EXEMPT_TAG", "MAX_CHANGES", "MANAGED_SECRETS"):
-            monkeypatch.delenv(var, raising=False)
         from key_rotation import handler
 
         monkeypatch.setattr(handler, "SLEEP", lambda seconds: None)

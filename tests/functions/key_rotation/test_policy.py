@@ -21,17 +21,17 @@ from key_rotation.rotation import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TH = Thresholds()
+TH = Thresholds(80, 90, 120, 7)
 
 
 def key(status: str = "Active", created: datetime = T0, last_used: datetime | None = None,
-        key_id: str = "AKIAEXAMPLE000000001") -> KeyFacts:
-    return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used)
+        key_id: str = "AKIAEXAMPLE000000001", deactivated_at: datetime | None = None) -> KeyFacts:
+    return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used, deactivated_at)
 
 
 def test_thresholds_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="WARN_AFTER_DAYS < DEACTIVATE_AFTER_DAYS < DELETE_AFTER_DAYS"):
-        Thresholds(warn_after_days=90, deactivate_after_days=90)
+    with pytest.raises(ValueError, match="warn_after_days < deactivate_after_days < delete_after_days"):
+        Thresholds(warn_after_days=90, deactivate_after_days=90, delete_after_days=120, grace_days=7)
 
 
 def test_age_is_whole_days_and_never_negative() -> None:
@@ -105,9 +105,10 @@ facts = st.builds(
     created=moments,
     last_used=maybe_moment,
     key_id=st.sampled_from(["AKIA1", "AKIA2", "AKIA3"]),
+    deactivated_at=maybe_moment,
 )
 managed_states = st.none() | st.builds(Managed, st.just("secret"), st.none() | st.sampled_from(["AKIA1", "AKIA2"]),
-                                       maybe_moment)
+                                       maybe_moment, st.none() | st.sampled_from(["AKIA1", "AKIA3"]))
 
 
 @settings(max_examples=150, deadline=None)
@@ -118,28 +119,36 @@ def test_properties_of_decide(k: KeyFacts, now: datetime, managed: Managed | Non
         assert decision.action is not Action.DELETE  # an active key is never deleted
     else:
         assert decision.action is not Action.DEACTIVATE
-    if decision.action is Action.DELETE:  # deletion needs a long quiet period
-        assert k.last_used is None or now - k.last_used >= timedelta(days=TH.unused_before_delete_days)
-    if managed is not None and managed.current_key_id == k.key_id and managed.current_since is not None:
-        assert not decision.is_change  # AWSCURRENT is never touched by the sweep
-    if managed is not None and decision.action is Action.DEACTIVATE:
-        assert managed.current_since is not None and now >= managed.current_since + timedelta(days=TH.grace_days)
-        assert k.last_used is None or k.last_used < managed.current_since
+    grace = timedelta(days=TH.grace_days)
+    if decision.action is Action.DELETE:
+        if k.deactivated_at is not None:  # deactivated by this automation: grace_days later at the earliest
+            assert now >= k.deactivated_at + grace
+        else:  # by someone else: a long quiet period
+            assert k.last_used is None or now - k.last_used >= timedelta(days=TH.unused_before_delete_days)
+    if managed is not None and k.key_id in (managed.current_key_id, managed.pending_key_id):
+        assert not decision.is_change  # AWSCURRENT and AWSPENDING are never touched by the sweep
+    if managed is not None and managed.current_key_id is not None and decision.action is Action.DEACTIVATE:
+        assert decision.rotation and managed.current_since is not None
+        assert now >= max(managed.current_since, k.created) + grace
+        assert k.last_used is None or k.last_used <= now - grace  # quiet for grace_days
     assert decision.reason
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    actions=st.lists(st.tuples(st.sampled_from(list(Action)), st.booleans()), max_size=30),
+    actions=st.lists(st.tuples(st.sampled_from(list(Action)), st.booleans(), st.booleans()), max_size=30),
     mode=st.sampled_from(["report", "enforce"]),
     max_changes=st.integers(min_value=0, max_value=10),
 )
-def test_properties_of_plan(actions: list[tuple[Action, bool]], mode: str, max_changes: int) -> None:
-    decisions = [Decision(key(key_id=f"AKIA{i}"), a, "r", 0, exempt=e) for i, (a, e) in enumerate(actions)]
+def test_properties_of_plan(actions: list[tuple[Action, bool, bool]], mode: str, max_changes: int) -> None:
+    decisions = [Decision(key(key_id=f"AKIA{i}"), a, "r", 0, exempt=e, rotation=r)
+                 for i, (a, e, r) in enumerate(actions)]
     result = plan(decisions, mode=mode, max_changes=max_changes)
     assert len(result.execute) <= max_changes
     assert all(d.is_change and not d.exempt for d in result.execute)
-    if mode == "report" or result.guard_tripped:
+    if mode == "report":  # only the retirement of managed users' keys (their rotation) is carried out
+        assert all(d.rotation for d in result.execute)
+    if result.guard_tripped:
         assert result.execute == ()
 
 

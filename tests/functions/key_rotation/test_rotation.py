@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from key_rotation import handler
+from key_rotation import config, handler
 from key_rotation.rotation import TAG_CURRENT_KEY, TAG_CURRENT_SINCE, TAG_PREVIOUS_KEY, RotationError
 from tests.conftest import load_event
 
@@ -174,7 +174,7 @@ def test_test_secret_with_a_key_that_does_not_work(aws: Any, lambda_context: Any
     with pytest.raises(RotationError, match="does not work after 6 attempts"):
         handler.handler(step_event("testSecret", secret, token), lambda_context)
 
-    assert waits == [handler.TEST_DELAY_SECONDS] * (handler.TEST_ATTEMPTS - 1)
+    assert waits == [config.TEST_DELAY_SECONDS] * (config.TEST_ATTEMPTS - 1)
     assert "AccessKeyId" not in aws.secret_value(secret)  # finishSecret never ran: AWSCURRENT is the placeholder
     assert aws.stages(secret)[token] == ["AWSPENDING"]
 
@@ -336,3 +336,21 @@ def test_a_key_that_was_ever_current_is_never_taken_for_an_orphan(aws: Any, lamb
     with pytest.raises(RotationError, match="already has two access keys"):  # both active: refuse, delete nothing
         handler.handler(step_event("createSecret", secret, aws.start_rotation(secret)), lambda_context)
     assert aws.keys("alice") == {older: "Active", newer: "Active"}
+
+
+def test_record_of_the_new_key_failing_undoes_the_key(aws: Any, lambda_context: Any) -> None:
+    """createSecret made the key, then recording its id on the secret failed: the key (stored nowhere, held by
+    nobody) is deleted again, so Secrets Manager's retry finds room instead of two active keys."""
+    from tests.lifetime.kit import Fault, FaultInjector
+
+    secret, current = _with_current_key(aws, lambda_context)
+    token = aws.start_rotation(secret)
+    with FaultInjector() as faults:
+        faults.add(Fault("secretsmanager.TagResource", "InternalServiceError", status=500, times=1))
+        with faults.active(), pytest.raises(Exception, match="InternalServiceError"):
+            handler.handler(step_event("createSecret", secret, token), lambda_context)
+    assert aws.keys("alice") == {current: "Active"}
+
+    run_steps(lambda_context, secret, token)  # Secrets Manager retries the rotation with the same token
+
+    assert aws.keys("alice") == {current: "Active", aws.secret_value(secret)["AccessKeyId"]: "Active"}

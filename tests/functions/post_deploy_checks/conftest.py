@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,16 @@ from demo.fakes import LocalHttpsServer
 from tests.conftest import load_event
 
 SECRET_TOKEN = "s3cr3t-header-value-9f8e7d"
+# The continuation-token key the stack would generate (64 characters, as its secret's generator makes them).
+TOKEN_KEY = b"k3y-0f-th3-c0nt1nuat10n-t0k3ns-" + b"x" * 33
+
+
+def token_key_secret() -> str:
+    """Create the token key's secret (inside mock_aws) and return its ARN."""
+    import boto3
+
+    return str(boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="opsauto-post-deploy-checks-token-key", SecretString=TOKEN_KEY.decode())["ARN"])
 
 
 class Endpoints:
@@ -35,6 +45,28 @@ class Endpoints:
         return self.base + path
 
 
+def _slow(count: int) -> tuple[int, str, str]:
+    time.sleep(0.3)
+    return 200, json.dumps({"status": "ok"}), "application/json"
+
+
+_Route = Callable[[int], tuple[int, str, str]]
+# path -> (request count of that exact URL, or 1/0 authorized for /private) -> status, body, content type
+_ROUTES: dict[str, _Route] = {
+    "/healthy": lambda _: (200, json.dumps({"status": "ok", "checks": [{"state": "green"}]}), "application/json"),
+    "/unavailable": lambda _: (503, "service unavailable", "text/plain"),
+    "/slow": _slow,
+    "/wrong-body": lambda _: (200, "<html>maintenance page</html>", "text/html"),
+    "/moved": lambda _: (301, "moved", "text/plain"),
+    "/degraded": lambda _: (200, json.dumps({"status": "degraded"}), "application/json"),
+    # fails the first request of each distinct query string, then passes
+    "/flapping": lambda count: (503, "warming up", "text/plain") if count == 1
+    else (200, json.dumps({"status": "ok"}), "application/json"),
+    "/private": lambda authorized: (200, json.dumps({"status": "ok"}), "application/json") if authorized
+    else (401, "unauthorized", "text/plain"),
+}
+
+
 def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -44,6 +76,8 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            if 300 <= status < 400:
+                self.send_header("Location", "/healthy")
             self.end_headers()
             self.wfile.write(data)
 
@@ -51,31 +85,16 @@ def _make_handler(hits: dict[str, int], lock: threading.Lock) -> type[BaseHTTPRe
             with lock:
                 hits[self.path] = hits.get(self.path, 0) + 1
                 count = hits[self.path]
-            path = self.path.split("?", 1)[0]
-            if path == "/healthy":
-                self._send(200, json.dumps({"status": "ok", "checks": [{"state": "green"}]}))
-            elif path == "/unavailable":
-                self._send(503, "service unavailable", "text/plain")
-            elif path == "/slow":
-                time.sleep(0.3)
-                self._send(200, json.dumps({"status": "ok"}))
-            elif path == "/wrong-body":
-                self._send(200, "<html>maintenance page</html>", "text/html")
-            elif path == "/degraded":
-                self._send(200, json.dumps({"status": "degraded"}))
-            elif path == "/flapping":
-                # Fails the first request of each distinct query string, then passes.
-                if count == 1:
-                    self._send(503, "warming up", "text/plain")
-                else:
-                    self._send(200, json.dumps({"status": "ok"}))
-            elif path == "/private":
-                if self.headers.get("Authorization") == f"Bearer {SECRET_TOKEN}":
-                    self._send(200, json.dumps({"status": "ok"}))
-                else:
-                    self._send(401, "unauthorized", "text/plain")
-            else:
+            route = _ROUTES.get(self.path.split("?", 1)[0])
+            if route is None:
                 self._send(404, "not found", "text/plain")
+                return
+            if self.path.startswith("/private"):
+                authorized = self.headers.get("Authorization") == f"Bearer {SECRET_TOKEN}"
+                status, body, content_type = route(1 if authorized else 0)
+            else:
+                status, body, content_type = route(count)
+            self._send(status, body, content_type)
 
         do_HEAD = do_GET
 
@@ -132,20 +151,20 @@ class Sleeps:
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
     """Waits between attempts are recorded instead of slept."""
-    from post_deploy_checks import handler
+    from post_deploy_checks import runner
 
     sleeps = Sleeps()
-    monkeypatch.setattr(handler, "SLEEP", sleeps)
+    monkeypatch.setattr(runner, "SLEEP", sleeps)
     return sleeps
 
 
 @pytest.fixture
 def fixed_latency(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every request appears to take exactly 12 ms, so messages are exact."""
-    from post_deploy_checks import runner
+    from post_deploy_checks import http_checks
 
     ticks = itertools.count()
-    monkeypatch.setattr(runner, "CLOCK", lambda: next(ticks) * 0.012)
+    monkeypatch.setattr(http_checks, "CLOCK", lambda: next(ticks) * 0.012)
 
 
 def job_event(user_parameters: Any, *, continuation_token: str | None = None,

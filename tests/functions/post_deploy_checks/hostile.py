@@ -98,43 +98,65 @@ class HostileServer:
 
     def _respond(self, sock: socket.socket, behaviour: str, path: str) -> bool:
         """Answer one request; False when the connection is done."""
-        if behaviour == "ok":
-            sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(OK_BODY)}) + OK_BODY)
-            return True
-        if behaviour == "late-headers":
-            self._wait(sock, self.stall)
-            sock.sendall(_head(200, {"Content-Length": len(OK_BODY)}) + OK_BODY)
-        elif behaviour == "late-body":
-            sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(OK_BODY)}))
-            self._wait(sock, self.stall)
-            sock.sendall(OK_BODY)
-        elif behaviour == "trickle":
-            body = b'{"status": "ok", "padding": "' + b"x" * 2000 + b'"}'
-            sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(body)}))
-            self._trickle(sock, body)
-        elif behaviour == "trickle-headers":
-            self._trickle(sock, _head(200, {"Content-Length": len(OK_BODY), "X-Padding": "p" * 2000}) + OK_BODY)
-        elif behaviour == "redirect-loop":
-            sock.sendall(_head(302, {"Location": path, "Content-Length": 0}))
-            return True
-        elif behaviour == "reset":
-            _reset(sock)
-        elif behaviour == "reset-mid-body":
-            sock.sendall(_head(200, {"Content-Length": len(OK_BODY)}) + OK_BODY[: len(OK_BODY) // 2])
-            time.sleep(0.05)
-            _reset(sock)
-        elif behaviour == "short-body":
-            sock.sendall(_head(200, {"Content-Length": len(OK_BODY) + 500}) + OK_BODY)
-        elif behaviour == "bad-gzip":
-            junk = b"this is not gzip at all" * 4
-            sock.sendall(_head(200, {"Content-Encoding": "gzip", "Content-Length": len(junk)}) + junk)
-        elif behaviour == "bad-charset":
-            body = b'{"status": "ok"}'
-            sock.sendall(_head(200, {"Content-Type": "text/plain; charset=x-no-such-charset",
-                                     "Content-Length": len(body)}) + body)
-            return True
-        elif behaviour == "bad-chunked":
-            sock.sendall(_head(200, {"Transfer-Encoding": "chunked"}) + b"zz\r\nhello\r\n0\r\n\r\n")
+        return bool(getattr(self, "_" + behaviour.replace("-", "_"))(sock, path))
+
+    # One method per behaviour: True keeps the connection open for the next request.
+    def _ok(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(OK_BODY)}) + OK_BODY)
+        return True
+
+    def _late_headers(self, sock: socket.socket, path: str) -> bool:
+        self._wait(sock, self.stall)
+        sock.sendall(_head(200, {"Content-Length": len(OK_BODY)}) + OK_BODY)
+        return False
+
+    def _late_body(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(OK_BODY)}))
+        self._wait(sock, self.stall)
+        sock.sendall(OK_BODY)
+        return False
+
+    def _trickle(self, sock: socket.socket, path: str) -> bool:
+        body = b'{"status": "ok", "padding": "' + b"x" * 2000 + b'"}'
+        sock.sendall(_head(200, {"Content-Type": "application/json", "Content-Length": len(body)}))
+        self._dribble(sock, body)
+        return False
+
+    def _trickle_headers(self, sock: socket.socket, path: str) -> bool:
+        self._dribble(sock, _head(200, {"Content-Length": len(OK_BODY), "X-Padding": "p" * 2000}) + OK_BODY)
+        return False
+
+    def _redirect_loop(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(302, {"Location": path, "Content-Length": 0}))
+        return True
+
+    def _reset(self, sock: socket.socket, path: str) -> bool:
+        _send_rst(sock)
+        return False
+
+    def _reset_mid_body(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(200, {"Content-Length": len(OK_BODY)}) + OK_BODY[: len(OK_BODY) // 2])
+        time.sleep(0.05)
+        _send_rst(sock)
+        return False
+
+    def _short_body(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(200, {"Content-Length": len(OK_BODY) + 500}) + OK_BODY)
+        return False
+
+    def _bad_gzip(self, sock: socket.socket, path: str) -> bool:
+        junk = b"this is not gzip at all" * 4
+        sock.sendall(_head(200, {"Content-Encoding": "gzip", "Content-Length": len(junk)}) + junk)
+        return False
+
+    def _bad_charset(self, sock: socket.socket, path: str) -> bool:
+        body = b'{"status": "ok"}'
+        sock.sendall(_head(200, {"Content-Type": "text/plain; charset=x-no-such-charset",
+                                 "Content-Length": len(body)}) + body)
+        return True
+
+    def _bad_chunked(self, sock: socket.socket, path: str) -> bool:
+        sock.sendall(_head(200, {"Transfer-Encoding": "chunked"}) + b"zz\r\nhello\r\n0\r\n\r\n")
         return False
 
     def _wait(self, sock: socket.socket, seconds: float) -> None:
@@ -149,7 +171,7 @@ class HostileServer:
                 continue
         sock.settimeout(self.max_stall)
 
-    def _trickle(self, sock: socket.socket, data: bytes) -> None:
+    def _dribble(self, sock: socket.socket, data: bytes) -> None:
         deadline = time.monotonic() + self.max_stall
         for index in range(len(data)):
             if time.monotonic() > deadline:
@@ -179,7 +201,7 @@ def _head(status: int, headers: dict[str, Any]) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
-def _reset(sock: socket.socket) -> None:
+def _send_rst(sock: socket.socket) -> None:
     """Close with SO_LINGER 0: the peer sees a TCP RST (connection reset by peer)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()

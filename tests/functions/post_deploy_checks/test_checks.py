@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from post_deploy_checks import checks
-from post_deploy_checks.checks import (
-    AlarmResult,
-    CheckResult,
-    CheckSpec,
-    ConfigurationError,
-    HeaderValue,
-    HttpResponse,
-    JsonExpectation,
-    RunNow,
-    Wait,
-)
+from post_deploy_checks import evaluate, spec
+from post_deploy_checks.evaluate import AlarmResult, CheckResult, HttpResponse
+from post_deploy_checks.spec import CheckSpec, ConfigurationError, HeaderValue, JsonExpectation
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def test_parse_full_configuration() -> None:
-    config = checks.parse_config(json.dumps({
+    config = spec.parse_config(json.dumps({
         "checks": [{
-            "name": "api", "url": "https://api.example/health", "method": "head",
+            "name": "api", "url": "https://api.example/health", "method": "post",
             "headers": {"X-Env": "prod", "Authorization": {"secret": "api-token", "key": "header"}},
             "expect_status": [200, 204], "body_contains": "ok", "json": {"path": "status", "equals": "ok"},
             "max_latency_ms": 800,
@@ -38,7 +29,7 @@ def test_parse_full_configuration() -> None:
     }))
     (check,) = config.checks
     assert check == CheckSpec(
-        name="api", url="https://api.example/health", method="HEAD",
+        name="api", url="https://api.example/health", method="POST",
         headers={"X-Env": HeaderValue(literal="prod"),
                  "Authorization": HeaderValue(secret="api-token", secret_key="header")},
         expect_status=(200, 204), body_contains="ok", json=JsonExpectation("status", "ok"), max_latency_ms=800,
@@ -51,14 +42,14 @@ def test_parse_full_configuration() -> None:
 
 
 def test_defaults() -> None:
-    config = checks.parse_config({"checks": [{"name": "a", "url": "http://a.example/"}]})
+    config = spec.parse_config({"checks": [{"name": "a", "url": "http://a.example/"}]})
     assert config.attempts == 3 and config.interval_seconds == 10 and config.timeout_seconds == 5
     assert config.stabilize_seconds == 0 and config.alarms == ()
     assert config.checks[0].method == "GET" and config.checks[0].expect_status == (200,)
 
 
 def test_alarms_only_is_valid() -> None:
-    assert checks.parse_config({"alarms": ["x"]}).checks == ()
+    assert spec.parse_config({"alarms": ["x"]}).checks == ()
 
 
 @pytest.mark.parametrize(
@@ -108,13 +99,13 @@ def test_alarms_only_is_valid() -> None:
 )
 def test_malformed_configuration_names_the_problem(raw: str | None, message: str) -> None:
     with pytest.raises(ConfigurationError) as info:
-        checks.parse_config(raw)
+        spec.parse_config(raw)
     assert message in str(info.value)
 
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigurationError) as info:
-        checks.parse_config({"checks": [{"name": "a", "url": "nope"}, {"url": "https://b.example"}], "attempts": 99})
+        spec.parse_config({"checks": [{"name": "a", "url": "nope"}, {"url": "https://b.example"}], "attempts": 99})
     text = str(info.value)
     assert text.startswith("UserParameters: ")
     assert "attempts:" in text and "checks[0] (a).url" in text and "checks[1].name" in text
@@ -122,7 +113,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_source_names_the_origin() -> None:
     with pytest.raises(ConfigurationError, match=r"^CHECKS is not valid JSON"):
-        checks.parse_config("{", source="CHECKS")
+        spec.parse_config("{", source="CHECKS")
 
 
 SPEC = CheckSpec(name="api", url="https://api.example/")
@@ -152,18 +143,18 @@ SPEC = CheckSpec(name="api", url="https://api.example/")
     ],
 )
 def test_evaluate(spec: CheckSpec, response: HttpResponse, reason: str | None) -> None:
-    assert checks.evaluate(spec, response) == reason
+    assert evaluate.evaluate(spec, response) == reason
 
 
 def test_evaluate_alarm() -> None:
-    assert checks.evaluate_alarm("a", "OK").passed
-    assert checks.evaluate_alarm("a", "INSUFFICIENT_DATA").passed
-    assert checks.evaluate_alarm("a", "ALARM") == AlarmResult("a", "ALARM", False, "alarm is in ALARM")
-    assert checks.evaluate_alarm("a", None) == AlarmResult("a", None, False, "alarm not found")
+    assert evaluate.evaluate_alarm("a", "OK").passed
+    assert evaluate.evaluate_alarm("a", "INSUFFICIENT_DATA").passed
+    assert evaluate.evaluate_alarm("a", "ALARM") == AlarmResult("a", "ALARM", False, "alarm is in ALARM")
+    assert evaluate.evaluate_alarm("a", None) == AlarmResult("a", None, False, "alarm not found")
 
 
 def test_summarize_counts_and_names_failures() -> None:
-    outcome = checks.summarize(
+    outcome = evaluate.summarize(
         [CheckResult("api", "https://api/", True, 200, 12.0, 1),
          CheckResult("web", "https://web/", False, 503, 8.0, 3, "status 503, expected 200")],
         [AlarmResult("api-5xx", "ALARM", False, "alarm is in ALARM")],
@@ -179,7 +170,7 @@ def test_summarize_counts_and_names_failures() -> None:
 
 
 def test_summarize_all_passed_has_no_failure_message() -> None:
-    outcome = checks.summarize([CheckResult("api", "https://api/", True, 200, 12.0, 1)])
+    outcome = evaluate.summarize([CheckResult("api", "https://api/", True, 200, 12.0, 1)])
     assert outcome.passed and outcome.failure_message == ""
     assert outcome.summary == "1 of 1 check(s) passed: api (200, 12 ms, 1 attempt(s)): passed"
 
@@ -187,7 +178,7 @@ def test_summarize_all_passed_has_no_failure_message() -> None:
 def test_many_long_failures_stay_under_the_limits() -> None:
     results = [CheckResult(f"check-{i:02d}", "https://x/", False, None, None, 3, "connection failed: " + "x" * 600)
                for i in range(50)]
-    outcome = checks.summarize(results)
+    outcome = evaluate.summarize(results)
     assert len(outcome.failure_message) <= 5000
     assert len(outcome.summary) <= 2048
     assert outcome.failure_message.startswith("50 of 50 check(s) failed: check-00")
@@ -198,36 +189,26 @@ def test_many_long_failures_stay_under_the_limits() -> None:
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=120), st.booleans(), st.text(max_size=900)), max_size=60))
 def test_messages_always_fit(items: list[tuple[str, bool, str]]) -> None:
     results = [CheckResult(name, "https://x/", passed, 200, 1.0, 1, reason) for name, passed, reason in items]
-    outcome = checks.summarize(results)
-    assert len(outcome.failure_message) <= checks.MAX_FAILURE_MESSAGE
-    assert 0 < len(outcome.summary) <= checks.MAX_SUMMARY
+    outcome = evaluate.summarize(results)
+    assert len(outcome.failure_message) <= spec.MAX_FAILURE_MESSAGE
+    assert 0 < len(outcome.summary) <= spec.MAX_SUMMARY
     assert outcome.passed == all(passed for _, passed, _ in items)
     assert outcome.checks_passed + outcome.checks_failed == len(items)
 
 
-def test_stabilize_first_invocation_waits() -> None:
-    decision = checks.stabilize_decision(NOW, 300, None)
-    assert isinstance(decision, Wait)
-    assert decision.ready_at == NOW + timedelta(seconds=300)
-    assert json.loads(decision.token) == {"kind": "post_deploy_checks/stabilize",
-                                          "ready_at": "2026-11-28T12:05:00+00:00"}
-    assert len(decision.token) <= checks.MAX_TOKEN
+def test_head_with_a_body_check_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"checks\[0\] \(h\): method HEAD gets no body, so body_contains "
+                                                 r"and json cannot be checked; use GET"):
+        spec.parse_config({"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD",
+                                       "body_contains": "ok"}]})
+    assert spec.parse_config({"checks": [{"name": "h", "url": "https://a.example/", "method": "HEAD"}]}).checks
 
 
-def test_stabilize_reinvoked_early_waits_with_the_same_token() -> None:
-    token = checks.make_token(NOW + timedelta(seconds=300))
-    decision = checks.stabilize_decision(NOW + timedelta(seconds=30), 300, token)
-    assert decision == Wait(token, NOW + timedelta(seconds=300))
-
-
-def test_stabilize_reinvoked_after_ready_runs() -> None:
-    token = checks.make_token(NOW)
-    assert checks.stabilize_decision(NOW, 300, token) == RunNow()
-    assert checks.stabilize_decision(NOW, 0, None) == RunNow()
-
-
-@pytest.mark.parametrize("token", ["opaque", '{"kind": "other", "ready_at": "2026-01-01T00:00:00+00:00"}',
-                                   '{"kind": "post_deploy_checks/stabilize", "ready_at": "soon"}'])
-def test_foreign_token_is_a_configuration_error(token: str) -> None:
-    with pytest.raises(ConfigurationError, match="continuationToken was not made by post_deploy_checks"):
-        checks.stabilize_decision(NOW, 60, token)
+def test_bake_settings_are_parsed_and_bounded() -> None:
+    parsed = spec.parse_config({"alarms": ["a"], "bake_seconds": 600, "bake_interval_seconds": 30})
+    assert (parsed.bake_seconds, parsed.bake_interval_seconds) == (600, 30)
+    assert spec.parse_config({"alarms": ["a"]}).bake_interval_seconds == 60
+    with pytest.raises(ConfigurationError, match=r"bake_seconds: must be a whole number from 0 to 3600 \(got 7200\)"):
+        spec.parse_config({"alarms": ["a"], "bake_seconds": 7200})
+    with pytest.raises(ConfigurationError, match="bake_interval_seconds: must be a whole number from 10 to 3600"):
+        spec.parse_config({"alarms": ["a"], "bake_interval_seconds": 1})

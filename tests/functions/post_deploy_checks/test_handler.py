@@ -16,10 +16,18 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from post_deploy_checks import checks, handler, runner
+from post_deploy_checks import bake, handler, http_checks, runner
+from post_deploy_checks.bake import TOKEN_GRACE, TokenState
 from shared.clients import client
 from tests.conftest import FakeContext, load_event
-from tests.functions.post_deploy_checks.conftest import SECRET_TOKEN, Endpoints, Sleeps, job_event
+from tests.functions.post_deploy_checks.conftest import (
+    SECRET_TOKEN,
+    TOKEN_KEY,
+    Endpoints,
+    Sleeps,
+    job_event,
+    token_key_secret,
+)
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 REQUEST_ID = FakeContext.aws_request_id
@@ -30,10 +38,14 @@ ARTIFACT_SESSION = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
 
 @pytest.fixture(autouse=True)
 def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("CHECKS", "HEADER_SECRETS", "SECRETS_MAX_AGE_SECONDS", "NOTIFY_TOPIC_ARN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(handler, "utcnow", lambda: NOW)
+    # The environment the settings model writes (every variable required), with no hook checks.
+    for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runner, "utcnow", lambda: NOW)
     with mock_aws():
+        topic = boto3.client("sns", region_name="us-east-1").create_topic(Name="opsauto-ops")["TopicArn"]
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         yield
 
 
@@ -69,10 +81,14 @@ def expect_failure(stubber: Stubber, failure_type: str, message: str) -> None:
     })
 
 
+def stabilizing(ready_at: datetime) -> TokenState:
+    return TokenState(JOB_ID, "stabilize", ready_at, ready_at + TOKEN_GRACE)
+
+
 def expect_continuation(stubber: Stubber, ready_at: datetime) -> None:
     stubber.add_response("put_job_success_result", {}, {
         "jobId": JOB_ID,
-        "continuationToken": checks.make_token(ready_at),
+        "continuationToken": bake.make_token(stabilizing(ready_at), TOKEN_KEY),
         "executionDetails": {"summary": f"waiting until {ready_at.isoformat()} before running the checks",
                              "externalExecutionId": REQUEST_ID},
     })
@@ -170,21 +186,23 @@ def test_continuation_before_ready_continues_again(endpoints: Endpoints, pipelin
     ready_at = NOW + timedelta(seconds=60)
     expect_continuation(pipeline, ready_at)
     event = job_event({"checks": [{"name": "api", "url": endpoints.url("/healthy")}], "stabilize_seconds": 120},
-                      continuation_token=checks.make_token(ready_at))
+                      continuation_token=bake.make_token(stabilizing(ready_at), TOKEN_KEY))
     assert invoke(event, lambda_context)["result"] == "continue"
 
 
 def test_continuation_after_ready_runs_the_checks(endpoints: Endpoints, pipeline: Stubber, no_sleep: Sleeps,
                                                   fixed_latency: None, lambda_context: FakeContext,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    event = load_event("post_deploy_checks/codepipeline_job_continuation.json")  # ready at 12:05
+    event = load_event("post_deploy_checks/codepipeline_job_continuation.json")
+    event["CodePipeline.job"]["data"]["continuationToken"] = bake.make_token(stabilizing(NOW + timedelta(minutes=5)),
+                                                                             TOKEN_KEY)
     event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(
         {"checks": [{"name": "api", "url": endpoints.url("/healthy")}], "stabilize_seconds": 300})
     # Still early: the same token again.
     expect_continuation(pipeline, NOW + timedelta(minutes=5))
     assert invoke(event, lambda_context)["result"] == "continue"
     # Ready: the checks run and the job succeeds without a token (and with the output variables).
-    monkeypatch.setattr(handler, "utcnow", lambda: NOW + timedelta(minutes=5, seconds=30))
+    monkeypatch.setattr(runner, "utcnow", lambda: NOW + timedelta(minutes=5, seconds=30))
     expect_success(pipeline, "1 of 1 check(s) passed: api (200, 12 ms, 1 attempt(s)): passed")
     assert invoke(event, lambda_context)["result"] == "success"
 
@@ -201,7 +219,7 @@ def test_unexpected_exception_fails_the_job_once(endpoints: Endpoints, pipeline:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("thread pool exploded")
 
-    monkeypatch.setattr(runner, "run_checks", boom)
+    monkeypatch.setattr(http_checks, "run_checks", boom)
     expect_failure(pipeline, "JobFailed", "post_deploy_checks failed unexpectedly: RuntimeError: thread pool exploded")
     invoke(job_event({"checks": [{"name": "api", "url": endpoints.url("/healthy")}]}), lambda_context)
 
@@ -303,7 +321,7 @@ def test_nothing_sensitive_is_logged_on_failure_paths(endpoints: Endpoints, pipe
                                                       json_logs: io.StringIO,
                                                       lambda_context: FakeContext) -> None:
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")  # the handler still must not log the event
-    monkeypatch.setattr(runner, "run_checks", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(http_checks, "run_checks", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     pipeline.add_response("put_job_failure_result", {}, None)
     invoke(job_event({"checks": [{"name": "api", "url": endpoints.url("/healthy")}]}), lambda_context)
     logged = json_logs.getvalue()
@@ -337,10 +355,10 @@ def test_secret_key_missing_is_a_configuration_error(endpoints: Endpoints, pipel
 
 def test_secret_arn_matches_declared_name() -> None:
     allowed = ("api-token",)
-    assert handler._secret_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-AbCdEf", allowed)
-    assert not handler._secret_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-x-AbCdEf",
+    assert runner.secret_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-AbCdEf", allowed)
+    assert not runner.secret_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:api-token-x-AbCdEf",
                                        allowed)
-    assert not handler._secret_allowed("other", allowed)
+    assert not runner.secret_allowed("other", allowed)
 
 
 # --------------------------------------------------------------------------- action report on failure
@@ -397,14 +415,13 @@ def test_codedeploy_hook_fails(endpoints: Endpoints, codedeploy: Stubber, no_sle
 
 
 @pytest.mark.parametrize(("checks_env", "reason"), [
-    (None, "CHECKS is empty"),
+    ("", "CHECKS is empty"),
     ("{not json", "CHECKS is not valid JSON"),
     ('{"alarms": ["a"], "stabilize_seconds": 60}', "stabilize_seconds is only for CodePipeline"),
 ])
 def test_codedeploy_bad_checks_fail_the_hook(codedeploy: Stubber, monkeypatch: pytest.MonkeyPatch,
-                                             lambda_context: FakeContext, checks_env: str | None, reason: str) -> None:
-    if checks_env is not None:
-        monkeypatch.setenv("CHECKS", checks_env)
+                                             lambda_context: FakeContext, checks_env: str, reason: str) -> None:
+    monkeypatch.setenv("CHECKS", checks_env)
     expect_hook(codedeploy, "Failed")
     result = invoke(dict(CODEDEPLOY), lambda_context)
     assert result["result"] == "Failed" and reason in result["reason"]

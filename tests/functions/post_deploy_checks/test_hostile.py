@@ -16,12 +16,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from post_deploy_checks import handler, runner
-from post_deploy_checks.checks import CheckSpec
+from demo.fakes import FakeContext
+from post_deploy_checks import handler, http_checks
+from post_deploy_checks.evaluate import CheckResult
+from post_deploy_checks.spec import CheckSpec
 from shared.clients import client
-from tests.functions.post_deploy_checks.conftest import job_event
+from tests.functions.post_deploy_checks.conftest import job_event, token_key_secret
 from tests.functions.post_deploy_checks.hostile import SLOW_DNS_SUFFIX, HostileServer, slow_resolver
-from tests.lifetime.kit import FakeContext
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 # Generous slack over timeout_seconds for a loaded machine: what matters is that the bound is the
@@ -42,9 +43,9 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
-def run(spec: CheckSpec, timeout: float = 0.5, attempts: int = 1) -> tuple[runner.CheckResult, float]:
+def run(spec: CheckSpec, timeout: float = 0.5, attempts: int = 1) -> tuple[CheckResult, float]:
     started = time.monotonic()
-    result = runner.run_check(spec, {}, attempts=attempts, interval_seconds=0, timeout_seconds=timeout)
+    result = http_checks.run_check(spec, {}, attempts=attempts, interval_seconds=0, timeout_seconds=timeout)
     return result, time.monotonic() - started
 
 
@@ -95,8 +96,9 @@ def test_slow_name_resolution_is_bounded_too(hostile: HostileServer, monkeypatch
 
 
 @pytest.fixture
-def pipeline() -> Iterator[Stubber]:
+def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     with mock_aws():
+        monkeypatch.setenv("TOKEN_KEY_SECRET_ARN", token_key_secret())
         stubber = Stubber(client("codepipeline"))
         with stubber:
             yield stubber
@@ -106,7 +108,7 @@ def pipeline() -> Iterator[Stubber]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {"CHECKS": "", "HEADER_SECRETS": "", "SECRETS_MAX_AGE_SECONDS": "300",
-                        "NOTIFY_TOPIC_ARN": ""}.items():
+                        "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:opsauto-ops"}.items():
         monkeypatch.setenv(name, value)
 
 

@@ -93,15 +93,12 @@ def cloudtrail_event(name: str, group_id: str, rule_ids: dict[str, str] | None =
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key, value in {
-        "MODE": "enforce",
-        "ALLOWED_PUBLIC_PORTS": "80,443",
-        "EXEMPT_TAG": "AutoRemediate=false",
-        "MAX_CHANGES": "50",
-        "POWERTOOLS_SERVICE_NAME": "sg_remediation",
-    }.items():
+    """The function's environment as the settings model writes it (defaults as shipped); tests override keys."""
+    from stacks.settings.sg_remediation import SgRemediationSettings
+
+    for key, value in {**SgRemediationSettings().function_environment(),
+                       "POWERTOOLS_SERVICE_NAME": "sg_remediation"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("REGIONS", raising=False)
     return monkeypatch
 
 

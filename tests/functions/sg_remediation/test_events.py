@@ -103,3 +103,11 @@ def test_bad_input() -> None:
         parsed = events.parse(case)
         assert isinstance(parsed, events.Ignored), case
         assert parsed.reason
+
+
+def test_authorize_egress_names_its_group() -> None:
+    event = load_event("sg_remediation/authorize_ingress_world.json")
+    event["detail"]["eventName"] = "AuthorizeSecurityGroupEgress"
+    parsed = events.parse(event)
+    assert isinstance(parsed, events.Change)
+    assert parsed.event_name == "AuthorizeSecurityGroupEgress" and parsed.group_ids == ("sg-0123456789abcdef0",)

@@ -54,7 +54,7 @@ def test_ssh_from_world_revoked_https_kept_and_reported(aws: Sandbox, lambda_con
     assert context["sourceIPAddress"] == "198.51.100.23"
     assert context["eventTime"] == "2026-11-28T09:41:07Z"
     assert json.loads(context["revokedRules"]) == [
-        {"ruleId": ssh_rule, "protocol": "tcp", "ports": "22", "source": "0.0.0.0/0"}
+        {"ruleId": ssh_rule, "direction": "ingress", "protocol": "tcp", "ports": "22", "source": "0.0.0.0/0"}
     ]
     description = report["content"]["description"]
     assert "tcp 22 from 0.0.0.0/0" in description
@@ -121,7 +121,7 @@ def test_private_cidr_on_ssh_kept_and_nothing_reported(aws: Sandbox, lambda_cont
     assert aws.reports() == []
 
 
-def test_egress_to_world_is_not_touched(aws: Sandbox, lambda_context: Any) -> None:
+def test_egress_to_world_is_not_touched_by_default(aws: Sandbox, lambda_context: Any) -> None:
     group = aws.group("egress", [world(22)])
     before = aws.egress(group)
     assert any(rule.get("CidrIpv4") == "0.0.0.0/0" for rule in before)
@@ -330,7 +330,7 @@ def test_sweep_reports_left_open_findings_in_one_digest(aws: Sandbox, lambda_con
     result = invoke(load_event("sg_remediation/scheduled_sweep.json"), lambda_context)
     assert result["revoked"] == [] and len(result["reported"]) == 4
     (report,) = aws.reports()
-    assert report["content"]["title"] == "[report mode] Sweep: 4 world-open ingress rules in 4 groups not revoked"
+    assert report["content"]["title"] == "[report mode] Sweep: 4 world-open rules in 4 groups not revoked"
     findings = json.loads(report["metadata"]["additionalContext"]["findings"])
     assert {f["groupId"] for f in findings} == {*groups, exempt}
     reasons = {f["groupId"]: f["reason"] for f in findings}

@@ -26,7 +26,8 @@ class OrgWorld:
         self.org_id = self.orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         self.root = self.orgs.list_roots()["Roots"][0]["Id"]
         self.names: dict[str, str] = {}
-        self._sessions: dict[str, boto3.session.Session] = {}
+        self._base = boto3.session.Session(region_name=region)  # one loader: each service model parsed once
+        self._credentials: dict[str, dict[str, str]] = {}
 
     def ou(self, name: str, parent: str | None = None) -> str:
         unit = self.orgs.create_organizational_unit(ParentId=parent or self.root, Name=name)
@@ -43,30 +44,29 @@ class OrgWorld:
             self.add_role(account_id, role)
         return account_id
 
-    def session(self, account: str) -> boto3.session.Session:
-        """Credentials in ``account`` as an administrator (Organizations' access role)."""
-        if account in self._sessions:
-            return self._sessions[account]
+    def credentials(self, account: str) -> dict[str, str]:
+        """Credentials in ``account`` as an administrator (Organizations' access role); none for the hub."""
         if account == HUB:
-            return boto3.session.Session(region_name=self.region)
-        credentials = boto3.client("sts", region_name=self.region).assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName="setup")["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"], region_name=self.region)
-        self._sessions[account] = session
-        return session
+            return {}
+        if account not in self._credentials:
+            credentials = self._base.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName="setup")["Credentials"]
+            self._credentials[account] = {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"]}
+        return self._credentials[account]
 
     def add_role(self, account: str, role: str) -> None:
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                          "Principal": {"AWS": f"arn:aws:iam::{HUB}:root"}}]}
-        self.session(account).client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+        self.client("iam", account, self.region).create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
 
     def suspend(self, account: str) -> None:
         self.orgs.close_account(AccountId=account)
 
     def client(self, service: str, account: str, region: str) -> Any:
-        return self.session(account).client(service, region_name=region)  # type: ignore[call-overload]
+        return self._base.client(service, region_name=region, **self.credentials(account))  # type: ignore[call-overload]
 
 
 def role_exists(role_arn: str) -> bool:

@@ -15,7 +15,15 @@ from moto import mock_aws
 
 from shared.config import ConfigError
 from shared.targets import Account, Target, TargetSpec, plan_targets, refusal
-from shared.targets_aws import AccountNames, MemberRoleError, Organization, Sessions, own_account_id, resolve_targets
+from shared.targets_aws import (
+    AccountNames,
+    CachedTargets,
+    MemberRoleError,
+    Organization,
+    Sessions,
+    own_account_id,
+    resolve_targets,
+)
 from tests.conftest import FakeContext
 from tests.functions.shared.org_world import HUB, OrgWorld, refuse_missing_roles
 from tests.lifetime.kit import FaultInjector
@@ -54,7 +62,7 @@ def test_explicit_accounts_and_the_organization_together() -> None:
         ({"TARGET_ACCOUNTS": "1111", "MEMBER_ROLE_NAME": ROLE}, "TARGET_ACCOUNTS: '1111'"),
         ({"TARGET_ACCOUNTS": "organization", "TARGET_OUS": "ou-x", "MEMBER_ROLE_NAME": ROLE}, "TARGET_OUS: 'ou-x'"),
         ({"TARGET_OUS": "r-ab12"}, "set TARGET_ACCOUNTS=organization"),
-        ({"REGIONS": "mars-1"}, "REGIONS: 'mars-1'"),
+        ({"REGIONS": "mars-1"}, "REGIONS: .mars-1. is not an AWS region name"),
         ({"TARGET_ACCOUNTS": "111122223333", "MEMBER_ROLE_NAME": "a b"}, "MEMBER_ROLE_NAME"),
     ],
 )
@@ -184,3 +192,15 @@ def test_account_names_are_looked_up_once(world: World) -> None:
     names.seed({world.alpha: "alpha"})
     assert names.name(world.alpha) == "alpha"
     assert world.faults.count("organizations.DescribeAccount") == 2
+
+
+def test_event_driven_functions_admit_only_targets_and_see_new_accounts(world: World) -> None:
+    cached = CachedTargets(world.spec(), HUB)
+    assert cached.refusal(world.alpha, "eu-west-1") is None
+    assert "SUSPENDED" in str(cached.refusal(world.delta, "eu-west-1"))
+    assert "not one of REGIONS" in str(cached.refusal(world.alpha, "ap-south-1"))
+    outsider = world.org.account("outsider")  # in the Organization, not under the OUs
+    assert "neither in TARGET_ACCOUNTS nor ACTIVE under TARGET_OUS" in str(cached.refusal(outsider, "us-east-1"))
+    listings = world.faults.count("organizations.ListAccountsForParent")
+    assert cached.refusal(world.beta, "us-east-1") is None
+    assert world.faults.count("organizations.ListAccountsForParent") == listings  # served from the cache

@@ -1,4 +1,4 @@
-"""The HTTP runner against real local HTTPS endpoints on 127.0.0.1 (self-signed CA via SSL_CERT_FILE)."""
+"""The HTTP checks against real local HTTPS endpoints on 127.0.0.1 (self-signed CA via SSL_CERT_FILE)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
-from post_deploy_checks import runner
-from post_deploy_checks.checks import CheckSpec, JsonExpectation
+from post_deploy_checks import http_checks
+from post_deploy_checks.evaluate import CheckResult
+from post_deploy_checks.spec import CheckSpec, JsonExpectation
 from tests.functions.post_deploy_checks.conftest import SECRET_TOKEN, Endpoints, Sleeps
 
 
 def run(spec: CheckSpec, attempts: int = 1, interval: float = 2.0, sleep: Sleeps | None = None,
-        headers: dict[str, str] | None = None, timeout: float = 5.0) -> runner.CheckResult:
-    return runner.run_check(spec, headers or {}, attempts=attempts, interval_seconds=interval,
+        headers: dict[str, str] | None = None, timeout: float = 5.0) -> CheckResult:
+    return http_checks.run_check(spec, headers or {}, attempts=attempts, interval_seconds=interval,
                             timeout_seconds=timeout, sleep=sleep or Sleeps())
 
 
@@ -50,6 +51,15 @@ def test_slow_endpoint_over_timeout(endpoints: Endpoints) -> None:
     result = run(CheckSpec("api", endpoints.url("/slow")), timeout=0.1)
     assert not result.passed and result.status is None
     assert result.reason == "no complete response within timeout_seconds 0.1"
+
+
+def test_a_redirect_can_be_expected_without_following_it(endpoints: Endpoints) -> None:
+    before = endpoints.hits.get("/healthy", 0)
+    moved = run(CheckSpec("moved", endpoints.url("/moved"), expect_status=(301,)))
+    assert moved.passed and moved.status == 301
+    assert endpoints.hits.get("/healthy", 0) == before  # the Location was not followed
+    followed = run(CheckSpec("followed", endpoints.url("/moved"), json=JsonExpectation("status", "ok")))
+    assert followed.passed and followed.status == 200 and endpoints.hits["/healthy"] == before + 1
 
 
 def test_wrong_body(endpoints: Endpoints) -> None:
@@ -96,7 +106,7 @@ def test_headers_are_sent(endpoints: Endpoints) -> None:
 def test_checks_run_concurrently_and_keep_their_order(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> None:
     in_flight = 0
     most = 0
-    real = runner._attempt
+    real = http_checks._attempt
 
     async def spy(*args: Any, **kwargs: Any) -> Any:
         nonlocal in_flight, most
@@ -107,14 +117,14 @@ def test_checks_run_concurrently_and_keep_their_order(endpoints: Endpoints, monk
         finally:
             in_flight -= 1
 
-    monkeypatch.setattr(runner, "_attempt", spy)
+    monkeypatch.setattr(http_checks, "_attempt", spy)
     specs = [CheckSpec(f"slow-{i}", endpoints.url(f"/slow?c={i}")) for i in range(4)]
     specs.append(CheckSpec("down", endpoints.url("/unavailable")))
-    results = runner.run_checks(specs, {}, attempts=1, interval_seconds=0, timeout_seconds=5)
+    results = http_checks.run_checks(specs, {}, attempts=1, interval_seconds=0, timeout_seconds=5)
     assert [r.name for r in results] == [s.name for s in specs]
     assert [r.passed for r in results] == [True, True, True, True, False]
     assert most == 5  # all five requests were in flight together, in one event loop
 
 
 def test_no_checks_no_threads() -> None:
-    assert runner.run_checks([], {}, attempts=1, interval_seconds=0, timeout_seconds=1) == []
+    assert http_checks.run_checks([], {}, attempts=1, interval_seconds=0, timeout_seconds=1) == []

@@ -1,0 +1,109 @@
+"""One settings contract: cdk.json settings -> function_environment() -> Config.from_env, the same values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ec2_scheduler.config import Config
+from ec2_scheduler.schedule import DAY_NAMES, days_label, parse_days
+from shared.config import ConfigError
+from stacks.settings import SettingsError, load_settings
+from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
+
+TOPIC = "arn:aws:sns:eu-central-1:123456789012:opsauto-ops"
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+days = st.one_of(
+    st.just("*"),
+    st.sets(st.integers(0, 6), min_size=1).map(days_label),
+    st.tuples(st.sampled_from(DAY_NAMES), st.sampled_from(DAY_NAMES)).map(lambda p: f"{p[0]}-{p[1]}"),
+)
+
+
+@st.composite
+def periods(draw: st.DrawFn) -> dict[str, str]:
+    period = {"days": draw(days)}
+    start, stop = draw(st.one_of(st.none(), hhmm)), draw(st.one_of(st.none(), hhmm))
+    if (start is None and stop is None) or start == stop:
+        start, stop = "08:00", "18:00"
+    if start is not None:
+        period["start"] = start
+    if stop is not None:
+        period["stop"] = stop
+    return period
+
+
+schedule = st.fixed_dictionaries({
+    "timezone": st.sampled_from(ZONES),
+    "periods": st.lists(periods(), min_size=1, max_size=3),
+}, optional={
+    "skip_dates": st.lists(st.dates().map(lambda d: d.isoformat()), max_size=3),
+    "enforced": st.booleans(), "stop_new_instances": st.booleans(), "hibernate": st.booleans(),
+})
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12).filter(
+    lambda n: n[0].isalnum())
+raw_settings = st.fixed_dictionaries({
+    "schedules": st.dictionaries(names, schedule, min_size=1, max_size=3),
+    "tag_key": st.sampled_from(["Schedule", "ops:schedule", "Power Schedule"]),
+    "mode": st.sampled_from(["enforce", "report"]),
+    "regions": st.lists(st.sampled_from(["eu-central-1", "us-east-1", "ap-south-1"]), unique=True, max_size=3),
+    "max_changes": st.integers(0, 10_000),
+    "include_rds": st.booleans(),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw_settings)
+def test_settings_environment_config_round_trip(raw: dict[str, Any]) -> None:
+    model = Ec2SchedulerSettings(**raw)
+    env = {**model.function_environment(), "NOTIFY_TOPIC_ARN": TOPIC, "AWS_REGION": "eu-west-3"}
+    config = Config.from_env(env)
+    assert config.bad_schedules == {}
+    assert config.tag_key == raw["tag_key"] and config.mode == raw["mode"]
+    assert config.regions == (tuple(raw["regions"]) or ("eu-west-3",))
+    assert config.max_changes == raw["max_changes"] and config.include_rds == raw["include_rds"]
+    assert config.topic_arn == TOPIC
+    assert set(config.schedules) == set(raw["schedules"])
+    for name, given_schedule in raw["schedules"].items():
+        parsed = config.schedules[name]
+        assert parsed.timezone.key == given_schedule["timezone"]
+        assert [p.days for p in parsed.periods] == [parse_days(p["days"]) for p in given_schedule["periods"]]
+        assert [(p.start and f"{p.start:%H:%M}", p.stop and f"{p.stop:%H:%M}") for p in parsed.periods] == [
+            (p.get("start"), p.get("stop")) for p in given_schedule["periods"]]
+        assert sorted(d.isoformat() for d in parsed.skip_dates) == sorted(set(given_schedule.get("skip_dates", [])))
+        for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False)):
+            assert getattr(parsed, flag) == given_schedule.get(flag, default)
+
+
+def test_every_variable_is_required() -> None:
+    env = {**Ec2SchedulerSettings().function_environment(), "NOTIFY_TOPIC_ARN": TOPIC}
+    assert Config.from_env({**env, "AWS_REGION": "eu-west-3"}).regions == ("eu-west-3",)
+    for name in env:
+        missing = {k: v for k, v in env.items() if k != name} | {"AWS_REGION": "eu-west-3"}
+        with pytest.raises(ConfigError, match=name):
+            Config.from_env(missing)
+
+
+@pytest.mark.parametrize(("settings_", "path"), [
+    ({"schedules": {"office": {"periods": [{"days": "mon-fry", "start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.periods.0.days"),
+    ({"schedules": {"office": {"periods": [{"days": "mon", "start": "08:00", "stop": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.periods.0"),
+    ({"schedules": {"office": {"timezone": "Mars/Olympus", "periods": [{"start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.timezone"),
+    ({"schedules": {"office": {"periods": [{"start": "08:00"}], "skip_dates": ["2026-02-30"]}}},
+     "automations.ec2_scheduler.schedules.office.skip_dates"),
+    ({"tag_key": "aws:x"}, "automations.ec2_scheduler.tag_key"),
+    ({"regions": ["eu-central-1", "eu-central-1"]}, "automations.ec2_scheduler.regions"),
+    ({"regions": ["Frankfurt"]}, "automations.ec2_scheduler.regions"),
+    ({"max_changes": -1}, "automations.ec2_scheduler.max_changes"),
+])
+def test_invalid_settings_name_the_key_path(settings_: dict[str, Any], path: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"automations": {"ec2_scheduler": settings_}})
+    assert f"{path}:" in str(info.value)
