@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -25,7 +26,7 @@ from stacks.settings.image_resize import ImageResizeSettings
 AUTOMATION = "image_resize"
 # Image suffixes the notifications filter on. S3 suffix filters are case-sensitive and take one
 # suffix per rule, so each suffix gets its own notification, in lower and upper case.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".avif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif")
 # CDK's singleton Lambda behind Custom::S3BucketNotifications.
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
@@ -56,6 +57,13 @@ class ImageResizeStack(Stack):
         # Access logs are delivered under a bucket policy (not the legacy LogDeliveryWrite ACL).
         self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         self.settings = settings
+        if settings.output_format is not None:
+            Annotations.of(self).add_warning_v2(
+                "opsauto:image_resize:output_format",
+                f"image_resize: output_format is deprecated; write output_formats: [\"{settings.output_format}\"] "
+                "(several formats are allowed, e.g. [\"avif\", \"webp\", \"jpeg\"])",
+            )
+        self.key = self._key(settings)
 
         self.source_bucket = self._source_bucket(settings)
         if settings.dest_bucket_name and settings.dest_bucket_name != settings.source_bucket_name:
@@ -85,6 +93,15 @@ class ImageResizeStack(Stack):
         CfnOutput(self, "FunctionName", value=self.ops.function.function_name)
 
     # -- buckets -------------------------------------------------------------------------------------
+    def _key(self, settings: ImageResizeSettings) -> kms.IKey | None:
+        """The customer-managed key of the buckets (SSE-KMS), or None for SSE-S3."""
+        if settings.kms_key_arn == "create":
+            return kms.Key(self, "BucketKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+                           description="image_resize: encrypts the source bucket's images and renditions")
+        if settings.kms_key_arn:
+            return kms.Key.from_key_arn(self, "BucketKey", settings.kms_key_arn)
+        return None
+
     def _source_bucket(self, settings: ImageResizeSettings) -> s3.IBucket:
         if settings.source_bucket_name:
             return s3.Bucket.from_bucket_name(self, "SourceBucket", settings.source_bucket_name)
@@ -101,6 +118,7 @@ class ImageResizeStack(Stack):
             versioned=False,
             access_logs=self.access_logs,
             access_logs_prefix="source-bucket/",
+            encryption_key=self.key,
         )
 
     # -- permissions ---------------------------------------------------------------------------------
@@ -123,6 +141,14 @@ class ImageResizeStack(Stack):
                 resources=list(dict.fromkeys([self.source_bucket.bucket_arn, self.dest_bucket.bucket_arn])),
             ),
         ]
+        if self.key is not None:
+            # Reading SSE-KMS objects needs kms:Decrypt, writing them kms:GenerateDataKey; only through S3.
+            statements.append(iam.PolicyStatement(
+                sid="BucketKeyThroughS3",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+            ))
         self.policy = iam.Policy(self, "ImageAccess", statements=statements)
         self.policy.attach_to_role(self.ops.role)
         NagSuppressions.add_resource_suppressions(

@@ -240,8 +240,10 @@ def secure_bucket(
     lifecycle_rules: Sequence[s3.LifecycleRule] | None = None,
     object_ownership: s3.ObjectOwnership | None = None,
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    encryption_key: kms.IKey | None = None,
 ) -> s3.Bucket:
-    """An S3 bucket set up the one safe way: S3-managed encryption, SSL-only, public access blocked,
+    """An S3 bucket set up the one safe way: S3-managed encryption (SSE-KMS with ``encryption_key`` when
+    given, with an S3 Bucket Key), SSL-only, public access blocked,
     versioned unless told otherwise, retained on removal unless told otherwise, and its server access logs
     written to ``access_logs`` (under ``access_logs_prefix``).
 
@@ -253,7 +255,9 @@ def secure_bucket(
     bucket = s3.Bucket(
         scope,
         construct_id,
-        encryption=s3.BucketEncryption.S3_MANAGED,
+        encryption=s3.BucketEncryption.KMS if encryption_key is not None else s3.BucketEncryption.S3_MANAGED,
+        encryption_key=encryption_key,
+        bucket_key_enabled=True if encryption_key is not None else None,
         enforce_ssl=True,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         versioned=versioned,

@@ -6,6 +6,7 @@ synth time and writes the environment ``Config.from_env`` reads; every variable 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from image_resize.planning import RenditionSpec
 from shared.config import ConfigError, env_bool, env_int, env_json, env_str
 
 OUTPUT_FORMATS = ("original", "jpeg", "webp", "png", "avif")
+METADATA = ("strip", "copyright")
 FITS = ("contain", "cover")
 MAX_SIDE = 16_384
 # The largest side each encoder writes; 'original' never makes a rendition larger than its source.
@@ -88,11 +90,34 @@ def check_sides_for_format(renditions: Sequence[RenditionSpec], output_format: s
             )
 
 
+def check_sides_for_formats(renditions: Sequence[RenditionSpec], formats: Sequence[str]) -> None:
+    for output_format in formats:
+        check_sides_for_format(renditions, output_format)
+
+
 def parse_output_format(value: Any) -> str:
     text = str(value).lower()
     if text not in OUTPUT_FORMATS:
         raise ValueError(f"output format {value!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     return text
+
+
+def parse_output_formats(value: Any) -> tuple[str, ...]:
+    """A list of output formats (or the comma-separated ``OUTPUT_FORMATS``): at least one, no repeats."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    formats = tuple(parse_output_format(item) for item in items if item != "")
+    if not formats:
+        raise ValueError(f"name at least one output format of {', '.join(OUTPUT_FORMATS)}")
+    if len(set(formats)) != len(formats):
+        raise ValueError(f"output formats must not repeat (got {', '.join(formats)})")
+    return formats
+
+
+def parse_metadata(value: Any) -> str:
+    """``strip``: no EXIF/XMP in renditions; ``copyright``: keep the Artist and Copyright EXIF fields."""
+    if value not in METADATA:
+        raise ValueError(f"metadata {value!r} is not one of {', '.join(METADATA)}")
+    return str(value)
 
 
 def parse_prefix(value: str, *, allow_empty: bool) -> str:
@@ -140,24 +165,26 @@ def _parsed[T](name: str, parse: Callable[[Any], T], value: Any) -> T:
 @dataclass(frozen=True)
 class Config:
     """``DEST_BUCKET``, ``SOURCE_PREFIX``, ``DEST_PREFIX``, ``RENDITIONS`` (JSON), ``OUTPUT_FORMAT``,
-    ``QUALITY``, ``MAX_PIXELS``, ``MAX_BYTES``, ``DELETE_RENDITIONS``, ``NOTIFY_TOPIC_ARN``: all required."""
+    ``QUALITY``, ``MAX_PIXELS``, ``MAX_BYTES``, ``DELETE_RENDITIONS``, ``METADATA``, ``NOTIFY_TOPIC_ARN``: all
+    required. ``OUTPUT_FORMATS`` is a comma-separated list."""
 
     dest_bucket: str
     source_prefix: str
     dest_prefix: str
     renditions: tuple[RenditionSpec, ...]
-    output_format: str
+    output_formats: tuple[str, ...]
     quality: int
     max_pixels: int
     max_bytes: int
     delete_renditions: bool
+    metadata: str
     topic_arn: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         renditions = _parsed("RENDITIONS", parse_renditions, env_json("RENDITIONS", env=env))
-        output_format = _parsed("OUTPUT_FORMAT", parse_output_format, env_str("OUTPUT_FORMAT", env=env))
-        _parsed("RENDITIONS", lambda r: check_sides_for_format(r, output_format), renditions)
+        output_formats = _parsed("OUTPUT_FORMATS", parse_output_formats, env_str("OUTPUT_FORMATS", env=env))
+        _parsed("RENDITIONS", functools.partial(check_sides_for_formats, formats=output_formats), renditions)
         return cls(
             dest_bucket=env_str("DEST_BUCKET", env=env),
             source_prefix=_parsed("SOURCE_PREFIX", lambda v: parse_prefix(v, allow_empty=False),
@@ -165,11 +192,12 @@ class Config:
             dest_prefix=_parsed("DEST_PREFIX", lambda v: parse_prefix(v, allow_empty=True),
                                 _present("DEST_PREFIX", env)),
             renditions=renditions,
-            output_format=output_format,
+            output_formats=output_formats,
             quality=_parsed("QUALITY", parse_quality, env_int("QUALITY", env=env)),
             max_pixels=_parsed("MAX_PIXELS", parse_positive, env_int("MAX_PIXELS", env=env)),
             max_bytes=_parsed("MAX_BYTES", parse_positive, env_int("MAX_BYTES", env=env)),
             delete_renditions=env_bool("DELETE_RENDITIONS", env=env),
+            metadata=_parsed("METADATA", parse_metadata, env_str("METADATA", env=env)),
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=env),
         )
 

@@ -15,6 +15,7 @@ No AWS and no environment here. The pipeline for one source image:
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import warnings
@@ -32,9 +33,9 @@ WHITE = (255, 255, 255)
 ANIMATED_OUTPUTS = ("GIF", "WEBP")
 _TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
 # Readers that apply the EXIF orientation themselves: their ``size`` is already upright.
-_SELF_ORIENTING = ("TIFF",)
+_SELF_ORIENTING = ("TIFF", "HEIF")
 # Readers whose extra frames are not an animation (the second picture of a camera's MPO JPEG, TIFF pages).
-_STILL_FORMATS = ("MPO", "TIFF")
+_STILL_FORMATS = ("MPO", "TIFF", "HEIF")
 # What ImageOps.exif_transpose does for each orientation (applied per frame of an animation).
 _ORIENT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -117,7 +118,21 @@ def sniff(head: bytes) -> str | None:
         brands = [head[8:12]] + [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
         if b"avif" in brands or b"avis" in brands:
             return "AVIF"
+        if any(brand in HEIF_BRANDS for brand in brands):
+            return "HEIF"
     return None
+
+
+# HEIF image brands (ISO/IEC 23008-12): HEVC-coded images and sequences, and the structural brands.
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+
+
+@functools.cache
+def _register_heif() -> None:
+    """pillow-heif (libheif + libde265) as Pillow's HEIF reader; imported only for HEIF sources (cold start)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def describe_unknown(head: bytes) -> str:
@@ -125,10 +140,10 @@ def describe_unknown(head: bytes) -> str:
     if not head:
         return "the object is empty (zero bytes)"
     if head[4:8] == b"ftyp":
-        return f"ISO media of brand {head[8:12].decode('latin-1')!r} (HEIC/HEIF and video are not supported)"
+        return f"ISO media of brand {head[8:12].decode('latin-1')!r} (video and other ISO media are not supported)"
     if head[:4] in (b"II+\x00", b"MM\x00+"):
         return "BigTIFF is not supported"
-    return "not a supported image (JPEG, PNG, GIF, WebP, TIFF, AVIF): unrecognised magic bytes"
+    return "not a supported image (JPEG, PNG, GIF, WebP, TIFF, AVIF, HEIC/HEIF): unrecognised magic bytes"
 
 
 def fit_size(width: int, height: int, spec: RenditionSpec) -> Target:
@@ -163,6 +178,8 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     # Pillow refuses to open images over 2 x MAX_IMAGE_PIXELS (and warns over 1x); our own check runs
     # next with the configured limit, so let Pillow's sit above it.
     Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
+    if fmt == "HEIF":
+        _register_heif()
     with decoding(f"cannot read the {fmt} headers"), warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.simplefilter("ignore", UserWarning)  # Pillow's "corrupt EXIF" warnings: the file is judged here
@@ -189,42 +206,90 @@ def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
 
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A source decoded once and resized for every spec: a still picture or the frames of an animation."""
+
+    stills: dict[str, Image.Image]  # spec name -> the rendition's pixels (the first frame of an animation)
+    icc: bytes | None
+    kept_exif: bytes | None  # the EXIF fields kept by the metadata option, or None
+    frames: dict[str, list[Image.Image]] | None = None  # spec name -> every frame, when animated
+    durations: tuple[int, ...] = ()
+    loop: int = 0
+
+
 def render(
     data: bytes,
     specs: Sequence[RenditionSpec],
     *,
-    output: str,
+    output: str | Sequence[str],
     quality: int,
     max_pixels: int,
+    metadata: str = "strip",
 ) -> list[Rendered]:
-    """Every rendition of ``data`` (an image file's bytes) in ``output`` format ('original' keeps the source's).
+    """Every rendition of ``data`` (an image file's bytes) in each ``output`` format ('original' keeps the
+    source's), decoded once. ``metadata``: ``strip`` writes no EXIF/XMP; ``copyright`` keeps the Copyright
+    and Artist EXIF fields (the ICC profile of RGB and grey sources is kept either way).
 
-    Raises ``Rejected`` for input that will never work. The order of the result follows ``specs``.
+    Raises ``Rejected`` for input that will never work. The result is ordered by spec, then by format.
     """
     fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         raise Rejected(describe_unknown(data[:SNIFF_BYTES]))
-    out_format = output_format(fmt, output)
+    outputs = [output] if isinstance(output, str) else list(output)
+    formats = list(dict.fromkeys(output_format(fmt, o) for o in outputs))
     with _open(data, fmt, max_pixels) as image:
         info = probe(image, fmt, max_pixels)
-        animated = (
+        animate = (
             info.frames > 1
-            and (out_format in ANIMATED_OUTPUTS or out_format == fmt == "PNG")  # APNG stays APNG
+            and any(_animates(out, fmt) for out in formats)
             and info.frames <= _MAX_FRAMES
             and info.frames * info.width * info.height <= max_pixels
         )
-        if animated:
-            rendered = _render_animated(image, info, specs, out_format, quality)
-        else:
-            rendered = _render_still(image, info, specs, out_format, quality)
-    by_name = {r.name: r for r in rendered}
-    return [by_name[spec.name] for spec in specs]
+        decoded = _decode_animation(image, info, specs) if animate else _decode_still(image, info, specs)
+        kept = _kept_exif(image) if metadata == "copyright" else None
+    decoded = Decoded(decoded.stills, decoded.icc, kept, decoded.frames, decoded.durations, decoded.loop)
+    return [_encoded(spec, out, decoded, fmt, quality) for spec in specs for out in formats]
+
+
+def _animates(out_format: str, source_format: str) -> bool:
+    return out_format in ANIMATED_OUTPUTS or out_format == source_format == "PNG"  # APNG stays APNG
+
+
+# EXIF fields the ``copyright`` metadata option keeps: Artist, Copyright.
+KEPT_EXIF_TAGS = (0x013B, 0x8298)
+
+
+def _kept_exif(image: Image.Image) -> bytes | None:
+    with decoding("corrupt EXIF"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        source = image.getexif()
+        kept = Image.Exif()
+        for tag in KEPT_EXIF_TAGS:
+            value = source.get(tag)
+            if isinstance(value, str) and value.strip():
+                kept[tag] = value
+    return kept.tobytes() if len(kept) else None
+
+
+def _encoded(spec: RenditionSpec, out_format: str, decoded: Decoded, source_format: str, quality: int) -> Rendered:
+    if decoded.frames is not None and _animates(out_format, source_format):
+        frames = decoded.frames[spec.name]
+        data = encode_animation(frames, out_format, quality, list(decoded.durations), decoded.loop,
+                                exif=decoded.kept_exif)
+        first = frames[0]
+        return Rendered(name=spec.name, data=data, width=first.width, height=first.height, format=out_format,
+                        content_type=CONTENT_TYPES[out_format], frames=len(frames))
+    still = decoded.stills[spec.name]
+    data = encode(still, out_format, quality, decoded.icc, exif=decoded.kept_exif)
+    return Rendered(name=spec.name, data=data, width=still.width, height=still.height, format=out_format,
+                    content_type=CONTENT_TYPES[out_format])
 
 
 def output_format(source_format: str, setting: str) -> str:
-    """The Pillow format a rendition is written in."""
+    """The Pillow format a rendition is written in (TIFF sources become PNG; HEIF ones JPEG, for browsers)."""
     if setting == "original":
-        return "PNG" if source_format == "TIFF" else source_format
+        return {"TIFF": "PNG", "HEIF": "JPEG"}.get(source_format, source_format)
     return setting.upper()
 
 
@@ -333,9 +398,7 @@ def _resize_chain(base: Image.Image, targets: list[Target]) -> dict[str, Image.I
     return results
 
 
-def _render_still(
-    image: Image.Image, info: Probe, specs: Sequence[RenditionSpec], out_format: str, quality: int
-) -> list[Rendered]:
+def _decode_still(image: Image.Image, info: Probe, specs: Sequence[RenditionSpec]) -> Decoded:
     width, height = info.width, info.height
     targets = _targets(width, height, specs)
     decoded = _decode(image, info, targets)
@@ -343,16 +406,7 @@ def _render_still(
     if base.size != (width, height):
         # Draft mode decoded at a reduced scale: targets are relative to the decoded size now.
         targets = _targets_for_decoded(targets, (width, height), base.size)
-    images = _resize_chain(base, targets)
-    results = []
-    for spec in specs:
-        out = images[spec.name]
-        data = encode(out, out_format, quality, icc)
-        results.append(
-            Rendered(name=spec.name, data=data, width=out.width, height=out.height, format=out_format,
-                     content_type=CONTENT_TYPES[out_format])
-        )
-    return results
+    return Decoded(stills=_resize_chain(base, targets), icc=icc, kept_exif=None)
 
 
 def _targets_for_decoded(targets: list[Target], full: tuple[int, int], decoded: tuple[int, int]) -> list[Target]:
@@ -372,9 +426,7 @@ def _targets_for_decoded(targets: list[Target], full: tuple[int, int], decoded: 
     return adjusted
 
 
-def _render_animated(
-    image: Image.Image, info: Probe, specs: Sequence[RenditionSpec], out_format: str, quality: int
-) -> list[Rendered]:
+def _decode_animation(image: Image.Image, info: Probe, specs: Sequence[RenditionSpec]) -> Decoded:
     targets = _targets(info.width, info.height, specs)
     frames: list[Image.Image] = []
     durations: list[int] = []
@@ -387,15 +439,9 @@ def _render_animated(
             frames.append(rgba.transpose(method) if method is not None else rgba)
         loop = int(image.info.get("loop", 0) or 0)
     per_frame = [_resize_chain(frame, targets) for frame in frames]
-    results = []
-    for spec in specs:
-        outs = [chain[spec.name] for chain in per_frame]
-        data = encode_animation(outs, out_format, quality, durations, loop)
-        results.append(
-            Rendered(name=spec.name, data=data, width=outs[0].width, height=outs[0].height, format=out_format,
-                     content_type=CONTENT_TYPES[out_format], frames=len(outs))
-        )
-    return results
+    by_spec = {spec.name: [chain[spec.name] for chain in per_frame] for spec in specs}
+    return Decoded(stills={name: images[0] for name, images in by_spec.items()}, icc=None, kept_exif=None,
+                   frames=by_spec, durations=tuple(durations), loop=loop)
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -437,8 +483,9 @@ def _params(out_format: str, quality: int, icc: bytes | None) -> dict[str, Any]:
     return params
 
 
-def encode(image: Image.Image, out_format: str, quality: int, icc: bytes | None = None) -> bytes:
-    """``image`` as ``out_format`` bytes, with no EXIF/XMP (only the ICC profile, when given)."""
+def encode(image: Image.Image, out_format: str, quality: int, icc: bytes | None = None, *,
+           exif: bytes | None = None) -> bytes:
+    """``image`` as ``out_format`` bytes: no EXIF/XMP but ``exif`` (the kept fields), the ICC profile when given."""
     if out_format == "JPEG":
         image = _flatten(image)
     elif out_format in ("WEBP", "AVIF") and image.mode not in ("RGB", "RGBA"):
@@ -454,13 +501,16 @@ def encode(image: Image.Image, out_format: str, quality: int, icc: bytes | None 
     params = _params(out_format, quality, icc)
     if transparency is not None:
         params["transparency"] = transparency
+    if exif and out_format != "GIF":
+        params["exif"] = exif
     buffer = BytesIO()
     image.save(buffer, format=out_format, **params)
     return buffer.getvalue()
 
 
 def encode_animation(
-    frames: list[Image.Image], out_format: str, quality: int, durations: list[int], loop: int
+    frames: list[Image.Image], out_format: str, quality: int, durations: list[int], loop: int, *,
+    exif: bytes | None = None,
 ) -> bytes:
     """An animated GIF or WebP of ``frames``."""
     buffer = BytesIO()
@@ -480,6 +530,8 @@ def encode_animation(
         for frame in frames:
             frame.info = {}
         extra: dict[str, Any] = {"quality": quality} if out_format == "WEBP" else {"compress_level": 6}
+        if exif:
+            extra["exif"] = exif
         frames[0].save(buffer, format=out_format, save_all=True, append_images=frames[1:], duration=durations,
                        loop=loop, **extra)
     return buffer.getvalue()

@@ -48,6 +48,16 @@ class Written:
     size: int
 
 
+@dataclass(frozen=True)
+class Todo:
+    """A rendition to (re)make: its spec and format, its key, the ETag it has now (None: absent)."""
+
+    spec: planning.RenditionSpec
+    out_format: str
+    out_key: str
+    replaces: str | None
+
+
 @dataclass
 class Outcome:
     """What happened to one object: written, deleted, skipped (up to date), ignored or rejected."""
@@ -120,49 +130,55 @@ class Resizer:
         source_format = imaging.sniff(start)
         if source_format is None:
             return self._rejected(event, key, head, imaging.describe_unknown(start))
-        out_format = imaging.output_format(source_format, config.output_format)
-        todo = self._stale_renditions(key, head, out_format)
+        out_formats = list(dict.fromkeys(imaging.output_format(source_format, f) for f in config.output_formats))
+        todo = self._stale_renditions(key, head, out_formats)
         if not todo:
-            metrics.add_metric(name="RenditionsUpToDate", unit=MetricUnit.Count, value=len(config.renditions))
+            metrics.add_metric(name="RenditionsUpToDate", unit=MetricUnit.Count,
+                               value=len(config.renditions) * len(out_formats))
             logger.info("renditions already made from this ETag", extra={"bucket": event.bucket, "key": key,
                                                                          "etag": head.etag})
             return Outcome(status="skipped", bucket=event.bucket, key=key, source_etag=head.etag,
                            reason=f"every rendition already carries ETag {head.etag}")
         return self._render(event, key, head, source_format, todo)
 
-    def _stale_renditions(self, key: str, head: ObjectHead,
-                          out_format: str) -> list[tuple[planning.RenditionSpec, str, str | None]]:
-        """(spec, rendition key, its ETag or None when absent) of every rendition not made from ``head``."""
+    def _stale_renditions(self, key: str, head: ObjectHead, out_formats: list[str]) -> list[Todo]:
+        """Every (spec, format) rendition not made from ``head``, with its key and ETag (None when absent)."""
         config = self.config
         todo = []
         for spec in config.renditions:
-            out_key = planning.output_key(key, spec.name, out_format, source_prefix=config.source_prefix,
-                                          dest_prefix=config.dest_prefix)
-            existing = self.store.head(config.dest_bucket, out_key)
-            if not planning.is_up_to_date(existing.metadata if existing else None, head.etag):
-                todo.append((spec, out_key, existing.etag if existing else None))
+            for out_format in out_formats:
+                out_key = planning.output_key(key, spec.name, out_format, source_prefix=config.source_prefix,
+                                              dest_prefix=config.dest_prefix)
+                existing = self.store.head(config.dest_bucket, out_key)
+                if not planning.is_up_to_date(existing.metadata if existing else None, head.etag):
+                    todo.append(Todo(spec, out_format, out_key, existing.etag if existing else None))
         return todo
 
     def _render(self, event: ObjectEvent, key: str, head: ObjectHead, source_format: str,
-                todo: list[tuple[planning.RenditionSpec, str, str | None]]) -> Outcome | None:
+                todo: list[Todo]) -> Outcome | None:
+        """Decode once, encode every stale (spec, format), write each conditionally."""
         config = self.config
         data = self.store.read(event.bucket, key, head.etag)
         if data is None:
             return None
+        specs = list({t.spec.name: t.spec for t in todo}.values())
+        formats = list(dict.fromkeys(t.out_format for t in todo))
         try:
-            rendered = imaging.render(data, [spec for spec, _, _ in todo], output=config.output_format,
-                                      quality=config.quality, max_pixels=config.max_pixels)
+            rendered = imaging.render(data, specs, output=formats, quality=config.quality,
+                                      max_pixels=config.max_pixels, metadata=config.metadata)
         except imaging.Rejected as exc:
             return self._rejected(event, key, head, exc.reason)
         del data
+        by_target = {(r.name, r.format): r for r in rendered}
         outcome = Outcome(status="written", bucket=event.bucket, key=key, source_etag=head.etag,
                           source_format=source_format)
-        for (spec, out_key, replaces), image in zip(todo, rendered, strict=True):
-            metadata = planning.rendition_metadata(key, head.etag, spec.name)
-            if not self.store.write(config.dest_bucket, out_key, image.data, image.content_type, metadata,
-                                    replaces=replaces):
+        for item in todo:
+            image = by_target[(item.spec.name, item.out_format)]
+            metadata = planning.rendition_metadata(key, head.etag, item.spec.name)
+            if not self.store.write(config.dest_bucket, item.out_key, image.data, image.content_type, metadata,
+                                    replaces=item.replaces):
                 return None
-            outcome.written.append(Written(out_key, image.width, image.height, len(image.data)))
+            outcome.written.append(Written(item.out_key, image.width, image.height, len(image.data)))
         if not self._still(event.bucket, key, head.etag):
             return None
         metrics.add_metric(name="ImagesResized", unit=MetricUnit.Count, value=1)

@@ -13,7 +13,8 @@ from pydantic import Field, field_validator, model_validator
 
 from image_resize.config import (
     MAX_SIDE,
-    check_sides_for_format,
+    check_sides_for_formats,
+    parse_output_formats,
     parse_positive,
     parse_prefix,
     parse_quality,
@@ -26,6 +27,7 @@ from stacks.settings.base import AutomationSettings, StrictModel
 
 # S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 
 
 class Rendition(StrictModel):
@@ -47,6 +49,13 @@ class Rendition(StrictModel):
     @classmethod
     def _side(cls, value: int) -> int:
         return parse_side(value)
+
+
+OutputFormat = Literal["original", "jpeg", "webp", "png", "avif"]
+
+
+def _original() -> list[OutputFormat]:
+    return ["original"]
 
 
 def _default_renditions() -> list[Rendition]:
@@ -76,8 +85,22 @@ class ImageResizeSettings(AutomationSettings):
         default_factory=_default_renditions,
         description="Output sizes: list of {name, width, height, fit (contain|cover)}.",
     )
-    output_format: Literal["original", "jpeg", "webp", "png", "avif"] = Field(
-        "original", description="Format of the renditions; original keeps the source's (TIFF becomes PNG)."
+    output_formats: list[OutputFormat] = Field(
+        default_factory=_original,
+        description="Formats of every rendition, e.g. [\"avif\", \"webp\", \"jpeg\"] (one decode per source); "
+        "original keeps the source's (TIFF becomes PNG, HEIC/HEIF JPEG).",
+    )
+    output_format: OutputFormat | None = Field(
+        None, description="Deprecated: one format, the same as output_formats: [<format>]. Synth warns."
+    )
+    metadata: Literal["strip", "copyright"] = Field(
+        "strip", description="strip: no EXIF/XMP in renditions (GPS included); copyright: keep the Artist and "
+        "Copyright EXIF fields. The ICC profile of RGB and grey sources is kept either way.",
+    )
+    kms_key_arn: str = Field(
+        "", description="SSE-KMS: ARN of the customer-managed key the source and destination buckets are encrypted "
+        "with (the role gets kms:Decrypt and kms:GenerateDataKey on it, through S3 only); create: the stack's own "
+        "source bucket is encrypted with a key of its own; empty: SSE-S3.",
     )
     quality: int = Field(85, description="Encoder quality for JPEG, WebP and AVIF (1-100).")
     max_pixels: int = Field(
@@ -138,8 +161,40 @@ class ImageResizeSettings(AutomationSettings):
 
     @model_validator(mode="after")
     def _encoder_limits(self) -> ImageResizeSettings:
-        check_sides_for_format(parse_renditions([r.model_dump() for r in self.renditions]), self.output_format)
+        check_sides_for_formats(parse_renditions([r.model_dump() for r in self.renditions]), self.formats)
         return self
+
+    @model_validator(mode="after")
+    def _own_key_needs_own_bucket(self) -> ImageResizeSettings:
+        if self.kms_key_arn == "create" and self.source_bucket_name:
+            raise ValueError("kms_key_arn 'create' encrypts the bucket this stack creates; with source_bucket_name "
+                             "(an existing bucket) name the ARN of its key instead")
+        return self
+
+    @model_validator(mode="after")
+    def _deprecated_output_format(self) -> ImageResizeSettings:
+        if self.output_format is not None and "output_formats" in self.model_fields_set:
+            raise ValueError("set output_formats only: output_format is its deprecated one-format spelling")
+        return self
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The output formats, from ``output_formats`` or the deprecated ``output_format``."""
+        return parse_output_formats([self.output_format] if self.output_format else self.output_formats)
+
+    @field_validator("output_formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        parse_output_formats(value)
+        return value
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _kms(cls, value: str) -> str:
+        if value and value != "create" and not _KMS_KEY_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
+                             "'create' or empty")
+        return value
 
     def function_environment(self) -> dict[str, str]:
         """Every variable of ``image_resize.config.Config`` that comes from settings (the stack adds
@@ -148,7 +203,8 @@ class ImageResizeSettings(AutomationSettings):
             "SOURCE_PREFIX": self.source_prefix,
             "DEST_PREFIX": self.dest_prefix,
             "RENDITIONS": renditions_json(parse_renditions([r.model_dump() for r in self.renditions])),
-            "OUTPUT_FORMAT": self.output_format,
+            "OUTPUT_FORMATS": ",".join(self.formats),
+            "METADATA": self.metadata,
             "QUALITY": str(self.quality),
             "MAX_PIXELS": str(self.max_pixels),
             "MAX_BYTES": str(self.max_bytes),

@@ -359,7 +359,7 @@ def fault_burst(sim: Simulation, world: World, clock: SimClock) -> None:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    settings = ImageResizeSettings(renditions=RENDITIONS, output_format="webp", delete_renditions=True,
+    settings = ImageResizeSettings(renditions=RENDITIONS, output_formats=["webp"], delete_renditions=True,
                                    max_pixels=5_000_000)
     with mock_aws(), FaultInjector() as faults:
         s3 = boto3.client("s3", region_name=REGION)

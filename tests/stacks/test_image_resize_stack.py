@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def queued() -> tuple[Any, Template]:
         "dest_prefix": "web/",
         "trigger": "queue",
         "delete_renditions": True,
-        "output_format": "webp",
+        "output_formats": ["webp"],
         "quality": 70,
     })
     stack = assembly.stacks["image_resize"]
@@ -75,7 +76,7 @@ def test_function_environment(direct: tuple[Any, Template]) -> None:
     assert env["DEST_PREFIX"] == "resized/"
     assert list(env["DEST_BUCKET"]) == ["Ref"] and env["DEST_BUCKET"]["Ref"].startswith("SourceBucket")
     assert json.loads(env["RENDITIONS"])[0] == {"name": "large", "width": 2048, "height": 2048, "fit": "contain"}
-    assert (env["OUTPUT_FORMAT"], env["QUALITY"], env["MAX_PIXELS"], env["DELETE_RENDITIONS"]) == (
+    assert (env["OUTPUT_FORMATS"], env["QUALITY"], env["MAX_PIXELS"], env["DELETE_RENDITIONS"]) == (
         "original", "85", "50000000", "false")
     assert env["MAX_BYTES"] == str(50 * 1024 * 1024)
     assert function["Properties"]["MemorySize"] == 1024
@@ -170,7 +171,7 @@ def test_imported_buckets_scope_and_delete_permission(queued: tuple[Any, Templat
     assert notifications["Properties"]["BucketName"] == "my-photos"
     (function,) = tpl.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.handler"}}).values()
     env = function["Properties"]["Environment"]["Variables"]
-    assert (env["DEST_BUCKET"], env["OUTPUT_FORMAT"], env["QUALITY"], env["DELETE_RENDITIONS"]) == (
+    assert (env["DEST_BUCKET"], env["OUTPUT_FORMATS"], env["QUALITY"], env["DELETE_RENDITIONS"]) == (
         "my-renditions", "webp", "70", "true")
 
 
@@ -256,3 +257,63 @@ def test_a_rendition_side_over_the_output_formats_limit_fails_synth(output_forma
     assert "16383" in str(error.value)
     assert _load({**too_wide, "output_format": "jpeg"}).renditions[0].width == 16384
     assert _load({"renditions": [{"name": "big", "width": 16383, "height": 100}], "output_format": "webp"})
+
+
+def test_heic_and_heif_are_in_the_suffix_filters(direct: tuple[Any, Template]) -> None:
+    suffixes = {rule["suffix"] for rule in _rules(_notifications(direct[1])["LambdaFunctionConfigurations"])}
+    assert {".heic", ".HEIC", ".heif", ".HEIF"} <= suffixes
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _kms_statement(tpl: Template) -> dict[str, Any]:
+    (statement,) = [s for s in _statements(tpl) if s.get("Sid") == "BucketKeyThroughS3"]
+    return statement
+
+
+def test_sse_kms_with_a_named_key_grants_exactly_decrypt_and_generate_data_key_through_s3() -> None:
+    assembly = build_with("image_resize", {"source_bucket_name": "my-photos", "kms_key_arn": KEY_ARN})
+    tpl = template(assembly.stacks["image_resize"])
+    statement = _kms_statement(tpl)
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == KEY_ARN
+    via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+    if isinstance(via, str):  # the stack's region is known
+        assert re.fullmatch(r"s3\.[a-z0-9-]+\.amazonaws\.com", via)
+    else:
+        assert via["Fn::Join"][1] == ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
+    kms_actions = [a for s in _statements(tpl) for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                        else s["Action"]) if a.startswith("kms:")]
+    assert sorted(kms_actions) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert nag_errors(assembly.stacks["image_resize"]) == []
+
+
+def test_sse_kms_with_the_stacks_own_key_encrypts_its_bucket_with_it() -> None:
+    assembly = build_with("image_resize", {"kms_key_arn": "create"})
+    stack = assembly.stacks["image_resize"]
+    tpl = template(stack)
+    (key_id,) = tpl.find_resources("AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}})
+    buckets = tpl.find_resources("AWS::S3::Bucket").items()
+    (bucket,) = [b for logical, b in buckets if logical.startswith("SourceBucket")]
+    (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert rule["BucketKeyEnabled"] is True
+    assert _kms_statement(tpl)["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert nag_errors(stack) == []
+
+
+def test_without_kms_the_role_has_no_kms_permission(direct: tuple[Any, Template]) -> None:
+    assert not [s for s in _statements(direct[1]) if s.get("Sid") == "BucketKeyThroughS3"]
+
+
+def test_deprecated_output_format_warns_at_synth() -> None:
+    from aws_cdk.assertions import Annotations
+
+    assembly = build_with("image_resize", {"output_format": "webp"})
+    stack = assembly.stacks["image_resize"]
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("output_format is deprecated"))
+    env = next(iter(template(stack).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handler.handler"}}).values()))
+    assert env["Properties"]["Environment"]["Variables"]["OUTPUT_FORMATS"] == "webp"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pillow_heif
 from PIL import Image
 
 from tests.functions.image_resize.conftest import encode
@@ -39,7 +40,8 @@ _UPRIGHT_TO_STORED = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
-SUPPORTED = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "AVIF")
+SUPPORTED = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "AVIF", "HEIF")
+pillow_heif.register_heif_opener()  # the tests write HEIC files with pillow-heif's encoder (x265)
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ def other_formats() -> list[Sample]:
 def good_samples() -> list[Sample]:
     """Files the function must resize correctly."""
     samples: list[Sample] = []
-    for fmt, params in (("JPEG", {"quality": 90}), ("TIFF", {}), ("PNG", {}), ("WEBP", {"quality": 90})):
+    for fmt, params in (("JPEG", {"quality": 90}), ("TIFF", {}), ("PNG", {}), ("WEBP", {"quality": 90}),
+                        ("AVIF", {"quality": 90})):
         for orientation in range(1, 9):
             samples.append(Sample(f"orient-{fmt.lower()}-{orientation}", oriented(fmt, orientation, **params),
                                   "renders", marked=True, source_format=fmt))
@@ -204,6 +207,13 @@ def good_samples() -> list[Sample]:
         Sample("avif", save(marked(), "AVIF", quality=90), "renders", marked=True, source_format="AVIF"),
         Sample("avif-alpha", save(marked(mode="RGBA"), "AVIF", quality=90), "renders", alpha=True, marked=True,
                source_format="AVIF"),
+        # HEIF's rotation and mirror are its irot/imir properties, applied by libheif; an EXIF Orientation
+        # inside a HEIF file is informational only and not applied again.
+        Sample("heic", save(marked(), "HEIF", quality=90), "renders", marked=True, source_format="HEIF"),
+        Sample("heic-exif-orientation-6", oriented("HEIF", 6, quality=90), "renders", upright=(200, 300),
+               source_format="HEIF"),
+        Sample("heic-alpha", save(marked(mode="RGBA"), "HEIF", quality=90), "renders", alpha=True, marked=True,
+               source_format="HEIF"),
         Sample("gif-animated", animation("GIF"), "renders", alpha=True, frames=3, marked=True, source_format="GIF"),
         Sample("gif-animated-first-opaque", animation("GIF", first_opaque=True), "renders", alpha=True, frames=3,
                marked=True, source_format="GIF"),

@@ -22,8 +22,8 @@ prefixes = st.lists(segments, min_size=1, max_size=3).map(lambda parts: "/".join
 
 @st.composite
 def valid_settings(draw: st.DrawFn) -> dict[str, Any]:
-    output_format = draw(st.sampled_from(OUTPUT_FORMATS))
-    limit = min(MAX_SIDE, FORMAT_MAX_SIDE.get(output_format, MAX_SIDE))
+    output_formats = draw(st.lists(st.sampled_from(OUTPUT_FORMATS), min_size=1, max_size=3, unique=True))
+    limit = min([MAX_SIDE, *(FORMAT_MAX_SIDE.get(f, MAX_SIDE) for f in output_formats)])
     side = st.integers(1, limit)
     rendition_names = draw(st.lists(names, min_size=1, max_size=4, unique=True))
     renditions = [{"name": n, "width": draw(side), "height": draw(side), "fit": draw(st.sampled_from(["contain",
@@ -35,7 +35,8 @@ def valid_settings(draw: st.DrawFn) -> dict[str, Any]:
         "source_prefix": source_prefix,
         "dest_prefix": dest_prefix,
         "renditions": renditions,
-        "output_format": output_format,
+        "output_formats": output_formats,
+        "metadata": draw(st.sampled_from(["strip", "copyright"])),
         "quality": draw(st.integers(1, 100)),
         "max_pixels": draw(st.integers(1, 10**9)),
         "max_bytes": draw(st.integers(1, 10**10)),
@@ -53,7 +54,8 @@ def test_any_valid_settings_round_trip_to_the_same_config(values: dict[str, Any]
     assert config.dest_prefix == values["dest_prefix"]
     assert [(r.name, r.width, r.height, r.fit) for r in config.renditions] == [
         (r["name"], r["width"], r["height"], r["fit"]) for r in values["renditions"]]
-    assert config.output_format == values["output_format"]
+    assert config.output_formats == tuple(values["output_formats"])
+    assert config.metadata == values["metadata"]
     assert (config.quality, config.max_pixels, config.max_bytes) == (
         values["quality"], values["max_pixels"], values["max_bytes"])
     assert config.delete_renditions is values["delete_renditions"]
@@ -90,7 +92,16 @@ def _load(values: dict[str, Any]) -> None:
         ({"source_prefix": "uploads"}, "automations.image_resize.source_prefix"),
         ({"dest_prefix": "/x/"}, "automations.image_resize.dest_prefix"),
         ({"output_format": "bmp"}, "automations.image_resize.output_format"),
+        ({"output_formats": ["webp", "bmp"]}, "automations.image_resize.output_formats.1"),
+        ({"output_formats": ["webp", "webp"]}, "automations.image_resize.output_formats"),
+        ({"output_formats": []}, "automations.image_resize.output_formats"),
+        ({"output_formats": ["webp"], "output_format": "jpeg"}, "automations.image_resize"),
+        ({"metadata": "all"}, "automations.image_resize.metadata"),
+        ({"kms_key_arn": "alias/photos"}, "automations.image_resize.kms_key_arn"),
+        ({"kms_key_arn": "create", "source_bucket_name": "their-photos"}, "automations.image_resize"),
         ({"output_format": "webp", "renditions": [{"name": "a", "width": 16384, "height": 1}]},
+         "automations.image_resize"),
+        ({"output_formats": ["jpeg", "webp"], "renditions": [{"name": "a", "width": 16384, "height": 1}]},
          "automations.image_resize"),
     ],
 )
@@ -106,8 +117,10 @@ def test_invalid_settings_fail_with_the_key_path(values: dict[str, Any], path: s
         {"DEST_BUCKET": ""},
         {"RENDITIONS": "not json"},
         {"RENDITIONS": '[{"name":"../up","width":1,"height":1}]'},
-        {"RENDITIONS": '[{"name":"a","width":16384,"height":1}]', "OUTPUT_FORMAT": "webp"},
-        {"OUTPUT_FORMAT": "bmp"},
+        {"RENDITIONS": '[{"name":"a","width":16384,"height":1}]', "OUTPUT_FORMATS": "jpeg,webp"},
+        {"OUTPUT_FORMATS": "bmp"},
+        {"OUTPUT_FORMATS": "webp,webp"},
+        {"METADATA": "everything"},
         {"QUALITY": "0"},
         {"QUALITY": "101"},
         {"MAX_PIXELS": "lots"},
@@ -128,3 +141,9 @@ def test_parse_renditions_rejects_unsafe_names_and_repeats() -> None:
                 '[{"name":"a","width":1,"height":1,"fit":"stretch"}]', '[{"name":"a","width":true,"height":1}]'):
         with pytest.raises(ValueError):
             parse_renditions(bad)
+
+
+def test_deprecated_output_format_is_one_of_output_formats() -> None:
+    model = ImageResizeSettings(output_format="webp")
+    assert model.function_environment()["OUTPUT_FORMATS"] == "webp"
+    assert Config.from_env({**model.function_environment(), **RESOURCES}).output_formats == ("webp",)

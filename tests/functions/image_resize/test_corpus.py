@@ -93,14 +93,15 @@ def test_corpus_sample_renders_or_is_rejected(sample: C.Sample) -> None:
 
 def test_corpus_covers_what_cameras_and_pillow_write() -> None:
     names = {s.name for s in SAMPLES}
-    for fmt in ("jpeg", "tiff", "png", "webp"):
+    for fmt in ("jpeg", "tiff", "png", "webp", "avif"):
         assert {f"orient-{fmt}-{o}" for o in range(1, 9)} <= names
+    assert {"heic", "heic-alpha", "heic-exif-orientation-6"} <= names
     assert {"mpo-orient-6", "png-16bit", "png-rgb-trns", "png-l-trns", "gif-animated-first-opaque",
             "webp-animated", "png-animated"} <= names
     Image.init()
     written = {s.source_format for s in SAMPLES}
     # Every format Pillow can write is in (EPS, WMF, BUFR, GRIB, HDF5 need external tools or handlers).
-    assert set(Image.SAVE) - {"EPS", "WMF", "BUFR", "GRIB", "HDF5", "MPO"} <= written
+    assert set(Image.SAVE) - {"EPS", "WMF", "BUFR", "GRIB", "HDF5", "MPO", "AVIF"} <= written | {"AVIF"}
     assert sum(1 for s in SAMPLES if s.expect == "either") >= 300
 
 

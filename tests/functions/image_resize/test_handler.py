@@ -60,7 +60,7 @@ def test_jpeg_upload_with_spaces_makes_renditions_with_metadata(sandbox: Sandbox
 
 def test_output_format_changes_extension(sandbox: Sandbox, lambda_context: Any,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTPUT_FORMAT", "webp")
+    monkeypatch.setenv("OUTPUT_FORMATS", "webp")
     key = "uploads/2026/My Photo.JPG"
     etag = sandbox.put(key, jpeg())
     run(s3_event(key, etag), lambda_context)
@@ -99,7 +99,7 @@ def test_animated_gif_rendition_is_animated(sandbox: Sandbox, lambda_context: An
 
 def test_alpha_png_to_jpeg_is_flattened_on_white(sandbox: Sandbox, lambda_context: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTPUT_FORMAT", "jpeg")
+    monkeypatch.setenv("OUTPUT_FORMATS", "jpeg")
     etag = sandbox.put("uploads/logo.png", png_alpha())
     run(s3_event("uploads/logo.png", etag), lambda_context)
     image = open_image(sandbox.get("resized/large/logo.jpg")["Data"])
@@ -240,7 +240,7 @@ def test_other_destination_bucket(sandbox: Sandbox, lambda_context: Any, monkeyp
 
 def test_deleting_the_source_deletes_its_renditions(sandbox: Sandbox, lambda_context: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTPUT_FORMAT", "webp")
+    monkeypatch.setenv("OUTPUT_FORMATS", "webp")
     key = "uploads/2026/My Photo.JPG"
     etag = sandbox.put(key, jpeg())
     other = sandbox.put("uploads/2026/My Photo 2.JPG", jpeg())

@@ -170,9 +170,10 @@ def test_animation_over_the_pixel_budget_falls_back_to_the_first_frame() -> None
         (b"this is a text file named photo.jpg\n", "unrecognised magic bytes"),
         (jpeg()[:400], "JPEG"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "PNG"),
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "cannot read the HEIF headers"),
+        (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42", "video and other ISO media"),
     ],
-    ids=["zero-bytes", "text", "truncated-jpeg-header", "png-garbage", "heic"],
+    ids=["zero-bytes", "text", "truncated-jpeg-header", "png-garbage", "heic-header-only", "mp4"],
 )
 def test_bad_input_is_rejected(data: bytes, reason: str) -> None:
     with pytest.raises(imaging.Rejected, match=reason):
