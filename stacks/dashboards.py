@@ -28,7 +28,7 @@ from stacks.settings import ProjectSettings
 # metrics with extra dimensions name them). Grouped as on the dashboard.
 METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "image_resize": {
-        "Images": ("ImagesResized", "ImagesRejected", "ImagesIgnored", "BadEvents"),
+        "Images": ("ImagesResized", "ImagesRejected", "ImagesIgnored", "EventsIgnored", "BadEvents"),
         "Renditions": ("RenditionsWritten", "RenditionsUpToDate", "RenditionsDeleted"),
         "Source bytes": ("SourceBytes",),
     },
