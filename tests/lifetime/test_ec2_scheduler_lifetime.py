@@ -361,8 +361,9 @@ def _env(monkeypatch: pytest.MonkeyPatch, topic_arn: str) -> None:
         monkeypatch.setenv(key, value)
 
 
-def simulate(start: dt.datetime, end: dt.datetime, seed: int, monkeypatch: pytest.MonkeyPatch,
-             *, dark_hours: float, kms_days: float) -> dict[str, Any]:
+def simulate(  # noqa: C901  the step loop of one lifetime: each branch is one kind of step, kept in order
+    start: dt.datetime, end: dt.datetime, seed: int, monkeypatch: pytest.MonkeyPatch,
+    *, dark_hours: float, kms_days: float) -> dict[str, Any]:
     began = wallclock.perf_counter()
     with mock_aws():
         tap = OpsTopicTap(US)

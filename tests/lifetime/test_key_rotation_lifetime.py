@@ -319,8 +319,10 @@ def _note_sweep(sim: Simulation, run: Any, tap: OpsTopicTap) -> None:
     sim.note(f"sweep: {counts}" + "".join(f"\n    {line[:220]}" for line in lines))
 
 
-def _run(mode: str, days: int, seed: int, clock: SimClock, faults: FaultInjector,
-         monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind of daily event, kept in order
+    mode: str, days: int, seed: int, clock: SimClock, faults: FaultInjector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
     tap = OpsTopicTap(REGION)
     iam = boto3.client("iam", region_name=REGION)
     sm = boto3.client("secretsmanager", region_name=REGION)
