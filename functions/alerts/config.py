@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from alerts import delivery
-from shared.config import ConfigError, env_str
+from shared.config import env_parsed as _env
+from shared.config import env_str
 from shared.reports import SEVERITIES
 
 MAX_LOG_LINES = (1, 200)
@@ -52,14 +53,6 @@ def parse_http_timeout(value: str | int) -> int:
 def parse_delivery_attempts(value: str | int) -> int:
     """How many invocations Lambda gives one event (1 + its retries): 1-3."""
     return _bounded(value, DELIVERY_ATTEMPTS, "delivery_attempts")
-
-
-def _env[T](name: str, parser: Callable[[str], T], env: Mapping[str, str] | None) -> T:
-    raw = env_str(name, env=env)
-    try:
-        return parser(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

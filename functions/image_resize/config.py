@@ -10,12 +10,13 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from image_resize.planning import RenditionSpec
 from shared.config import ConfigError, env_bool, env_int, env_json, env_str
+from shared.config import parsed as _parsed
 
 OUTPUT_FORMATS = ("original", "jpeg", "webp", "png", "avif")
 METADATA = ("strip", "copyright")
@@ -153,13 +154,6 @@ def renditions_json(renditions: Sequence[RenditionSpec]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- Config
-
-
-def _parsed[T](name: str, parse: Callable[[Any], T], value: Any) -> T:
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Every variable is required: stacks/settings/sg_remediation.py writes each of the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sg_remediation.policy import (
@@ -22,6 +22,7 @@ from sg_remediation.policy import (
     parse_max_prefix,
 )
 from shared.config import ConfigError, env_int, env_mode, env_str
+from shared.config import env_parsed as _parsed
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 OWN_REGION = "own"  # REGIONS=own: the function's own region (AWS_REGION, set by Lambda)
@@ -38,13 +39,6 @@ def parse_regions(regions: Iterable[str]) -> tuple[str, ...]:
             raise PolicyError(f"region {region} is listed more than once")
         found.append(region)
     return tuple(found)
-
-
-def _parsed[T](name: str, parser: Callable[[str], T], env: Mapping[str, str] | None) -> T:
-    try:
-        return parser(env_str(name, env=env))
-    except PolicyError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _max_prefix(family: str, env: Mapping[str, str] | None) -> int:

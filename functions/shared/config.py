@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MODES = ("enforce", "report")
@@ -115,3 +115,16 @@ def env_regions(*, env: Mapping[str, str] | None = None) -> list[str]:
     """``REGIONS`` (comma list), defaulting to the function's own region (``AWS_REGION``)."""
     own = _raw("AWS_REGION", env) or _raw("AWS_DEFAULT_REGION", env) or "us-east-1"
     return env_list("REGIONS", [own], env=env)
+
+
+def parsed[T](name: str, parse: Callable[[Any], T], value: Any) -> T:
+    """``parse(value)``, its ValueError turned into a ConfigError naming the variable."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def env_parsed[T](name: str, parse: Callable[[str], T], env: Mapping[str, str] | None = None) -> T:
+    """The required variable ``name`` through its parser (the same parser the settings model validates with)."""
+    return parsed(name, parse, env_str(name, env=env))

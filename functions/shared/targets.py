@@ -19,12 +19,12 @@ This module is pure (no boto3): the parsers the settings models call too, and th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared import names
 from shared.config import ConfigError, env_list, env_regions
+from shared.config import parsed as _env_parsed
 from shared.names import REGION_PATTERN
 
 ORGANIZATION = "organization"
@@ -145,13 +145,6 @@ class TargetSpec:
             raise ConfigError("environment variable MEMBER_ROLE_NAME (one role name) is required with TARGET_ACCOUNTS")
         role_name = _env_parsed("MEMBER_ROLE_NAME", parse_role_name, role[0])
         return cls(regions=regions, accounts=accounts, parents=parents, role_name=role_name, local_only=False)
-
-
-def _env_parsed[T](name: str, parser: Callable[[Any], T], value: Any) -> T:
-    try:
-        return parser(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)
