@@ -46,6 +46,8 @@ from stacks.settings import ProjectSettings
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
 from stacks.settings.key_rotation import KeyRotationSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
+from stacks.sg_remediation_stack import resource_statements as sg_resource_statements
+from stacks.sg_remediation_stack import target_regions as sg_target_regions
 
 SG_EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
 ALARM_PATTERN = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
@@ -74,18 +76,8 @@ def ec2_scheduler_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyS
 
 
 def sg_remediation_statements(settings: SgRemediationSettings, regions: list[str]) -> list[iam.PolicyStatement]:
-    """Describe groups in the target regions; revoke ingress on non-exempt groups there (enforce)."""
-    statements = [iam.PolicyStatement(
-        sid="DescribeSecurityGroups", actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
-        resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": regions}})]
-    if settings.mode == "enforce":
-        tag_key, _, tag_value = settings.exempt_tag.partition("=")
-        statements.append(iam.PolicyStatement(
-            sid="RevokeIngressOnNonExemptGroups", actions=["ec2:RevokeSecurityGroupIngress"],
-            resources=[f"arn:{Aws.PARTITION}:ec2:{region}:{Aws.ACCOUNT_ID}:{kind}/*" for region in regions
-                       for kind in ("security-group", "security-group-rule")],
-            conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key.strip()}": tag_value.strip()}}))
-    return statements
+    """The function's own statements at home (``stacks.sg_remediation_stack.resource_statements``)."""
+    return sg_resource_statements(settings, regions)
 
 
 def key_rotation_statements(settings: KeyRotationSettings) -> list[iam.PolicyStatement]:
@@ -147,7 +139,7 @@ class MemberStack(Stack):
             if name == "ec2_scheduler":
                 statements = ec2_scheduler_statements(settings)
             elif name == "sg_remediation":
-                statements = sg_remediation_statements(settings, list(settings.regions) or regions)
+                statements = sg_remediation_statements(settings, sg_target_regions(project, settings) or regions)
             else:
                 statements = key_rotation_statements(settings)
             self._role(project, name, statements)
