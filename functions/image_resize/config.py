@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from image_resize.planning import RenditionSpec
-from shared.config import ConfigError, env_bool, env_int, env_json, env_str
+from shared.config import env_bool, env_int, env_json, env_present, env_str
 from shared.config import parsed as _parsed
 
 OUTPUT_FORMATS = ("original", "jpeg", "webp", "png", "avif")
@@ -184,7 +183,7 @@ class Config:
             source_prefix=_parsed("SOURCE_PREFIX", lambda v: parse_prefix(v, allow_empty=False),
                                   env_str("SOURCE_PREFIX", env=env)),
             dest_prefix=_parsed("DEST_PREFIX", lambda v: parse_prefix(v, allow_empty=True),
-                                _present("DEST_PREFIX", env)),
+                                env_present("DEST_PREFIX", env=env)),
             renditions=renditions,
             output_formats=output_formats,
             quality=_parsed("QUALITY", parse_quality, env_int("QUALITY", env=env)),
@@ -195,10 +194,3 @@ class Config:
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=env),
         )
 
-
-def _present(name: str, env: Mapping[str, str] | None) -> str:
-    """A required variable that may be empty (``DEST_PREFIX`` is empty when renditions go to their own bucket)."""
-    source = os.environ if env is None else env
-    if name not in source:
-        raise ConfigError(f"environment variable {name} is required")
-    return source[name].strip()

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from key_rotation.policy import Thresholds
-from shared.config import ConfigError, env_bool, env_int, env_mode, env_str
+from shared.config import ConfigError, env_bool, env_int, env_mode, env_present, env_str, parsed
 from shared.fanout import FanoutConfig
 from shared.targets import TargetSpec
 
@@ -67,26 +66,6 @@ def parse_owner_tag(value: str) -> str | None:
     return key
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def is_email(value: str) -> bool:
-    """An owner tag value that is an email address (else it names a chat destination)."""
-    return bool(_EMAIL.match(value.strip()))
-
-
-def _parsed(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r}: {exc}") from None
-
-
-def _present(name: str, env: Mapping[str, str]) -> str:
-    """A required variable that may be empty."""
-    if name not in env:
-        raise ConfigError(f"environment variable {name} is required")
-    return env[name].strip()
 
 
 @dataclass(frozen=True)
@@ -117,17 +96,17 @@ class Config:
             thresholds = parse_thresholds(warn, deactivate, delete, grace, unused, in_use, warn_before)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        exempt_tag = _parsed("EXEMPT_TAG", _present("EXEMPT_TAG", source), parse_exempt_tag)
-        managed = _parsed("MANAGED_SECRETS", env_str("MANAGED_SECRETS", env=source), parse_managed_secrets)
+        exempt_tag = parsed("EXEMPT_TAG", parse_exempt_tag, env_present("EXEMPT_TAG", env=source))
+        managed = parsed("MANAGED_SECRETS", parse_managed_secrets, env_str("MANAGED_SECRETS", env=source))
         return cls(
             mode=env_mode(None, env=source),
             thresholds=thresholds,
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
-            exempt_group=_present("EXEMPT_GROUP", source),
+            exempt_group=env_present("EXEMPT_GROUP", env=source),
             exempt_tag=exempt_tag,
             managed_secrets=managed,
             notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
-            owner_tag=_parsed("OWNER_TAG", _present("OWNER_TAG", source), parse_owner_tag),
+            owner_tag=parsed("OWNER_TAG", parse_owner_tag, env_present("OWNER_TAG", env=source)),
             owner_topic_arn=env_str("OWNER_TOPIC_ARN", env=source),
             credential_report_users=env_int("CREDENTIAL_REPORT_USERS", minimum=0, env=source),
             targets=TargetSpec.from_env(source),

@@ -23,11 +23,11 @@ from image_resize.config import (
     parse_side,
     renditions_json,
 )
+from shared.names import parse_kms_key_arn
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 
 
 class Rendition(StrictModel):
@@ -191,10 +191,12 @@ class ImageResizeSettings(AutomationSettings):
     @field_validator("kms_key_arn")
     @classmethod
     def _kms(cls, value: str) -> str:
-        if value and value != "create" and not _KMS_KEY_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
-                             "'create' or empty")
-        return value
+        if value in ("", "create"):
+            return value
+        try:
+            return parse_kms_key_arn(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, 'create' or empty") from None
 
     def function_environment(self) -> dict[str, str]:
         """Every variable of ``image_resize.config.Config`` that comes from settings (the stack adds

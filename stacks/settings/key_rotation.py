@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from key_rotation.config import parse_exempt_tag, parse_owner_tag, parse_thresholds
+from shared.names import parse_secret_name
 from stacks.settings.base import AutomationSettings, StrictModel
 
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
 _USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
 _IAM_PATH = r"^/([\x21-\x7e]{0,510}/)?$"
-_SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern, not a password)
 _SCHEDULE = re.compile(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$")
 
 
@@ -25,9 +25,13 @@ class ManagedUser(StrictModel):
     rotation_days: int = Field(30, ge=1, le=1000, description="Rotate the key every this many days.")
     secret_name: str | None = Field(
         None,
-        pattern=_SECRET_NAME,
         description="Name of the secret holding the key; default '<prefix>/key-rotation/<user_name>'.",
     )
+
+    @field_validator("secret_name")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        return None if value is None else parse_secret_name(value)
 
 
 class KeyRotationSettings(AutomationSettings):
