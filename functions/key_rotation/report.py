@@ -130,7 +130,7 @@ def sweep_report(result: SweepResult, now: datetime) -> ActionReport | None:
             "keys": [
                 {"user": d.key.user_name, "accessKeyId": d.key.key_id, "action": str(d.action),
                  "done": d.key.key_id in done_ids, "ageDays": d.age_days, "owner": d.key.owner,
-                 "due": iso(d.due) if d.due else None}
+                 "due": iso(d.due) if d.due else None, "dueAction": str(d.due_action) if d.due_action else None}
                 for d in reportable
             ][:200],
         },
