@@ -3,6 +3,9 @@
 Every variable is required (the settings model, ``stacks/settings/key_rotation.py``, writes each one through
 ``function_environment()``; the stack adds ``MANAGED_SECRETS``, ``OWNER_TOPIC_ARN`` and ``NOTIFY_TOPIC_ARN``).
 ``EXEMPT_GROUP``, ``EXEMPT_TAG`` and ``OWNER_TAG`` may be present and empty (no exemption, no owner notices).
+Organization-wide (``context.project.organization``): the target variables of ``shared.targets``
+(``TARGET_ACCOUNTS``, ``TARGET_OUS``, ``MEMBER_ROLE_NAME``, ``REGIONS``: one region, IAM is global) and the fan-out's
+(``WORK_QUEUE_URL`` ..., ``shared.fanout.FanoutConfig``), both absent when the sweep works in its own account.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from key_rotation.policy import Thresholds
 from shared.config import ConfigError, env_bool, env_int, env_mode, env_present, env_str, parsed
+from shared.fanout import FanoutConfig
+from shared.targets import TargetSpec
 
 # testSecret: how often and how far apart to try the new key (IAM keys take seconds to become usable).
 TEST_ATTEMPTS = 6
@@ -97,6 +102,8 @@ class Config:
     owner_tag: str | None  # the user tag naming the owner of a user's keys (None: no owner notices)
     owner_topic_arn: str  # the topic of owner notices (message attribute ``owner``)
     credential_report_users: int  # above this many users, last use comes from the IAM credential report
+    targets: TargetSpec  # the accounts the sweep covers (its own only, unless organization-wide)
+    fanout: FanoutConfig | None  # organization-wide: the work queue and run table of the sweep's fan-out
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -122,4 +129,6 @@ class Config:
             owner_tag=parsed("OWNER_TAG", parse_owner_tag, env_present("OWNER_TAG", env=source)),
             owner_topic_arn=env_str("OWNER_TOPIC_ARN", env=source),
             credential_report_users=env_int("CREDENTIAL_REPORT_USERS", minimum=0, env=source),
+            targets=TargetSpec.from_env(source),
+            fanout=FanoutConfig.from_env(source),
         )
