@@ -198,7 +198,9 @@ def run_summary_report(summary: RunSummary, mode: str) -> ActionReport | None:
         return None
     lines = [line for o in sorted(summary.succeeded, key=lambda o: o.target)
              if (line := _target_line(summary, o, mode)) is not None]
-    extra = [f"Run at {iso(summary.time)} over {len(summary.targets)} accounts and regions (mode `{mode}`).", ""]
+    accounts = len({t.account for t in summary.targets})
+    extra = [f"Run at {iso(summary.time)} over {accounts} accounts, {len(summary.targets)} targets (account and "
+             f"region; mode `{mode}`).", ""]
     if lines:
         extra += ["**Changes and problems**", *lines, ""]
     steps = []

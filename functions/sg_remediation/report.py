@@ -290,8 +290,9 @@ def sweep_summary_report(summary: RunSummary, mode: str) -> ActionReport | None:
         more = int(outcome.data.get("reportsCount", len(titles))) - len(titles)
         lines.append(f"- {summary.label(outcome.target.account)} {outcome.target.region}: " + "; ".join(titles)
                      + (f"; and {more} more" if more > 0 else ""))
-    extra = [f"Sweep at {summary.time:%Y-%m-%d %H:%M} UTC over {len(summary.targets)} accounts and regions "
-             f"(mode `{mode}`).", ""]
+    accounts = len({t.account for t in summary.targets})
+    extra = [f"Sweep at {summary.time:%Y-%m-%d %H:%M} UTC over {accounts} accounts, {len(summary.targets)} targets "
+             f"(account and region; mode `{mode}`).", ""]
     if lines:
         extra += ["**Findings**", *lines, ""]
     built = summary_report(summary, mode=mode, event_type=EVENT_SWEEP,
