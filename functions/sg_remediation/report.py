@@ -300,7 +300,8 @@ def sweep_summary_report(summary: RunSummary, mode: str) -> ActionReport | None:
                            extra_lines=extra, next_steps=[NEXT_STEPS_LEFT_OPEN] if warned else [])
     critical = any("Could not remediate" in title or "MAX_CHANGES" in title
                    for o in summary.succeeded for title in o.data.get("reports", []))
-    severity = "critical" if critical else ("warning" if warned or built.severity == "warning" else "info")
+    severity = "critical" if critical else ("warning" if warned or summary.changes or built.severity == "warning"
+                                            else "info")
     return replace(built, severity=severity, keywords=["security-group", "sweep", "organization"])
 
 
