@@ -248,7 +248,8 @@ def measure(accounts: int, regions: tuple[str, ...], instances: int) -> dict[str
             "interval_s": INTERVAL_SECONDS,
             "note": (
                 "per-target time: the median measured on moto here; on AWS it is set by the latency of one "
-                "AssumeRole (per account), the EC2 and RDS describe pages and three DynamoDB calls. The run's time is the "
+                "AssumeRole (per account), the EC2 and RDS describe pages and three DynamoDB calls. The run's "
+                "time is the "
                 "dispatch plus targets x per-target time / max_concurrency: it stays inside one interval by "
                 "raising max_concurrency (up to 1000), while the single-invocation baseline grows with the "
                 "targets and meets Lambda's 15-minute limit"
