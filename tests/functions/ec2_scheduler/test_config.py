@@ -138,3 +138,14 @@ def test_without_organization_the_function_works_in_its_own_account() -> None:
     config = Config.from_env({**Ec2SchedulerSettings().function_environment(), "NOTIFY_TOPIC_ARN": TOPIC,
                               "AWS_REGION": "eu-west-3"})
     assert config.targets.local_only and config.targets.regions == ("eu-west-3",) and config.fanout is None
+
+
+def test_a_schedule_name_that_cannot_be_a_tag_value_is_malformed_not_fatal() -> None:
+    """The function applies the same name rule as synth: such a schedule is reported, the others still run."""
+    from ec2_scheduler.config import parse_schedules_setting
+
+    period = [{"days": "*", "start": "08:00", "stop": "18:00"}]
+    raw = {"office": {"timezone": "UTC", "periods": period}, "-bad*name": {"timezone": "UTC", "periods": period}}
+    schedules, bad = parse_schedules_setting(raw)
+    assert list(schedules) == ["office"]
+    assert "must be a tag value" in bad["-bad*name"]
