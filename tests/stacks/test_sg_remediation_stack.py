@@ -169,7 +169,7 @@ def test_cdk_nag_clean(default: tuple[Stack, Template], custom: tuple[Stack, Tem
     ({"allowed_public_ports": "9000-8000"}, "start is above its end"),
     ({"exempt_tag": "AutoRemediate"}, "exempt_tag: exempt tag 'AutoRemediate' must look like Key=Value"),
     ({"exempt_tag": "aws:x=y"}, "reserved"),
-    ({"regions": ["moon-1"]}, "regions: 'moon-1' is not a region"),
+    ({"regions": ["moon-1"]}, "regions: 'moon-1' is not an AWS region name"),
     ({"regions": ["us-east-1", "us-east-1"]}, "listed more than once"),
     ({"regions": ["us-east-1"], "sweep_interval_minutes": 0}, "sweep_interval_minutes=0 disables"),
     ({"max_changes": 0}, "max_changes"),
