@@ -38,7 +38,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.alerts_stack import built_in_patterns
+from stacks.alerts_stack import ALARM_STATE_CHANGES, built_in_patterns
 from stacks.organization import MEMBER_ROLE_AUTOMATIONS, hub_role_name
 from stacks.platform import suppress
 from stacks.settings import ProjectSettings
@@ -47,7 +47,7 @@ from stacks.settings.key_rotation import KeyRotationSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
 
 SG_EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
-ALARM_PATTERN = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+ALARM_PATTERN = ALARM_STATE_CHANGES
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline (StackSet TemplateBody)
 
 
