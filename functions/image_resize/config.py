@@ -24,10 +24,19 @@ MAX_SIDE = 16_384
 # The largest side each encoder writes; 'original' never makes a rendition larger than its source.
 FORMAT_MAX_SIDE = {"webp": 16_383, "jpeg": 65_500, "png": 2**31 - 1, "avif": 65_536, "gif": 65_535}
 QUALITY_RANGE = (1, 100)
+# S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 # ----------------------------------------------------------------------------------------- parsers
+
+
+def parse_bucket_name(value: str) -> str:
+    """An S3 general purpose bucket name: 3-63 lowercase letters, digits, '.' and '-', no '..'."""
+    if not _BUCKET_RE.fullmatch(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+    return value
 
 
 def parse_rendition_name(value: Any) -> str:
@@ -179,7 +188,7 @@ class Config:
         output_formats = _parsed("OUTPUT_FORMATS", parse_output_formats, env_str("OUTPUT_FORMATS", env=env))
         _parsed("RENDITIONS", functools.partial(check_sides_for_formats, formats=output_formats), renditions)
         return cls(
-            dest_bucket=env_str("DEST_BUCKET", env=env),
+            dest_bucket=_parsed("DEST_BUCKET", parse_bucket_name, env_str("DEST_BUCKET", env=env)),
             source_prefix=_parsed("SOURCE_PREFIX", lambda v: parse_prefix(v, allow_empty=False),
                                   env_str("SOURCE_PREFIX", env=env)),
             dest_prefix=_parsed("DEST_PREFIX", lambda v: parse_prefix(v, allow_empty=True),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,25 @@ def parse_exempt_tag(value: str) -> tuple[str, str] | None:
     return key.strip(), tag_value.strip()
 
 
+# IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
+_USER_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+_IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+def parse_user_name(value: str) -> str:
+    """An IAM user name: 1-64 letters, digits and ``+=,.@_-``."""
+    if not _USER_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IAM user name (1-64 letters, digits and +=,.@_-)")
+    return value
+
+
+def parse_iam_path(value: str) -> str:
+    """An IAM path: ``/`` or ``/a/b/`` (printable ASCII, at most 512 characters)."""
+    if not _IAM_PATH.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IAM path ('/' or '/division/team/')")
+    return value
+
+
 def parse_managed_secrets(value: Any) -> dict[str, str]:
     """``{"<user name>": "<secret name or ARN>"}`` (a JSON object, or its text)."""
     if isinstance(value, str):
@@ -46,7 +66,7 @@ def parse_managed_secrets(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
                                               for k, v in value.items()):
         raise ValueError("must be a JSON object of user name -> secret name or ARN")
-    return dict(value)
+    return {parse_user_name(user): secret for user, secret in value.items()}
 
 
 def parse_thresholds(warn_after_days: int, deactivate_after_days: int, delete_after_days: int, grace_days: int,
