@@ -38,7 +38,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.alerts_stack import built_in_patterns
+from stacks.alerts_stack import ALARM_STATE_CHANGES, built_in_patterns
 from stacks.ec2_scheduler_stack import resource_statements as ec2_resource_statements
 from stacks.organization import MEMBER_ROLE_AUTOMATIONS, hub_role_name
 from stacks.platform import suppress
@@ -50,7 +50,7 @@ from stacks.sg_remediation_stack import resource_statements as sg_resource_state
 from stacks.sg_remediation_stack import target_regions as sg_target_regions
 
 SG_EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
-ALARM_PATTERN = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+ALARM_PATTERN = ALARM_STATE_CHANGES
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline (StackSet TemplateBody)
 
 
