@@ -1,8 +1,10 @@
 """ec2_scheduler: one function run every few minutes by EventBridge Scheduler.
 
-The function's role may start/stop/tag only EC2 instances and RDS databases that carry the schedule
-tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs have no
-resource-level permissions), and create grants on the configured KMS keys for encrypted volumes.
+The function's role may start/stop/tag only EC2 instances, RDS databases and Auto Scaling groups that
+carry the schedule tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs
+have no resource-level permissions), create grants on the configured KMS keys for encrypted volumes, and
+read exactly the calendars the schedules name (the S3 objects, the Change Calendars) and the one
+schedules parameter.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
+from ec2_scheduler.schedule import calendar_location, s3_location
 from stacks.platform import Core, OpsFunction, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
@@ -55,17 +58,21 @@ class Ec2SchedulerStack(Stack):
         tagged = {"StringLike": {f"aws:ResourceTag/{tag_key}": "*"}}
         if settings.mode == "enforce":  # report mode changes nothing: the role stays read-only
             self._grant_changes(function, settings, tagged)
+        self._grant_sources(function, settings)
         describe_actions = ["ec2:DescribeInstances"]
         if settings.include_rds:
             describe_actions += ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+        if settings.include_asg:
+            describe_actions += ["autoscaling:DescribeAutoScalingGroups"]
         describe = iam.Policy(
             self,
             "DescribePolicy",
             statements=[iam.PolicyStatement(sid="DescribeResources", actions=describe_actions, resources=["*"])],
         )
         describe.attach_to_role(self.ops.role)
-        suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances has no resource-level permissions; the "
-                 "RDS describe calls list every database to find the tagged ones. Read-only.",
+        suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances and autoscaling:DescribeAutoScalingGroups "
+                 "have no resource-level permissions; the RDS describe calls list every database to find the "
+                 "tagged ones. Read-only.",
                  applies_to=["Resource::*"])
         suppress(self.ops.role, "AwsSolutions-IAM5",
                  "Start/stop/tag is allowed on any instance or database of the account only while it carries the "
@@ -74,6 +81,7 @@ class Ec2SchedulerStack(Stack):
                      "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*",
                      "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:db:*",
                      "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:cluster:*",
+                     "Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*",
                  ])
 
         # The schedule's own role: it may invoke only this function (and its versions/aliases).
@@ -171,6 +179,27 @@ class Ec2SchedulerStack(Stack):
                     },
                 )
             )
+        if settings.include_asg:
+            group_arn = f"arn:{Aws.PARTITION}:autoscaling:*:{Aws.ACCOUNT_ID}:autoScalingGroup:*"
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ResizeTaggedGroups",
+                    actions=["autoscaling:UpdateAutoScalingGroup"],
+                    resources=[group_arn],
+                    conditions=tagged,
+                )
+            )
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="RecordStateOnTaggedGroups",
+                    actions=["autoscaling:CreateOrUpdateTags"],
+                    resources=[group_arn],
+                    conditions={
+                        **tagged,
+                        "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State", f"{tag_key}Sizes"]},
+                    },
+                )
+            )
         if settings.kms_key_arns:
             # Starting an instance whose EBS volumes use a customer-managed key needs a grant for EC2.
             function.add_to_role_policy(
@@ -181,6 +210,29 @@ class Ec2SchedulerStack(Stack):
                     conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 )
             )
+
+    def _grant_sources(self, function: Any, settings: Ec2SchedulerSettings) -> None:
+        """Read on exactly the named calendars (S3 objects, Change Calendars) and the schedules parameter."""
+        objects, change_calendars = [], []
+        for ref in settings.calendar_refs():
+            if calendar_location(ref)[0] == "s3":
+                bucket, key = s3_location(ref)
+                objects.append(f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}")
+            else:
+                change_calendars.append(self.format_arn(service="ssm", resource="document",
+                                                        resource_name=calendar_location(ref)[1]))
+        if objects:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadCalendarFiles", actions=["s3:GetObject"],
+                                                            resources=objects))
+        if change_calendars:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadChangeCalendars",
+                                                            actions=["ssm:GetCalendarState"],
+                                                            resources=change_calendars))
+        if settings.schedules_parameter:
+            name = settings.schedules_parameter.lstrip("/")
+            function.add_to_role_policy(iam.PolicyStatement(
+                sid="ReadSchedulesParameter", actions=["ssm:GetParameter"],
+                resources=[self.format_arn(service="ssm", resource="parameter", resource_name=name)]))
 
     def _logical_id(self, construct: Construct) -> str:
         child: Any = construct.node.default_child
