@@ -78,7 +78,9 @@ def parse_day_spec(text: Any) -> tuple[frozenset[int], frozenset[tuple[int, int]
     nth: set[tuple[int, int]] = set()
     for item in cleaned.split(","):
         part = item.strip()
-        if "#" in part:
+        if part == "*":
+            result.update(range(7))
+        elif "#" in part:
             name, _, which = part.partition("#")
             nth.add((_day(name.strip(), text), _nth(which.strip(), text)))
         elif "-" in part:

@@ -88,9 +88,9 @@ def test_describe_reads_the_schedules_calendar(tmp_path: Path, capsys: pytest.Ca
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="ops-calendars")
     s3.put_object(Bucket="ops-calendars", Key="h.ics", Body=(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:a@example.com\r\n"
-        "DTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20261201\r\nSUMMARY:Company day\r\nEND:VEVENT\r\n"
-        "END:VCALENDAR\r\n").encode())
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:a@example.com\r\n"
+        b"DTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20261201\r\nSUMMARY:Company day\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"))
     schedules = {"office": {**SCHEDULES["office"], "calendar": "s3://ops-calendars/h.ics"}}
     (tmp_path / "s.json").write_text(json.dumps(schedules))
     code = main(["--region", "us-east-1", "schedules", "describe", "office", "--file", str(tmp_path / "s.json"),
