@@ -51,9 +51,10 @@ _MAX_FRAMES = 1000
 BAND_ROWS = 256
 BAND_MIN_PIXELS = 4_000_000
 # The engine that decodes and resizes each source format, chosen by the figures of
-# benchmarks/image_resize.py (docs/image_resize.md): libvips for PNG and WebP, where Pillow was slower than
-# libvips and held 2-3x the decoded picture in memory; Pillow (with JPEG draft mode) for the rest.
-VIPS_FORMATS = frozenset({"PNG", "WEBP"})
+# benchmarks/image_resize.py (docs/image_resize.md): libvips for PNG, WebP and HEIC/HEIF (libheif decodes,
+# libvips scales), where the Pillow engine was slower and held more memory; Pillow (JPEG draft mode) for JPEG,
+# where it was as fast as libvips; Pillow for the other formats (rare, or animated).
+VIPS_FORMATS = frozenset({"PNG", "WEBP", "HEIF"})
 ENGINES = ("pillow", "libvips")
 
 
@@ -427,7 +428,7 @@ def _uses_vips(image: Image.Image, fmt: str, engine: str | None) -> bool:
     wanted = engine == "libvips" if engine else fmt in VIPS_FORMATS
     return (
         wanted
-        and fmt in ("PNG", "WEBP", "JPEG")
+        and fmt in ("PNG", "WEBP", "JPEG", "HEIF")
         and image.mode in ("L", "RGB", "RGBA")
         and "transparency" not in image.info
         and int(getattr(image, "n_frames", 1)) == 1
@@ -446,7 +447,7 @@ def _decode_still_vips(data: bytes, image: Image.Image, info: Probe, specs: Sequ
         stored = (target.size[1], target.size[0]) if transposed else target.size
         if current is None:
             with decoding(f"truncated or corrupt {info.format} data"):
-                current = vips.load_scaled(data, stored)
+                current = vips.load_scaled(data, stored, info.format)
         else:
             current = vips.scaled(current, stored)
         still = vips.to_pillow(current)

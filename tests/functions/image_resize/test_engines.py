@@ -1,4 +1,4 @@
-"""The two engines behind ``imaging.render``: Pillow, and libvips for PNG and WebP. Same renditions from both.
+"""The two engines behind ``imaging.render``: Pillow, and libvips for PNG, WebP and HEIC. Same renditions.
 
 Same names, sizes, formats and content types; the same orientation (the red marker of the corpus' pictures
 stays top-left); pixels within a small tolerance (the resampling kernels differ in rounding); the same ICC
@@ -53,7 +53,7 @@ def _source(fmt: str, mode: str, orientation: int) -> bytes:
     return C.save(C.marked(mode=mode), fmt, **params)
 
 
-CASES = [(fmt, mode, 1) for fmt in ("PNG", "WEBP", "JPEG") for mode in ("RGB", "RGBA", "L")
+CASES = [(fmt, mode, 1) for fmt in ("PNG", "WEBP", "JPEG", "HEIF") for mode in ("RGB", "RGBA", "L")
          if not (fmt == "JPEG" and mode == "RGBA")]
 CASES += [(fmt, "RGB", orientation) for fmt in ("PNG", "WEBP", "JPEG") for orientation in (3, 5, 6, 8)]
 
@@ -86,7 +86,15 @@ def _signed(fmt: str) -> bytes:
 _PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_heic_exif_orientation_is_not_applied_twice_by_either_engine() -> None:
+    """libheif applies HEIF's irot/imir; an EXIF Orientation inside the file is informational."""
+    data = C.oriented("HEIF", 6, quality=90)
+    pillow, libvips = render(data, "pillow"), render(data, "libvips")
+    assert_same_renditions(pillow, libvips)
+    assert (libvips[0].width, libvips[0].height) == (107, 160)  # the stored 200 x 300, not turned again
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
 @pytest.mark.parametrize("metadata", ["strip", "copyright"])
 def test_both_engines_keep_the_icc_profile_and_the_same_exif(fmt: str, metadata: str) -> None:
     data = _signed(fmt)
@@ -119,7 +127,8 @@ def _engine_used(data: bytes) -> str:
     (lambda: C.save(C.marked(), "WEBP", quality=90), "libvips"),
     (lambda: C.save(C.marked(mode="RGBA"), "WEBP", quality=90), "libvips"),
     (lambda: C.save(C.marked(), "JPEG", quality=90), "pillow"),  # draft mode: Pillow was faster
-    (lambda: C.save(C.marked(), "HEIF", quality=90), "pillow"),  # libvips' wheel has no HEVC decoder
+    (lambda: C.save(C.marked(), "HEIF", quality=90), "libvips"),  # libheif decodes, libvips scales
+    (lambda: C.save(C.marked(mode="RGBA"), "HEIF", quality=90), "libvips"),
     (lambda: C.save(C.marked(), "AVIF", quality=90), "pillow"),
     (lambda: C.save(C.marked(), "TIFF"), "pillow"),
     (lambda: C.save(C.marked().convert("P"), "GIF"), "pillow"),
