@@ -60,6 +60,7 @@ from image_resize import imaging  # noqa: E402
 from image_resize.planning import RenditionSpec  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+STAGE_REPEATS = int(os.environ.get("BENCH_STAGE_REPEATS", "9"))
 MEMORY_REPEATS = int(os.environ.get("BENCH_MEMORY_REPEATS", "1"))
 QUALITY = 85
 SEED = 20261201
@@ -105,8 +106,15 @@ def make_source(fmt: str, size: tuple[int, int], seed: int = SEED) -> bytes:
 # --- the engines: each returns the nine encoded outputs -------------------------------------------------
 
 
+_active_formats: tuple[str, ...] | None = None
+
+
 def _formats() -> tuple[str, ...]:
-    return tuple(os.environ.get("BENCH_FORMATS", ",".join(FORMATS)).split(","))
+    """The output formats of this measurement (all three; fewer for the memory without AVIF, none for the
+    decoding and resizing alone)."""
+    if _active_formats is not None:
+        return _active_formats
+    return tuple(f for f in os.environ.get("BENCH_FORMATS", ",".join(FORMATS)).split(",") if f)
 
 
 def naive(data: bytes) -> list[bytes]:
@@ -234,8 +242,18 @@ def peak_growth(engine: str, data: bytes, formats: tuple[str, ...] = FORMATS) ->
 # --- time: interleaved medians -----------------------------------------------------------------------------
 
 
-def median_times(data: bytes, engines: tuple[str, ...] = ENGINES, repeats: int = REPEATS) -> dict[str, float]:
+def median_times(data: bytes, engines: tuple[str, ...] = ENGINES, repeats: int = REPEATS,
+                 formats: tuple[str, ...] = FORMATS) -> dict[str, float]:
     """Median seconds per engine; each round runs every engine once, the order rotated between rounds."""
+    global _active_formats
+    _active_formats = formats
+    try:
+        return _median_times(data, engines, repeats)
+    finally:
+        _active_formats = None
+
+
+def _median_times(data: bytes, engines: tuple[str, ...], repeats: int) -> dict[str, float]:
     for engine in engines:
         ENGINE_FUNCS[engine](data)  # warm up: imports, codec initialisation
     times: dict[str, list[float]] = {engine: [] for engine in engines}
@@ -263,6 +281,9 @@ def measure(fmt: str, size: tuple[int, int]) -> dict[str, Any]:
     no_avif = tuple(f for f in FORMATS if f != "avif")
     peaks_no_avif = {engine: peak_growth(engine, data, no_avif) for engine in engines}
     seconds = median_times(data, engines)
+    # Decoding and resizing alone (no output format): the part the engines differ in; the encoders are
+    # the same in both engines of the function and take most of the time above.
+    stage = median_times(data, engines, STAGE_REPEATS, formats=())
     result: dict[str, Any] = {
         "source_bytes": len(data),
         "decoded_bytes": decoded,
@@ -270,6 +291,9 @@ def measure(fmt: str, size: tuple[int, int]) -> dict[str, Any]:
         "median_s": {engine: round(value, 3) for engine, value in seconds.items()},
         "function_vs_libvips": _ratio(seconds[chosen], seconds["libvips"]),
         "function_vs_naive": _ratio(seconds[chosen], seconds["naive"]),
+        "decode_resize_median_s": {engine: round(value, 3) for engine, value in stage.items()},
+        "decode_resize_pillow_vs_libvips_engine": _ratio(stage["function_pillow"], stage["function_libvips"]),
+        "decode_resize_function_vs_libvips": _ratio(stage[chosen], stage["libvips"]),
     }
     for engine in engines:
         if engine.startswith("function_") and engine != chosen:
@@ -286,12 +310,12 @@ def run() -> dict[str, Any]:
     """The figures per source: median time of each engine, the ratios, peak RSS growth vs the decoded size."""
     import pyvips
 
-    results: dict[str, Any] = {
-        "setup": (f"3 renditions (2048/1024/256 px box) x {', '.join(FORMATS)} at quality {QUALITY}; median of "
-                  f"{REPEATS} interleaved runs; peak RSS growth of fresh processes (median of {MEMORY_REPEATS}); "
-                  f"Pillow {Image.__version__}, libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)} "
-                  f"(pyvips {pyvips.__version__}, 1 thread); a shared, noisy machine: read the ratios"),
-    }
+    setup = (f"3 renditions (2048/1024/256 px box) x {', '.join(FORMATS)} at quality {QUALITY}; median of "
+             f"{REPEATS} interleaved runs ({STAGE_REPEATS} for decoding and resizing alone); peak RSS growth of "
+             f"fresh processes (median of {MEMORY_REPEATS}); Pillow {Image.__version__}, libvips "
+             f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)} (pyvips {pyvips.__version__}, 1 thread); "
+             "a shared, noisy machine: read the ratios")
+    results: dict[str, Any] = {"setup": setup}
     for name, (fmt, size) in SOURCES.items():
         print(f"   image_resize: {name}", flush=True)
         results[name] = measure(fmt, size)

@@ -51,10 +51,10 @@ _MAX_FRAMES = 1000
 BAND_ROWS = 256
 BAND_MIN_PIXELS = 4_000_000
 # The engine that decodes and resizes each source format, chosen by the figures of
-# benchmarks/image_resize.py (docs/image_resize.md): libvips for PNG, WebP and HEIC/HEIF (libheif decodes,
-# libvips scales), where the Pillow engine was slower and held more memory; Pillow (JPEG draft mode) for JPEG,
-# where it was as fast as libvips; Pillow for the other formats (rare, or animated).
-VIPS_FORMATS = frozenset({"PNG", "WEBP", "HEIF"})
+# benchmarks/image_resize.py (docs/image_resize.md): libvips for JPEG, PNG, WebP and HEIC/HEIF (libheif
+# decodes, libvips scales), faster than the Pillow engine on each and with less memory on PNG, WebP and HEIC;
+# Pillow for the rest (TIFF, GIF, AVIF, animations, and the modes _uses_vips leaves to it).
+VIPS_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
 ENGINES = ("pillow", "libvips")
 
 
@@ -438,6 +438,7 @@ def _uses_vips(image: Image.Image, fmt: str, engine: str | None) -> bool:
 def _decode_still_vips(data: bytes, image: Image.Image, info: Probe, specs: Sequence[RenditionSpec]) -> Decoded:
     """libvips decodes while it scales to the largest rendition; each smaller one is scaled from the previous
     one. Orientation (from the EXIF the headers carried) and cropping are applied here, as on the Pillow path."""
+    vips.pyvips()  # loaded outside ``decoding``: a layer without libvips is raised, not taken for a bad file
     targets = _targets(info.width, info.height, specs)
     transposed = info.orientation in _TRANSPOSED_ORIENTATIONS and info.format not in _SELF_ORIENTING
     method = _ORIENT.get(info.orientation) if info.format not in _SELF_ORIENTING else None

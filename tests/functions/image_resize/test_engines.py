@@ -1,4 +1,4 @@
-"""The two engines behind ``imaging.render``: Pillow, and libvips for PNG, WebP and HEIC. Same renditions.
+"""The two engines behind ``imaging.render``: Pillow, and libvips for JPEG, PNG, WebP, HEIC. Same renditions.
 
 Same names, sizes, formats and content types; the same orientation (the red marker of the corpus' pictures
 stays top-left); pixels within a small tolerance (the resampling kernels differ in rounding); the same ICC
@@ -126,7 +126,10 @@ def _engine_used(data: bytes) -> str:
     (lambda: C.save(C.marked(mode="L"), "PNG"), "libvips"),
     (lambda: C.save(C.marked(), "WEBP", quality=90), "libvips"),
     (lambda: C.save(C.marked(mode="RGBA"), "WEBP", quality=90), "libvips"),
-    (lambda: C.save(C.marked(), "JPEG", quality=90), "pillow"),  # draft mode: Pillow was faster
+    (lambda: C.save(C.marked(), "JPEG", quality=90), "libvips"),
+    (lambda: C.save(C.marked(mode="L"), "JPEG", quality=90), "libvips"),
+    (lambda: C.save(C.marked().convert("CMYK"), "JPEG"), "pillow"),  # CMYK -> sRGB through LittleCMS
+    (lambda: C.mpo(6), "pillow"),  # a camera JPEG with a second picture
     (lambda: C.save(C.marked(), "HEIF", quality=90), "libvips"),  # libheif decodes, libvips scales
     (lambda: C.save(C.marked(mode="RGBA"), "HEIF", quality=90), "libvips"),
     (lambda: C.save(C.marked(), "AVIF", quality=90), "pillow"),
@@ -183,3 +186,12 @@ def test_heic_and_avif_pixel_bombs_are_refused_from_the_headers(fmt: str) -> Non
 def test_an_unknown_engine_is_an_error() -> None:
     with pytest.raises(ValueError, match="engine 'gpu'"):
         render(C.save(C.marked(), "PNG"), "gpu")
+
+
+def test_a_missing_libvips_is_raised_not_taken_for_a_bad_file() -> None:
+    vips.pyvips.cache_clear()
+    try:
+        with mock.patch.dict("sys.modules", {"pyvips": None}), pytest.raises(ImportError):
+            render(C.save(C.marked(), "PNG"), None)
+    finally:
+        vips.pyvips.cache_clear()
