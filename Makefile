@@ -22,7 +22,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help install demo preview bench synth test lifetime lint deploy diff destroy clean settings docs
+.PHONY: help install demo preview bench synth test lifetime lint deploy diff destroy clean settings docs grants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ settings: install ## rewrite cdk.json's settings with the defaults of stacks/set
 
 docs: install ## regenerate the settings tables in docs/ from the settings models (tests/stacks/test_docs.py checks them)
 	$(PY) -m stacks.settings.docs --write
+
+grants: install ## run every function under its synthesized role (moto IAM on) and rewrite docs/security.md's grant tables
+	GRANTS_WRITE=1 $(PY) -m pytest -q -p no:cacheprovider tests/iam/test_least_privilege.py
 
 clean: ## remove build output, the venv and node_modules
 	rm -rf .build cdk.out cdk.out.test cdk.out.demo cdk.out.bench demo-output .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov $(VENV) node_modules

@@ -206,6 +206,7 @@ class AlertsStack(Stack):
             core=core,
             description="Turns CloudWatch alarms, log errors, AWS events and action reports into Slack / Teams / "
             "webhook messages",
+            publishes_reports=False,
             environment={
                 **settings.function_environment(),
                 "DESTINATIONS_SECRET_ARN": self.secret.secret_arn,
@@ -222,9 +223,9 @@ class AlertsStack(Stack):
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
         )
 
-        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                              "dynamodb:DeleteItem")
-        self.undelivered.grant_send_messages(self.ops.role)
+        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        self.ops.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                                        resources=[self.undelivered.queue_arn]))
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:

@@ -37,7 +37,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, grant_publish, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.key_rotation import KeyRotationSettings
 
@@ -149,7 +149,7 @@ class KeyRotationStack(Stack):
                      applies_to=["Resource::*"])
 
         self._sweep_permissions(settings)
-        self.owner_topic.grant_publish(function)
+        grant_publish(self.ops.role, self.owner_topic, core.key)
         function.add_to_role_policy(iam.PolicyStatement(
             sid="SubscribeOwners", actions=["sns:Subscribe", "sns:ListSubscriptionsByTopic"],
             resources=[self.owner_topic.topic_arn]))

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -79,6 +79,7 @@ class OpsFunction(Construct):
         retry_attempts: int = 2,
         max_event_age: Duration | None = None,
         reserved_concurrency: int | None = None,
+        publishes_reports: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         architecture = (
@@ -137,7 +138,7 @@ class OpsFunction(Construct):
             environment=env,
             retry_attempts=retry_attempts,
             max_event_age=max_event_age or Duration.hours(6),
-            on_failure=destinations.SqsDestination(self.failure_queue),
+            on_failure=SendOnlyQueueDestination(self.failure_queue),
             recursive_loop=lambda_.RecursiveLoop.TERMINATE,
             reserved_concurrent_executions=reserved_concurrency,
         )
@@ -148,12 +149,8 @@ class OpsFunction(Construct):
             suppress(self.function, "AwsSolutions-L1", f"The project targets {RUNTIME.name} (DESIGN.md); "
                      f"{_latest_python().name} is adopted once Powertools and Pillow wheels are proven on it")
 
-        # Publishing to the KMS-encrypted topic: CDK grants sns:Publish on the topic and
-        # kms:Decrypt + kms:GenerateDataKey* on its key (the key's ARN, not "*").
-        core.topic.grant_publish(self.role)
-        suppress(self.role, "AwsSolutions-IAM5", "kms:GenerateDataKey* is granted by CDK's grant helpers on "
-                 "specific key ARNs (ops topic key, and any key an automation's grants add)",
-                 applies_to=["Action::kms:GenerateDataKey*"])
+        if publishes_reports:  # alerts consumes the ops topic and publishes nothing to it
+            grant_publish(self.role, core.topic, core.key)
 
         errors_alarm = ops_alarm(
             self, "ErrorsAlarm", project=project, core=core,
@@ -180,6 +177,29 @@ class OpsFunction(Construct):
 
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
         self.function.add_to_role_policy(statement)
+
+
+def grant_publish(role: iam.IRole, topic: sns.ITopic, key: kms.IKey) -> None:
+    """sns:Publish on a KMS-encrypted topic, and on its key what SNS uses on the publisher's behalf
+    (kms:GenerateDataKey, kms:Decrypt). CDK's ``topic.grant_publish`` grants ``kms:GenerateDataKey*``, a
+    wildcard action: this project grants none."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                                                     resources=[key.key_arn]))
+
+
+@jsii.implements(lambda_.IDestination)
+class SendOnlyQueueDestination:
+    """An SQS on-failure destination whose grant is what Lambda uses: sqs:SendMessage on the queue
+    (CDK's ``SqsDestination`` grants GetQueueAttributes and GetQueueUrl too, which Lambda never calls)."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(self, scope: Construct, fn: lambda_.IFunction,
+             *, type: lambda_.DestinationType | None = None) -> lambda_.DestinationConfig:
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]))
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
 def ops_alarm(

@@ -113,9 +113,11 @@ class PostDeployChecks(Construct):
             secretsmanager.Secret.from_secret_name_v2(self, f"HeaderSecret{index}", name)
             for index, name in enumerate(settings.header_secrets)
         ]
-        for secret in self.header_secrets:
-            secret.grant_read(role)
-        self.token_key.grant_read(role)
+        # GetSecretValue only (Powertools' get_secret); CDK's grant_read adds DescribeSecret, never called.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[self.token_key.secret_arn, *(secret.secret_full_arn or f"{secret.secret_arn}-??????"
+                                                     for secret in self.header_secrets)]))
 
     def action(
         self,
