@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from image_resize.planning import RenditionSpec
-from shared.config import ConfigError, env_bool, env_int, env_json, env_str
+from shared.config import env_bool, env_int, env_json, env_present, env_str
 from shared.config import parsed as _parsed
 
 OUTPUT_FORMATS = ("original", "jpeg", "webp", "png", "avif")
@@ -25,10 +24,19 @@ MAX_SIDE = 16_384
 # The largest side each encoder writes; 'original' never makes a rendition larger than its source.
 FORMAT_MAX_SIDE = {"webp": 16_383, "jpeg": 65_500, "png": 2**31 - 1, "avif": 65_536, "gif": 65_535}
 QUALITY_RANGE = (1, 100)
+# S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 # ----------------------------------------------------------------------------------------- parsers
+
+
+def parse_bucket_name(value: str) -> str:
+    """An S3 general purpose bucket name: 3-63 lowercase letters, digits, '.' and '-', no '..'."""
+    if not _BUCKET_RE.fullmatch(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+    return value
 
 
 def parse_rendition_name(value: Any) -> str:
@@ -180,11 +188,11 @@ class Config:
         output_formats = _parsed("OUTPUT_FORMATS", parse_output_formats, env_str("OUTPUT_FORMATS", env=env))
         _parsed("RENDITIONS", functools.partial(check_sides_for_formats, formats=output_formats), renditions)
         return cls(
-            dest_bucket=env_str("DEST_BUCKET", env=env),
+            dest_bucket=_parsed("DEST_BUCKET", parse_bucket_name, env_str("DEST_BUCKET", env=env)),
             source_prefix=_parsed("SOURCE_PREFIX", lambda v: parse_prefix(v, allow_empty=False),
                                   env_str("SOURCE_PREFIX", env=env)),
             dest_prefix=_parsed("DEST_PREFIX", lambda v: parse_prefix(v, allow_empty=True),
-                                _present("DEST_PREFIX", env)),
+                                env_present("DEST_PREFIX", env=env)),
             renditions=renditions,
             output_formats=output_formats,
             quality=_parsed("QUALITY", parse_quality, env_int("QUALITY", env=env)),
@@ -195,10 +203,3 @@ class Config:
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=env),
         )
 
-
-def _present(name: str, env: Mapping[str, str] | None) -> str:
-    """A required variable that may be empty (``DEST_PREFIX`` is empty when renditions go to their own bucket)."""
-    source = os.environ if env is None else env
-    if name not in source:
-        raise ConfigError(f"environment variable {name} is required")
-    return source[name].strip()

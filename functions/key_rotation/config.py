@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from key_rotation.policy import Thresholds
-from shared.config import ConfigError, env_bool, env_int, env_mode, env_str
+from shared.config import ConfigError, env_bool, env_int, env_mode, env_present, env_str, parsed
 
 # testSecret: how often and how far apart to try the new key (IAM keys take seconds to become usable).
 TEST_ATTEMPTS = 6
@@ -32,6 +32,25 @@ def parse_exempt_tag(value: str) -> tuple[str, str] | None:
     return key.strip(), tag_value.strip()
 
 
+# IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
+_USER_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+_IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+def parse_user_name(value: str) -> str:
+    """An IAM user name: 1-64 letters, digits and ``+=,.@_-``."""
+    if not _USER_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IAM user name (1-64 letters, digits and +=,.@_-)")
+    return value
+
+
+def parse_iam_path(value: str) -> str:
+    """An IAM path: ``/`` or ``/a/b/`` (printable ASCII, at most 512 characters)."""
+    if not _IAM_PATH.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IAM path ('/' or '/division/team/')")
+    return value
+
+
 def parse_managed_secrets(value: Any) -> dict[str, str]:
     """``{"<user name>": "<secret name or ARN>"}`` (a JSON object, or its text)."""
     if isinstance(value, str):
@@ -42,7 +61,7 @@ def parse_managed_secrets(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
                                               for k, v in value.items()):
         raise ValueError("must be a JSON object of user name -> secret name or ARN")
-    return dict(value)
+    return {parse_user_name(user): secret for user, secret in value.items()}
 
 
 def parse_thresholds(warn_after_days: int, deactivate_after_days: int, delete_after_days: int, grace_days: int,
@@ -62,26 +81,6 @@ def parse_owner_tag(value: str) -> str | None:
     return key
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def is_email(value: str) -> bool:
-    """An owner tag value that is an email address (else it names a chat destination)."""
-    return bool(_EMAIL.match(value.strip()))
-
-
-def _parsed(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r}: {exc}") from None
-
-
-def _present(name: str, env: Mapping[str, str]) -> str:
-    """A required variable that may be empty."""
-    if name not in env:
-        raise ConfigError(f"environment variable {name} is required")
-    return env[name].strip()
 
 
 @dataclass(frozen=True)
@@ -110,17 +109,17 @@ class Config:
             thresholds = parse_thresholds(warn, deactivate, delete, grace, unused, in_use, warn_before)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        exempt_tag = _parsed("EXEMPT_TAG", _present("EXEMPT_TAG", source), parse_exempt_tag)
-        managed = _parsed("MANAGED_SECRETS", env_str("MANAGED_SECRETS", env=source), parse_managed_secrets)
+        exempt_tag = parsed("EXEMPT_TAG", parse_exempt_tag, env_present("EXEMPT_TAG", env=source))
+        managed = parsed("MANAGED_SECRETS", parse_managed_secrets, env_str("MANAGED_SECRETS", env=source))
         return cls(
             mode=env_mode(None, env=source),
             thresholds=thresholds,
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
-            exempt_group=_present("EXEMPT_GROUP", source),
+            exempt_group=env_present("EXEMPT_GROUP", env=source),
             exempt_tag=exempt_tag,
             managed_secrets=managed,
             notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
-            owner_tag=_parsed("OWNER_TAG", _present("OWNER_TAG", source), parse_owner_tag),
+            owner_tag=parsed("OWNER_TAG", parse_owner_tag, env_present("OWNER_TAG", env=source)),
             owner_topic_arn=env_str("OWNER_TOPIC_ARN", env=source),
             credential_report_users=env_int("CREDENTIAL_REPORT_USERS", minimum=0, env=source),
         )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from key_rotation import policy, report
-from key_rotation.config import TEST_ATTEMPTS, TEST_DELAY_SECONDS, Config, is_email
+from key_rotation.config import TEST_ATTEMPTS, TEST_DELAY_SECONDS, Config
 from key_rotation.credentials import LastUse, key_slot, parse_credential_report
 from key_rotation.policy import Action, Decision, KeyFacts, Managed, Plan, deactivation_tag, deactivations
 from key_rotation.rotation import (
@@ -37,6 +37,7 @@ from key_rotation.rotation import (
     precise,
     user_matches,
 )
+from shared.names import is_email
 from shared.observability import MetricUnit, logger, metrics
 from shared.reports import ActionReport, ReportPublisher
 from shared.timeutil import event_time, iso, utcnow

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from post_deploy_checks.spec import ChecksConfig, ConfigurationError, parse_config
-from shared.config import ConfigError, env_int, env_str
+from shared.config import ConfigError, env_int, env_present, env_str
+from shared.names import is_secret_name
 
 SECRETS_MAX_AGE_MIN = 0
 SECRETS_MAX_AGE_MAX = 86_400
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _APPLICATION_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
 
 
@@ -93,7 +93,7 @@ def hook_checks_variable(raw: Mapping[str, Any] | None) -> str:
 
 def parse_secret_name(name: str) -> str:
     """One ``header_secrets`` entry: a Secrets Manager secret name (not an ARN)."""
-    if not isinstance(name, str) or not _SECRET_NAME.match(name) or name.startswith("arn:"):
+    if not is_secret_name(name):
         raise ValueError(f"{name!r} is not a Secrets Manager secret name (letters, digits, /_+=.@-; give the name, "
                          "not the ARN)")
     return name
@@ -136,11 +136,11 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         source = os.environ if env is None else env
         try:
-            hook_checks = parse_hook_checks(_present("CHECKS", source))
+            hook_checks = parse_hook_checks(env_present("CHECKS", env=source))
         except ConfigurationError as exc:
             raise ConfigError(str(exc)) from None
         try:
-            secrets = parse_header_secrets(item.strip() for item in _present("HEADER_SECRETS", source).split(",")
+            secrets = parse_header_secrets(item.strip() for item in env_present("HEADER_SECRETS", env=source).split(",")
                                            if item.strip())
         except ValueError as exc:
             raise ConfigError(f"HEADER_SECRETS: {exc}") from None
@@ -153,10 +153,3 @@ class Config:
             token_key_secret=env_str("TOKEN_KEY_SECRET_ARN", env=source),
         )
 
-
-def _present(name: str, env: Mapping[str, str]) -> str:
-    """A variable that must be set but may be empty (no hook checks, no header secrets)."""
-    value = env.get(name)
-    if value is None:
-        raise ConfigError(f"environment variable {name} is required")
-    return value

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from shared.names import is_secret_name
 from shared.text import truncate
 
 # CodePipeline limits (botocore service model): failureDetails.message 1-5000 characters,
@@ -34,7 +35,6 @@ MAX_BAKE_SECONDS = 3600
 MIN_BAKE_INTERVAL_SECONDS = 10
 MAX_BAKE_INTERVAL_SECONDS = 3600
 MAX_ALARMS = 100
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _TOP_KEYS = ("checks", "alarms", "attempts", "interval_seconds", "timeout_seconds", "stabilize_seconds",
              "bake_seconds", "bake_interval_seconds")
@@ -256,8 +256,8 @@ def _parse_headers(raw: Any, where: str, errors: list[str]) -> dict[str, HeaderV
         elif isinstance(value, Mapping) and set(value) <= {"secret", "key"} and "secret" in value:
             secret = value.get("secret")
             secret_key = value.get("key")
-            if not isinstance(secret, str) or not _SECRET_NAME.match(secret):
-                errors.append(f"{where}.{key}.secret: must be a Secrets Manager secret name or ARN (got {secret!r})")
+            if not is_secret_name(secret):
+                errors.append(f"{where}.{key}.secret: must be a Secrets Manager secret name (got {secret!r})")
                 continue
             if secret_key is not None and (not isinstance(secret_key, str) or not secret_key):
                 errors.append(f"{where}.{key}.key: must be the name of a key in the secret's JSON value")

@@ -6,7 +6,6 @@ Every variable is required: stacks/settings/sg_remediation.py writes each of the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -21,24 +20,20 @@ from sg_remediation.policy import (
     parse_exempt_tag,
     parse_max_prefix,
 )
+from shared import names
 from shared.config import ConfigError, env_int, env_mode, env_str
 from shared.config import env_parsed as _parsed
 
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 OWN_REGION = "own"  # REGIONS=own: the function's own region (AWS_REGION, set by Lambda)
 MAX_CHANGES_RANGE = (1, 1000)
 
 
 def parse_regions(regions: Iterable[str]) -> tuple[str, ...]:
     """Region names like ``eu-central-1``, each once. Raises PolicyError naming the bad one."""
-    found: list[str] = []
-    for region in regions:
-        if not REGION_PATTERN.match(region):
-            raise PolicyError(f"{region!r} is not a region name like eu-central-1")
-        if region in found:
-            raise PolicyError(f"region {region} is listed more than once")
-        found.append(region)
-    return tuple(found)
+    try:
+        return tuple(names.parse_regions(regions))
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
 
 
 def _max_prefix(family: str, env: Mapping[str, str] | None) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sg_remediation.config import REGION_PATTERN
+from shared.names import is_region
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 EVENT_NAMES = ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules",
@@ -87,7 +87,7 @@ def _parse_cloudtrail(event: Mapping[str, Any]) -> Parsed:
                     actor=_actor(detail))
         return Ignored("the API call failed, so it changed nothing", info)
     region = detail.get("awsRegion") or event.get("region")
-    if not isinstance(region, str) or not REGION_PATTERN.match(region):
+    if not is_region(region):
         return Ignored("CloudTrail event without a valid region", info)
     request = detail.get("requestParameters")
     response = detail.get("responseElements")

@@ -36,6 +36,14 @@ def env_str(name: str, default: str | None = None, *, env: Mapping[str, str] | N
     return value
 
 
+def env_present(name: str, *, env: Mapping[str, str] | None = None) -> str:
+    """A required variable that may be empty (an empty value means "none" for that setting)."""
+    source = os.environ if env is None else env
+    if name not in source:
+        raise ConfigError(f"environment variable {name} is required")
+    return source[name].strip()
+
+
 def env_int(
     name: str,
     default: int | None = None,

@@ -9,12 +9,12 @@ Run ``python -m stacks.settings`` to print the defaults that cdk.json carries.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from shared.names import parse_email
 from stacks.settings.alerts import AlertsSettings
 from stacks.settings.base import AutomationSettings, StrictModel
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
@@ -65,10 +65,7 @@ class OpsTopicSettings(StrictModel):
     @field_validator("email_subscriptions")
     @classmethod
     def _emails(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
-                raise ValueError(f"{address!r} is not an email address")
-        return value
+        return [parse_email(address) for address in value]
 
 
 class ProjectSettings(StrictModel):

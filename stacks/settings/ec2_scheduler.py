@@ -21,10 +21,10 @@ from ec2_scheduler.schedule import (
     parse_skip_date,
     parse_timezone,
 )
+from shared.names import parse_kms_key_arn
 from stacks.settings.base import AutomationSettings, StrictModel
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
-_KMS_KEY_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 # Lambda allows 4 KB for all environment variables together; leave room for the others.
 MAX_SCHEDULES_JSON = 3000
 
@@ -143,10 +143,7 @@ class Ec2SchedulerSettings(AutomationSettings):
     @field_validator("kms_key_arns")
     @classmethod
     def _keys(cls, value: list[str]) -> list[str]:
-        for arn in value:
-            if not _KMS_KEY_RE.match(arn):
-                raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
-        return value
+        return [parse_kms_key_arn(arn) for arn in value]
 
     @model_validator(mode="after")
     def _cross(self) -> Ec2SchedulerSettings:

@@ -6,7 +6,6 @@ Every value is checked by the function's own parsers (``image_resize.config``), 
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -14,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from image_resize.config import (
     MAX_SIDE,
     check_sides_for_formats,
+    parse_bucket_name,
     parse_output_formats,
     parse_positive,
     parse_prefix,
@@ -23,11 +23,8 @@ from image_resize.config import (
     parse_side,
     renditions_json,
 )
+from shared.names import parse_kms_key_arn
 from stacks.settings.base import AutomationSettings, StrictModel
-
-# S3 bucket naming rules (general purpose buckets): 3-63 characters, lowercase letters, digits, '.', '-'.
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 
 
 class Rendition(StrictModel):
@@ -120,11 +117,7 @@ class ImageResizeSettings(AutomationSettings):
     @field_validator("source_bucket_name", "dest_bucket_name")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if value and (not _BUCKET_RE.fullmatch(value) or ".." in value):
-            raise ValueError(
-                f"{value!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')"
-            )
-        return value
+        return parse_bucket_name(value) if value else value
 
     @field_validator("source_prefix")
     @classmethod
@@ -191,10 +184,12 @@ class ImageResizeSettings(AutomationSettings):
     @field_validator("kms_key_arn")
     @classmethod
     def _kms(cls, value: str) -> str:
-        if value and value != "create" and not _KMS_KEY_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
-                             "'create' or empty")
-        return value
+        if value in ("", "create"):
+            return value
+        try:
+            return parse_kms_key_arn(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, 'create' or empty") from None
 
     def function_environment(self) -> dict[str, str]:
         """Every variable of ``image_resize.config.Config`` that comes from settings (the stack adds

@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from key_rotation.config import parse_exempt_tag, parse_owner_tag, parse_thresholds
+from key_rotation.config import parse_exempt_tag, parse_iam_path, parse_owner_tag, parse_thresholds, parse_user_name
+from shared.names import parse_secret_name
 from stacks.settings.base import AutomationSettings, StrictModel
 
-# IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
-_USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
-_IAM_PATH = r"^/([\x21-\x7e]{0,510}/)?$"
-_SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern, not a password)
 _SCHEDULE = re.compile(r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(.+\))$")
 
 
 class ManagedUser(StrictModel):
     """One IAM user whose access key lives in a Secrets Manager secret and is rotated on a schedule."""
 
-    user_name: str = Field(..., pattern=_USER_NAME, description="IAM user name whose access key is rotated.")
-    path: str = Field("/", pattern=_IAM_PATH, description="The user's IAM path (part of its ARN), '/' by default.")
+    user_name: Annotated[str, AfterValidator(parse_user_name)] = Field(
+        ..., description="IAM user name whose access key is rotated.")
+    path: Annotated[str, AfterValidator(parse_iam_path)] = Field(
+        "/", description="The user's IAM path (part of its ARN), '/' by default.")
     rotation_days: int = Field(30, ge=1, le=1000, description="Rotate the key every this many days.")
     secret_name: str | None = Field(
         None,
-        pattern=_SECRET_NAME,
         description="Name of the secret holding the key; default '<prefix>/key-rotation/<user_name>'.",
     )
+
+    @field_validator("secret_name")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        return None if value is None else parse_secret_name(value)
 
 
 class KeyRotationSettings(AutomationSettings):

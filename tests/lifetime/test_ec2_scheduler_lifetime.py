@@ -12,7 +12,8 @@ with the function's own evaluation: a transition's instant is the first minute w
 reaches the period's time (found by scanning minutes), a resource runs while any period says so.
 
 Short (``make test``): the four DST Sundays of 2026 (US and EU, spring and autumn), a day each.
-Long (``make lifetime``): the same four days plus 8 weeks from 2 March 2026 (both spring changes).
+Long (``make lifetime``): the same four days plus 8 weeks from 2 March 2026 (both spring changes) at a
+15-minute interval.
 """
 
 from __future__ import annotations
@@ -186,8 +187,10 @@ class Box:
 
 
 class World:
-    def __init__(self, clock: SimClock, sim: Simulation, faults: FaultInjector, tap: OpsTopicTap) -> None:
+    def __init__(self, clock: SimClock, sim: Simulation, faults: FaultInjector, tap: OpsTopicTap,
+                 people_rate: float = 1.0) -> None:
         self.clock, self.sim, self.faults, self.tap = clock, sim, faults, tap
+        self.act_chance = 0.002 * people_rate  # per instance and run; the same rate per day at any interval
         self.ec2 = {region: boto3.client("ec2", region_name=region) for region in (EU, US, DARK)}
         self.boxes: list[Box] = []
         self.oracles = {name: Oracle(raw) for name, raw in SCHEDULES.items()}
@@ -202,6 +205,7 @@ class World:
         self.seen: dict[str, tuple[str, dict[str, str]]] = {}
         self.failed_at: set[dt.datetime] = set()
         self.function_calls: list[Any] = []  # the AWS calls the function made (not the people's)
+        self.touched: set[str] = set()  # every instance id the function started or stopped
 
     # -- people and AWS
     def launch(self, region: str, schedule: str | None, running: bool, kms: bool = False) -> Box:
@@ -226,7 +230,7 @@ class World:
     def people_act(self) -> None:
         rng = self.sim.rng
         for box in self.boxes:
-            if box.kms or rng.random() > 0.002:
+            if box.kms or rng.random() > self.act_chance:
                 continue
             current = self.snapshot()[box.id][0]
             if current == "running":
@@ -236,7 +240,7 @@ class World:
             box.manual_at = self.clock.now
             self.manual += 1
             self.sim.note(f"a person {'stopped' if current == 'running' else 'started'} {box.id} ({box.schedule})")
-        if rng.random() < 0.002:  # someone tags a new instance (often running, at any hour)
+        if rng.random() < self.act_chance:  # someone tags a new instance (often running, at any hour)
             schedule = rng.choice(["evening-off", "ny-day", "office", "night"])
             region = PLACEMENT[schedule][0]
             box = self.launch(region, schedule, running=rng.random() < 0.8)
@@ -363,7 +367,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, topic_arn: str) -> None:
 
 def simulate(  # noqa: C901  the step loop of one lifetime: each branch is one kind of step, kept in order
     start: dt.datetime, end: dt.datetime, seed: int, monkeypatch: pytest.MonkeyPatch,
-    *, dark_hours: float, kms_days: float) -> dict[str, Any]:
+    *, dark_hours: float, kms_days: float, interval: dt.timedelta = INTERVAL) -> dict[str, Any]:
     began = wallclock.perf_counter()
     with mock_aws():
         tap = OpsTopicTap(US)
@@ -373,7 +377,7 @@ def simulate(  # noqa: C901  the step loop of one lifetime: each branch is one k
         clock = SimClock(start)
         sim = Simulation(seed=seed, clock=clock)
         with FaultInjector(clock) as faults:
-            world = World(clock, sim, faults, tap)
+            world = World(clock, sim, faults, tap, people_rate=interval / INTERVAL)
             rng = sim.rng
             for schedule, regions in PLACEMENT.items():
                 for region in regions:
@@ -406,7 +410,10 @@ def simulate(  # noqa: C901  the step loop of one lifetime: each branch is one k
                 first_call = len(faults.calls)
                 with faults.active():
                     invocation = runtime.invoke_async(scheduled_event(clock.now, region=US))
-                world.function_calls += faults.calls[first_call:]
+                new_calls = faults.calls[first_call:]
+                world.function_calls += new_calls
+                world.touched.update(i for c in new_calls if c.operation in ("StartInstances", "StopInstances")
+                                     and c.fault is None for i in c.params.get("InstanceIds", []))
                 world.kms_bounces()
                 world.runs += 1
                 world.retried += invocation.attempt - 1
@@ -425,13 +432,11 @@ def simulate(  # noqa: C901  the step loop of one lifetime: each branch is one k
 
             @sim.invariant("no untagged instance is ever changed by the scheduler")
             def untagged_untouched() -> list[str]:
-                touched = {i for c in world.function_calls if c.operation in ("StartInstances", "StopInstances")
-                           and c.fault is None for i in c.params.get("InstanceIds", [])}
-                return [f"untagged {b.id} was {'started or stopped'}" for b in world.boxes
-                        if b.schedule is None and b.id in touched and b.manual_at is None]
+                return [f"untagged {b.id} was started or stopped" for b in world.boxes
+                        if b.schedule is None and b.id in world.touched and b.manual_at is None]
 
             sim.step("first run", one_run)
-            for _ in clock.every(INTERVAL, end):
+            for _ in clock.every(interval, end):
                 sim.step(f"run at {clock.iso()}", one_run)
             assert world.runs > 0
             assert len(runtime.failures) == world.failed_runs  # nothing lost: every failed run is kept
@@ -472,7 +477,9 @@ def test_dst_sunday_every_run(zone: str, sunday: dt.date, monkeypatch: pytest.Mo
 
 @pytest.mark.skipif(not is_long(), reason="8 simulated weeks: make lifetime (LIFETIME=long)")
 def test_eight_weeks_across_both_spring_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run of a 15-minute interval (a supported ``interval_minutes``; every period time here is on a
+    quarter hour) for 8 weeks: 5,376 runs. The DST Sundays above run the default 5 minutes."""
     start = dt.datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday; US changes 8 March, EU 29 March
     summary = simulate(start, start + dt.timedelta(weeks=8), seed=20260302, monkeypatch=monkeypatch,
-                       dark_hours=24, kms_days=10)
+                       dark_hours=24, kms_days=10, interval=dt.timedelta(minutes=15))
     print("ec2_scheduler lifetime 8 weeks", summary)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from sg_remediation import handler as sg_handler
-from tests.conftest import load_event
+from tests.conftest import emf_metrics, load_event
 from tests.functions.sg_remediation.conftest import REGION, Sandbox, cloudtrail_event, world
 
 
@@ -17,18 +17,6 @@ def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return sg_handler.handler(event, context)
 
 
-def metric_values(out: str) -> dict[str, float]:
-    """Sum of each metric in the EMF lines Powertools printed."""
-    totals: dict[str, float] = {}
-    for line in out.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-            name = definition["Name"]
-            value = blob[name]
-            totals[name] = totals.get(name, 0) + (sum(value) if isinstance(value, list) else value)
-    return totals
 
 
 def test_ssh_from_world_revoked_https_kept_and_reported(aws: Sandbox, lambda_context: Any,
@@ -62,7 +50,7 @@ def test_ssh_from_world_revoked_https_kept_and_reported(aws: Sandbox, lambda_con
     assert report["metadata"]["relatedResources"] == [
         f"arn:aws:ec2:{REGION}:123456789012:security-group/{group}"
     ]
-    metrics = metric_values(capsys.readouterr().out)
+    metrics = emf_metrics(capsys.readouterr().out)
     assert metrics["RulesRevoked"] == 1
     assert metrics["FindingsReported"] == 0
 
@@ -138,7 +126,7 @@ def test_exempt_group_is_only_reported(aws: Sandbox, lambda_context: Any, capsys
     (report,) = aws.reports()
     assert "AutoRemediate=false" in report["content"]["title"]
     assert report["metadata"]["eventType"] == "SecurityGroupIngressFinding"
-    assert metric_values(capsys.readouterr().out)["FindingsReported"] == 1
+    assert emf_metrics(capsys.readouterr().out)["FindingsReported"] == 1
 
 
 def test_report_mode_changes_nothing(aws: Sandbox, lambda_context: Any, env: pytest.MonkeyPatch) -> None:
@@ -198,7 +186,7 @@ def test_failed_api_call_is_ignored_not_retried(aws: Sandbox, lambda_context: An
     assert aws.sources(group) == {("tcp", 22, 22, "0.0.0.0/0")}
     assert aws.reports() == []
     out = capfd.readouterr().out
-    assert metric_values(out)["IgnoredEvents"] == 1
+    assert emf_metrics(out)["IgnoredEvents"] == 1
     (warning,) = [record for record in caplog.records if record.getMessage() == "ignored event"]
     assert warning.levelname == "WARNING"
     assert warning.errorCode.startswith("Client.")  # type: ignore[attr-defined]
@@ -230,7 +218,7 @@ def test_group_that_no_longer_exists_is_logged_not_raised(aws: Sandbox, lambda_c
     assert result["groupsGone"] == [group]
     assert result["revoked"] == []
     out = capfd.readouterr().out
-    assert metric_values(out)["GroupsGone"] == 1
+    assert emf_metrics(out)["GroupsGone"] == 1
     assert any(r.getMessage() == "security group no longer exists" and r.levelname == "WARNING"
                for r in caplog.records)
 
@@ -318,7 +306,7 @@ def test_event_delay_metric_measures_cloudtrail_delivery(aws: Sandbox, lambda_co
     event = cloudtrail_event("authorize_ingress_world.json", group)
     event["detail"]["eventTime"] = (datetime.now(UTC) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
     invoke(event, lambda_context)
-    delay = metric_values(capsys.readouterr().out)["EventDelaySeconds"]
+    delay = emf_metrics(capsys.readouterr().out)["EventDelaySeconds"]
     assert 89 <= delay <= 120
 
 
@@ -376,7 +364,7 @@ def test_denied_revoke_on_one_group_does_not_abort_the_sweep(aws: Sandbox, lambd
     assert failed_report["metadata"]["relatedResources"] == [
         f"arn:aws:ec2:{REGION}:123456789012:security-group/{protected}"]
     assert len([r for r in reports if r["metadata"]["eventType"] == "SecurityGroupIngressRevoked"]) == 3
-    assert metric_values(capsys.readouterr().out)["RevokeFailures"] == 1
+    assert emf_metrics(capsys.readouterr().out)["RevokeFailures"] == 1
 
 
 def test_throttled_revoke_on_one_group_still_revokes_the_others_then_raises(aws: Sandbox,

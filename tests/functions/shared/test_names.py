@@ -1,10 +1,10 @@
-"""shared.names: the region and secret-name parsers several automations share."""
+"""shared.names: the region, secret-name, KMS key ARN and email parsers several automations share."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.names import parse_region, parse_regions, parse_secret_name
+from shared.names import parse_email, parse_kms_key_arn, parse_region, parse_regions, parse_secret_name
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-1", "us-gov-west-1", "cn-northwest-1",
@@ -34,3 +34,25 @@ def test_secret_names(name: str) -> None:
 def test_not_secret_names(bad: object) -> None:
     with pytest.raises(ValueError, match="is not a secret name"):
         parse_secret_name(bad)
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                                 "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"])
+def test_kms_key_arns(arn: str) -> None:
+    assert parse_kms_key_arn(arn) == arn
+
+
+@pytest.mark.parametrize("bad", ["", "1234abcd-12ab-34cd-56ef-1234567890ab", "alias/aws/s3",
+                                 "arn:aws:kms:eu-central-1:123456789012:alias/photos",
+                                 "arn:aws:kms:eu-central-1:12345:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                                 "arn:aws:kms:eu-central-1:123456789012:key/not-a-key-id", None])
+def test_not_kms_key_arns(bad: object) -> None:
+    with pytest.raises(ValueError, match="is not a KMS key ARN"):
+        parse_kms_key_arn(bad)
+
+
+def test_email_addresses() -> None:
+    assert parse_email("ops@example.com") == "ops@example.com"
+    for bad in ["ops", "ops@example", "a b@example.com", "@example.com", 3]:
+        with pytest.raises(ValueError, match="is not an email address"):
+            parse_email(bad)
