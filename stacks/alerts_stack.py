@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -27,6 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from shared.reports import SEVERITIES
+from stacks.checkov import skip_check
 from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
 from stacks.settings.alerts import FINDING_LABELS
@@ -174,6 +175,7 @@ class AlertsStack(Stack):
             description=f"{project.prefix} alerts: chat destinations, "
             '{"destinations": [{"type": "slack|teams|webhook", "url": "https://...", "min_severity": "info"}]}',
             secret_string_value=SecretValue.unsafe_plain_text(json.dumps(PLACEHOLDER)),
+            encryption_key=core.key,  # webhook URLs are credentials: the project key, not the AWS managed one
         )
         suppress(self.secret, "AwsSolutions-SMG4", "The secret holds incoming-webhook URLs issued by Slack / Teams; "
                  "they cannot be rotated by a Lambda, only re-issued by a person in the chat tool")
@@ -189,8 +191,10 @@ class AlertsStack(Stack):
                 point_in_time_recovery_enabled=False),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        suppress(self.deliveries, "AwsSolutions-DDB3", "Delivery records expire within 15 days (TTL) and are "
-                 "rebuilt by the next delivery; a backup would restore nothing of value")
+        no_backup = ("Delivery records expire within 15 days (TTL) and are rebuilt by the next delivery; a backup "
+                     "would restore nothing of value")
+        suppress(self.deliveries, "AwsSolutions-DDB3", no_backup)
+        skip_check(self.deliveries, "CKV_AWS_165", no_backup)
         # What a destination could not take: the rendered message and the reason (depth alarmed).
         self.undelivered, self.undelivered_alarm = dead_letter_queue(
             self, "Undelivered", project=project, core=core,
@@ -222,6 +226,9 @@ class AlertsStack(Stack):
         self.ops.add_to_role_policy(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
         )
+        self.ops.add_to_role_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[core.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}}))
 
         self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         self.ops.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],

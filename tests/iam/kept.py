@@ -38,6 +38,8 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:AddTagsToResource": "records the last scheduled state on RDS instances and clusters (include_rds)",
     },
     "alerts": {
+        "kms:Decrypt": "Secrets Manager decrypts the destinations secret (project key) with the caller's "
+                       "permissions (moto's Secrets Manager does not call KMS)",
         "dynamodb:GetItem": "reads the Slack thread an earlier message of the same alarm started, to reply in it",
     },
     "sg_remediation": {
@@ -54,6 +56,10 @@ KEPT: dict[str, dict[str, str]] = {
         "sns:Subscribe": "subscribes an owner's email (owner tag) to the owner notices once",
     },
     "post_deploy_checks": {
+        "kms:Decrypt": "the project key: SNS (ops topic) and Secrets Manager (token key) decrypt, and the Lambda "
+                       "service encrypts the on-failure record, with the function's permissions",
+        "kms:GenerateDataKey": "the project key: SNS (ops topic) and the Lambda service (on-failure queue) "
+                               "encrypt with the function's permissions",
         "cloudwatch:DescribeAlarms": "bake time: watches the alarms a pipeline action names (the scenario's actions "
                                      "name none)",
         "codedeploy:PutLifecycleEventHookExecutionStatus": "CodeDeploy lifecycle hooks (the scenario runs the "
