@@ -6,7 +6,11 @@ One function serves both triggers:
   rotation schedule that invokes the function with the four rotation steps. The stack cannot know the
   user's first key: the secret starts as ``{"UserName": ...}`` and Secrets Manager rotates it right after
   the schedule is created, so the first rotation's createSecret creates the first key;
-- an EventBridge rule (``sweep_schedule``, daily by default) that runs the stale-key sweep.
+- an EventBridge rule (``sweep_schedule``, daily by default) that runs the stale-key sweep;
+- organization-wide (``context.project.organization.enabled``): the sweep's fan-out (``stacks.fanout``: a work
+  queue with one item per target account, its event source mapping, the run table) and the hub role's reach
+  (``stacks.organization.reach``: the role is named ``<prefix>-key-rotation-hub`` and may assume
+  ``<member_role_name>-key-rotation`` in the target accounts). Rotation stays in this account.
 
 Permissions:
 
@@ -16,8 +20,8 @@ Permissions:
   rotation); Secrets Manager read/write/stage/tag on the managed secrets only (CDK's
   RotationSchedule adds the read/write/stage part, the KMS grant via Secrets Manager, and the invoke
   permission for secretsmanager.amazonaws.com);
-- sweep (read): iam:ListUsers ("*": no resource-level permission), ListAccessKeys/GetAccessKeyLastUsed/
-  ListUserTags on ``user/*``, GetGroup on the exempt group;
+- sweep (read): iam:ListUsers and GenerateCredentialReport/GetCredentialReport ("*": no resource-level
+  permission), ListAccessKeys/GetAccessKeyLastUsed/ListUserTags on ``user/*``, GetGroup on the exempt group;
 - sweep (``mode: enforce`` only): iam:UpdateAccessKey/DeleteAccessKey/TagUser/UntagUser on ``user/*``.
   This is the trade-off of a sweep that must reach keys nobody registered: in ``report`` mode the role
   cannot change any key outside the managed users.
@@ -37,6 +41,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.fanout import Fanout
+from stacks.organization import reach
 from stacks.platform import Core, OpsFunction, grant_publish, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.key_rotation import KeyRotationSettings
@@ -102,7 +108,9 @@ class KeyRotationStack(Stack):
             master_key=core.key, enforce_ssl=True,
         )
         environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True),
-                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn}
+                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn,
+                       # Organization-wide: one target per account (IAM is global: the hub's region only).
+                       **project.organization.function_environment(project.prefix, AUTOMATION, [Aws.REGION])}
         self.ops = OpsFunction(
             self,
             "KeyRotation",
@@ -149,6 +157,11 @@ class KeyRotationStack(Stack):
                      applies_to=["Resource::*"])
 
         self._sweep_permissions(settings)
+        # Organization-wide: the sweep assumes the member role of each target account, one work item each.
+        reach(self.ops, project, AUTOMATION)
+        self.fanout = Fanout(self, "Fanout", ops=self.ops, project=project, core=core, automation=AUTOMATION,
+                             timeout=Duration.seconds(settings.timeout_seconds)) \
+            if project.organization.enabled else None
         grant_publish(self.ops.role, self.owner_topic, core.key)
         function.add_to_role_policy(iam.PolicyStatement(
             sid="SubscribeOwners", actions=["sns:Subscribe", "sns:ListSubscriptionsByTopic"],
@@ -186,6 +199,9 @@ class KeyRotationStack(Stack):
                 actions=["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserTags"],
                 resources=[users],
             ),
+            # Above credential_report_users users, last use comes from one credential report.
+            iam.PolicyStatement(sid="ReadCredentialReport",
+                                actions=["iam:GenerateCredentialReport", "iam:GetCredentialReport"], resources=["*"]),
         ]
         applies_to = ["Resource::*", "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*"]
         if settings.exempt_group:
@@ -202,7 +218,8 @@ class KeyRotationStack(Stack):
             applies_to.append(
                 f"Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:group/*/{settings.exempt_group}"
             )
-        reason = ("The sweep audits every IAM user: iam:ListUsers has no resource-level permission; the key reads "
+        reason = ("The sweep audits every IAM user: iam:ListUsers and the credential report calls "
+                  "(GenerateCredentialReport, GetCredentialReport) have no resource-level permission; the key reads "
                   "(ListAccessKeys, GetAccessKeyLastUsed, ListUserTags) are on user/* of this account")
         if settings.mode == "enforce":
             statements.append(

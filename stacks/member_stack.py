@@ -117,20 +117,24 @@ def sg_remediation_statements(settings: SgRemediationSettings, regions: list[str
 
 
 def key_rotation_statements(settings: KeyRotationSettings) -> list[iam.PolicyStatement]:
-    """The stale-key sweep: read every user's keys; deactivate/delete stale ones (enforce)."""
+    """The stale-key sweep: read every user's keys and the credential report; deactivate/delete stale ones and
+    record the deactivation on the user (enforce)."""
     users = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:user/*"
     statements = [
         iam.PolicyStatement(sid="ListUsers", actions=["iam:ListUsers"], resources=["*"]),
         iam.PolicyStatement(sid="ReadEveryUsersKeys", resources=[users],
                             actions=["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserTags"]),
+        iam.PolicyStatement(sid="ReadCredentialReport", resources=["*"],
+                            actions=["iam:GenerateCredentialReport", "iam:GetCredentialReport"]),
     ]
     if settings.exempt_group:
         statements.append(iam.PolicyStatement(sid="ReadExemptGroup", actions=["iam:GetGroup"], resources=[
             f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:group/{settings.exempt_group}",
             f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:group/*/{settings.exempt_group}"]))
     if settings.mode == "enforce":
-        statements.append(iam.PolicyStatement(sid="RetireStaleKeys", resources=[users],
-                                              actions=["iam:UpdateAccessKey", "iam:DeleteAccessKey"]))
+        # The record of a deactivation is a tag on the key's user, written before the key is switched off.
+        statements.append(iam.PolicyStatement(sid="RetireStaleKeys", resources=[users], actions=[
+            "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser", "iam:UntagUser"]))
     return statements
 
 
@@ -248,8 +252,9 @@ def _reason(automation: str) -> str:
         "kms:CreateGrant only for AWS resources (EC2 starting encrypted volumes) on this account's keys",
         "sg_remediation": "ec2:DescribeSecurityGroups/Rules have no resource-level permissions (limited to the "
         "target regions); revoke only on this account's groups in those regions, never on exempt-tagged ones",
-        "key_rotation": "iam:ListUsers has no resource-level permission; the stale-key sweep reads (and in enforce "
-        "mode deactivates and deletes) keys of every user of this account",
+        "key_rotation": "iam:ListUsers and the credential report calls have no resource-level permission; the "
+        "stale-key sweep reads (and in enforce mode deactivates, records on the user and deletes) keys of every user "
+        "of this account",
     }[automation]
 
 

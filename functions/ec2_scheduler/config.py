@@ -18,6 +18,7 @@ from shared.config import ConfigError, env_bool, env_int, env_json, env_mode, en
 from shared.targets import parse_regions as parse_region_names
 
 OWN_REGION = "self"  # REGIONS=self: the function's own region (AWS_REGION)
+_SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,120}$")
 
 
@@ -52,12 +53,27 @@ def parse_regions_variable(value: str, own_region: str | None) -> tuple[str, ...
         raise ConfigError(f"REGIONS: {exc}") from None
 
 
+def parse_schedule_name(name: str) -> str:
+    """A schedule's name is the value of the schedule tag: 1-128 letters, digits, spaces or ``_.:/=+@-``."""
+    if not _SCHEDULE_NAME_RE.fullmatch(name):
+        raise ValueError(f"schedule name {name!r} must be a tag value: 1-128 letters, digits, spaces or "
+                         "_ . : / = + @ -, starting with a letter or digit")
+    return name
+
+
 def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, str]]:
     """``SCHEDULES``: every schedule, and the malformed ones by name (they do not stop the others)."""
     try:
-        return parse_schedules(raw)
+        schedules, bad = parse_schedules(raw)
     except ScheduleError as exc:
         raise ConfigError(f"SCHEDULES: {exc}") from None
+    for name in list(schedules):
+        try:
+            parse_schedule_name(name)
+        except ValueError as exc:
+            bad[name] = str(exc)
+            del schedules[name]
+    return schedules, bad
 
 
 @dataclass(frozen=True)

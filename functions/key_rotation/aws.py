@@ -40,11 +40,18 @@ class CredentialReportNotReady(Exception):
 
 
 class Aws:
-    """IAM, STS, Secrets Manager and SNS calls of the rotation steps and of the sweep."""
+    """IAM, STS, Secrets Manager and SNS calls of the rotation steps and of the sweep.
 
-    def __init__(self, region: str | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    ``iam``: the IAM client of the account swept (organization-wide: the member role's, from
+    ``shared.targets_aws.Sessions``); default the function's own. Secrets Manager and SNS (the managed secrets,
+    the owner topic) are always the function's own account's.
+    """
+
+    def __init__(self, region: str | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 iam: IAMClient | None = None) -> None:
         self._region = region
         self._sleep = sleep
+        self._iam_client = iam
 
     @property
     def _sns(self) -> SNSClient:
@@ -52,7 +59,7 @@ class Aws:
 
     @property
     def _iam(self) -> IAMClient:
-        return cast("IAMClient", client("iam"))
+        return self._iam_client or cast("IAMClient", client("iam"))
 
     @property
     def _sm(self) -> SecretsManagerClient:

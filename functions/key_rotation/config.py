@@ -3,6 +3,9 @@
 Every variable is required (the settings model, ``stacks/settings/key_rotation.py``, writes each one through
 ``function_environment()``; the stack adds ``MANAGED_SECRETS``, ``OWNER_TOPIC_ARN`` and ``NOTIFY_TOPIC_ARN``).
 ``EXEMPT_GROUP``, ``EXEMPT_TAG`` and ``OWNER_TAG`` may be present and empty (no exemption, no owner notices).
+Organization-wide (``context.project.organization``): the target variables of ``shared.targets``
+(``TARGET_ACCOUNTS``, ``TARGET_OUS``, ``MEMBER_ROLE_NAME``, ``REGIONS``: one region, IAM is global) and the fan-out's
+(``WORK_QUEUE_URL`` ..., ``shared.fanout.FanoutConfig``), both absent when the sweep works in its own account.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from key_rotation.policy import Thresholds
 from shared.config import ConfigError, env_bool, env_int, env_mode, env_present, env_str, parsed
+from shared.fanout import FanoutConfig
+from shared.targets import TargetSpec
 
 # testSecret: how often and how far apart to try the new key (IAM keys take seconds to become usable).
 TEST_ATTEMPTS = 6
@@ -35,6 +40,7 @@ def parse_exempt_tag(value: str) -> tuple[str, str] | None:
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
 _USER_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
 
 
 def parse_user_name(value: str) -> str:
@@ -42,6 +48,14 @@ def parse_user_name(value: str) -> str:
     if not _USER_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not an IAM user name (1-64 letters, digits and +=,.@_-)")
     return value
+
+
+def parse_exempt_group(value: str) -> str:
+    """An IAM group name (1-128 letters, digits and ``+=,.@_-``), or empty for no exempt group."""
+    name = value.strip()
+    if name and not _GROUP_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not an IAM group name (1-128 letters, digits and +=,.@_-)")
+    return name
 
 
 def parse_iam_path(value: str) -> str:
@@ -97,6 +111,8 @@ class Config:
     owner_tag: str | None  # the user tag naming the owner of a user's keys (None: no owner notices)
     owner_topic_arn: str  # the topic of owner notices (message attribute ``owner``)
     credential_report_users: int  # above this many users, last use comes from the IAM credential report
+    targets: TargetSpec  # the accounts the sweep covers (its own only, unless organization-wide)
+    fanout: FanoutConfig | None  # organization-wide: the work queue and run table of the sweep's fan-out
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -115,11 +131,13 @@ class Config:
             mode=env_mode(None, env=source),
             thresholds=thresholds,
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
-            exempt_group=env_present("EXEMPT_GROUP", env=source),
+            exempt_group=parsed("EXEMPT_GROUP", parse_exempt_group, env_present("EXEMPT_GROUP", env=source)),
             exempt_tag=exempt_tag,
             managed_secrets=managed,
             notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
             owner_tag=parsed("OWNER_TAG", parse_owner_tag, env_present("OWNER_TAG", env=source)),
             owner_topic_arn=env_str("OWNER_TOPIC_ARN", env=source),
             credential_report_users=env_int("CREDENTIAL_REPORT_USERS", minimum=0, env=source),
+            targets=TargetSpec.from_env(source),
+            fanout=FanoutConfig.from_env(source),
         )

@@ -201,8 +201,14 @@ def _unmanaged_active(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
     due = by_age if t.deactivate_in_use else max(by_age, quiet_from)
     if now >= due:
         rule = "" if t.deactivate_in_use else f" and unused for {t.deactivate_if_unused_days}+ days"
+        # Deleted once inactive past delete_after_days and grace_days after this deactivation: said now, so
+        # the deactivation's report is the warning ahead of the deletion.
+        deleted = max(key.created + _days(t.delete_after_days), now + _days(t.grace_days))
+        days_left = -(-(deleted - now) // _days(1))
         return Decision(key, Action.DEACTIVATE, f"active key {age} days old (>= {t.deactivate_after_days}){rule}, "
-                        f"{used}", age)
+                        f"{used}; will be deleted on {deleted:%Y-%m-%d %H:%M}Z (in {days_left} "
+                        f"day{'s' if days_left != 1 else ''}) unless reactivated", age, due=deleted,
+                        due_action=Action.DELETE)
     if now >= by_age:
         return Decision(key, Action.WARN, f"active key {age} days old (>= {t.deactivate_after_days}) but in use, "
                         f"{used}: not deactivated while it is used (deactivate_if_unused_days: "

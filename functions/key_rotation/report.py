@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from key_rotation.runner import SweepResult
 
 AUTOMATION = "key_rotation"
+# What one account's lines may take in an organization-wide run's table entry (``shared.fanout.MAX_DATA_BYTES``).
+ACCOUNT_LINES_CHARS = 3_000
+_ORDER = {Action.DELETE: 0, Action.DEACTIVATE: 1, Action.HOLD: 2, Action.WARN: 3}
 
 
 def rotation_report(event: RotationEvent, result: StepResult, *, grace_days: int, now: datetime) -> ActionReport | None:
@@ -59,6 +62,22 @@ def _line(decision: Decision, done_ids: set[str]) -> str:
         verb = _WOULD[decision.action]
     tags = "".join([" [managed]" if decision.managed else "", " [exempt]" if decision.exempt else ""])
     return f"- **{verb}** `{decision.key.user_name}` `{decision.key.key_id}`{tags}: {decision.reason}"
+
+
+def sweep_lines(result: SweepResult) -> dict[str, object]:
+    """One account's report lines for an organization-wide run: ``{"lines": [...], "more": n}``, the changes
+    first, cut at ``ACCOUNT_LINES_CHARS``; the notes of the sweep (a missing exempt group ...) lead."""
+    done_ids = {d.key.key_id for d in result.done}
+    ordered = sorted(result.plan.reportable, key=lambda d: (_ORDER[d.action], d.key.user_name))
+    every = [*(f"- {note}" for note in result.notes), *(_line(d, done_ids) for d in ordered)]
+    lines: list[str] = []
+    used = 0
+    for line in every:
+        if used + len(line) > ACCOUNT_LINES_CHARS:
+            break
+        lines.append(line)
+        used += len(line)
+    return {"lines": lines, "more": len(every) - len(lines)}
 
 
 def sweep_report(result: SweepResult, now: datetime) -> ActionReport | None:
@@ -111,15 +130,17 @@ def sweep_report(result: SweepResult, now: datetime) -> ActionReport | None:
             "keys": [
                 {"user": d.key.user_name, "accessKeyId": d.key.key_id, "action": str(d.action),
                  "done": d.key.key_id in done_ids, "ageDays": d.age_days, "owner": d.key.owner,
-                 "due": iso(d.due) if d.due else None}
+                 "due": iso(d.due) if d.due else None, "dueAction": str(d.due_action) if d.due_action else None}
                 for d in reportable
             ][:200],
         },
     )
 
 
-def owner_report(owner: str, decisions: list[Decision], result: SweepResult, now: datetime) -> ActionReport:
-    """The notice to one owner: only their users' keys that need a word, with what happens and when."""
+def owner_report(owner: str, decisions: list[Decision], result: SweepResult, now: datetime, *,
+                 account: str = "", account_label: str = "") -> ActionReport:
+    """The notice to one owner: only their users' keys that need a word, with what happens and when.
+    ``account`` (organization-wide sweeps: its id, and ``account_label`` with its name) is the users' account."""
     done_ids = {d.key.key_id for d in result.done}
     order = {Action.DELETE: 0, Action.DEACTIVATE: 1, Action.HOLD: 2, Action.WARN: 3}
     lines = [_line(d, done_ids) for d in sorted(decisions, key=lambda d: (order[d.action], d.key.user_name))]
@@ -129,13 +150,14 @@ def owner_report(owner: str, decisions: list[Decision], result: SweepResult, now
         automation=AUTOMATION,
         mode=result.plan.mode,
         title=f"Access keys you own: {len(decisions)} need attention ({', '.join(users)[:80]})",
-        description="\n".join([f"Sweep at {iso(now)}: keys of IAM users tagged as yours ({owner}).", "", *lines]),
+        description="\n".join([f"Sweep at {iso(now)}: keys of IAM users tagged as yours ({owner})"
+                               f"{f' in account {account_label or account}' if account else ''}.", "", *lines]),
         event_type="AccessKeyOwnerNotice",
         severity="warning" if changed or any(d.action is not Action.WARN for d in decisions) else "info",
         next_steps=["Rotate a key in use before it is deactivated; delete keys you no longer need."],
         keywords=["iam", "access-keys", "owner"],
         related_resources=sorted({d.key.user_arn for d in decisions}),
-        context={"owner": owner, "keys": [
+        context={"owner": owner, **({"account": account} if account else {}), "keys": [
             {"user": d.key.user_name, "accessKeyId": d.key.key_id, "action": str(d.action),
              "done": d.key.key_id in done_ids, "ageDays": d.age_days,
              "due": iso(d.due) if d.due else None, "dueAction": str(d.due_action) if d.due_action else None}

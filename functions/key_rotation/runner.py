@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from key_rotation.rotation import (
     precise,
     user_matches,
 )
+from shared.fanout import Result, RunSummary, TargetWork, summary_report
 from shared.names import is_email
 from shared.observability import MetricUnit, logger, metrics
 from shared.reports import ActionReport, ReportPublisher
@@ -363,9 +364,11 @@ def run_sweep(aws: SweepAdapter, config: Config, now: datetime) -> SweepResult:
     return SweepResult(plan, done, len(users), len(decisions), notes, source)
 
 
-def notify_owners(aws: SweepAdapter, config: Config, result: SweepResult, now: datetime) -> int:
+def notify_owners(aws: SweepAdapter, config: Config, result: SweepResult, now: datetime, *,
+                  account: str = "", account_label: str = "") -> int:
     """One notice per owner (the ``owner_tag`` of the user) whose keys need a word, on the owner topic with the
-    message attribute ``owner``; an email owner gets a subscription filtered to it. Returns notices sent."""
+    message attribute ``owner``; an email owner gets a subscription filtered to it. Returns notices sent.
+    ``account`` / ``account_label`` name the users' account in the notice (organization-wide sweeps)."""
     by_owner: dict[str, list[Decision]] = {}
     for decision in result.plan.reportable:
         if decision.key.owner:
@@ -376,7 +379,9 @@ def notify_owners(aws: SweepAdapter, config: Config, result: SweepResult, now: d
     for owner, decisions in sorted(by_owner.items()):
         if is_email(owner) and owner.lower() not in subscribed:
             aws.subscribe_owner(config.owner_topic_arn, owner)
-        aws.publish_owner(config.owner_topic_arn, owner, report.owner_report(owner, decisions, result, now))
+        aws.publish_owner(config.owner_topic_arn, owner,
+                          report.owner_report(owner, decisions, result, now, account=account,
+                                              account_label=account_label))
     return len(by_owner)
 
 
@@ -439,11 +444,7 @@ def rotate(event: Mapping[str, Any], config: Config, adapter: RotationAdapter, p
     return {"step": result.step, "outcome": result.outcome, "detail": result.detail}
 
 
-def sweep(event: Mapping[str, Any], config: Config, adapter: SweepAdapter,
-          publisher: ReportPublisher) -> dict[str, Any]:
-    """The scheduled sweep; "now" is the event's ``time``."""
-    now = event_time(event)
-    result = run_sweep(adapter, config, now)
+def _count(result: SweepResult, config: Config, account: str | None = None) -> dict[str, int]:
     counts = result.counts()
     metrics.add_metric(name="KeysDeactivated", unit=MetricUnit.Count, value=counts["deactivated"])
     metrics.add_metric(name="KeysDeleted", unit=MetricUnit.Count, value=counts["deleted"])
@@ -451,7 +452,16 @@ def sweep(event: Mapping[str, Any], config: Config, adapter: SweepAdapter,
     if result.plan.guard_tripped:
         metrics.add_metric(name="GuardTripped", unit=MetricUnit.Count, value=1)
         logger.warning("MAX_CHANGES guard tripped: nothing changed",
-                       extra={"reason": "too many changes", "maxChanges": config.max_changes})
+                       extra={"reason": "too many changes", "maxChanges": config.max_changes, "account": account})
+    return counts
+
+
+def sweep(event: Mapping[str, Any], config: Config, adapter: SweepAdapter,
+          publisher: ReportPublisher) -> dict[str, Any]:
+    """The scheduled sweep; "now" is the event's ``time``."""
+    now = event_time(event)
+    result = run_sweep(adapter, config, now)
+    counts = _count(result, config)
     sweep_report = report.sweep_report(result, now)
     message_id = publisher.publish(sweep_report) if sweep_report is not None else None
     owners = notify_owners(adapter, config, result, now)
@@ -460,3 +470,70 @@ def sweep(event: Mapping[str, Any], config: Config, adapter: SweepAdapter,
                                      "ownerNotices": owners, "lastUseFrom": result.last_use_source})
     return {"now": iso(now), "mode": config.mode, **counts, "guardTripped": result.plan.guard_tripped,
             "reported": sweep_report is not None, "ownerNotices": owners, "lastUseFrom": result.last_use_source}
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+
+class OrgSweep:
+    """The stale-key sweep over the target accounts, one account per work item (``shared.fanout_run``).
+
+    Each account is swept with the IAM client of its member role (the function's own account with its own
+    credentials). Managed users and their secrets belong to the function's own account: in any other account no
+    user is managed (a user of the same name there is swept like any other). Owner notices go to the owner topic
+    of the function's account and name the users' account; ``max_changes`` holds per account. The run's one
+    report (``summarize``) lists every account's keys that need a word, and every account that failed.
+    """
+
+    def __init__(self, config: Config, own_account: str, adapter_for: Callable[[Any], SweepAdapter],
+                 account_label: Callable[[str], str] = str) -> None:
+        self.config = config
+        self.own_account = own_account
+        self._adapter_for = adapter_for
+        self._label = account_label
+
+    def run_one(self, work: TargetWork) -> Result:
+        account = work.target.account
+        config = self.config if account == self.own_account else replace(self.config, managed_secrets={})
+        adapter = self._adapter_for(work.client("iam"))
+        result = run_sweep(adapter, config, work.now)
+        counts = _count(result, config, account)
+        owners = notify_owners(adapter, config, result, work.now, account=account,
+                               account_label=self._label(account))
+        metrics.add_metric(name="OwnerNotices", unit=MetricUnit.Count, value=owners)
+        changes = counts["deactivated"] + counts["deleted"] + counts["would_change"]
+        detail = (f"{counts['users']} users, {counts['keys']} keys: {counts['deactivated']} deactivated, "
+                  f"{counts['deleted']} deleted, {counts['would_change']} to change, "
+                  f"{counts['held'] + counts['warned']} to review")
+        if result.plan.guard_tripped:
+            detail += f" (max_changes {config.max_changes} exceeded: nothing changed)"
+        logger.info("account swept", extra={"account": account, **counts, "ownerNotices": owners,
+                                            "lastUseFrom": result.last_use_source})
+        return Result(changes=changes, detail=detail,
+                      data={"counts": counts, "guard": result.plan.guard_tripped, **report.sweep_lines(result)})
+
+    def summarize(self, summary: RunSummary) -> ActionReport | None:
+        """The run's one report: None when no account has a key that needs a word and nothing failed."""
+        lines: list[str] = []
+        attention = False
+        for outcome in sorted(summary.succeeded, key=lambda o: o.target):
+            data = outcome.data
+            counts = data.get("counts", {})
+            attention = attention or bool(data.get("guard")) or any(
+                counts.get(name) for name in ("held", "deactivated", "deleted"))
+            if data.get("lines"):
+                lines.append(f"**{summary.label(outcome.target.account)}**")
+                lines.extend(data["lines"])
+                if data.get("more"):
+                    lines.append(f"- ... and {data['more']} more (the function's log line 'account swept')")
+        if not (summary.reportable or lines):
+            return None
+        report_mode = self.config.mode == "report"
+        steps = ["Set key_rotation.mode to 'enforce' to deactivate and delete these keys automatically."] \
+            if report_mode and summary.changes else []
+        built = summary_report(summary, mode=self.config.mode, event_type="StaleAccessKeySweep",
+                               what="access keys to change" if report_mode else "access keys changed or to change",
+                               extra_lines=[*lines, ""] if lines else None, next_steps=steps)
+        if attention and built.severity == "info":
+            built = replace(built, severity="warning")
+        return replace(built, keywords=["iam", "access-keys", *built.keywords])

@@ -192,6 +192,17 @@ class Fanout:
         logger.info("run summarized", run=run, targets=len(summary.targets), failed=len(summary.failed),
                     missing=len(summary.missing), published=message_id is not None)
 
+    def account_label(self, account: str) -> str:
+        """``"111122223333 (prod)"`` where Organizations can tell the name, else the id (a lookup that fails is
+        logged, never raised: a name is nice to have)."""
+        if self.names is None:
+            return account
+        try:
+            return self.names.label(account)
+        except ClientError as exc:
+            logger.warning("account name lookup failed", account=account, reason=str(exc))
+            return account
+
     def _name_accounts(self, names: dict[str, str], accounts: list[str]) -> None:
         if self.names is None:
             return

@@ -7,12 +7,11 @@ naming the schedule and the field; the function validates them again at run time
 from __future__ import annotations
 
 import json
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ec2_scheduler.config import parse_regions, parse_tag_key, regions_variable
+from ec2_scheduler.config import parse_regions, parse_schedule_name, parse_tag_key, regions_variable
 from ec2_scheduler.schedule import (
     Period,
     parse_days,
@@ -24,7 +23,6 @@ from ec2_scheduler.schedule import (
 from shared.names import parse_kms_key_arn
 from stacks.settings.base import AutomationSettings, StrictModel
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
 # Lambda allows 4 KB for all environment variables together; leave room for the others.
 MAX_SCHEDULES_JSON = 3000
 
@@ -124,9 +122,7 @@ class Ec2SchedulerSettings(AutomationSettings):
     @classmethod
     def _names(cls, value: dict[str, ScheduleSettings]) -> dict[str, ScheduleSettings]:
         for name, schedule in value.items():
-            if not _NAME_RE.match(name):
-                raise ValueError(f"schedule name {name!r} must be a tag value: 1-128 letters, digits, spaces or "
-                                 "_ . : / = + @ -, starting with a letter or digit")
+            parse_schedule_name(name)
             parse_schedule(name, schedule.as_json())  # the function's own parser agrees
         return value
 

@@ -10,10 +10,16 @@ request signed with the key) is when a simulated reader used it.
 
 People between runs: the application reads ``AWSCURRENT`` and signs a call with it most days, one reader
 keeps the previous key cached for up to a day after a rotation; ``ci-deployer`` had a key made by hand
-before its secret existed (a script uses it for the first days); ``alice`` (not managed) works with one key
-and makes a second one by hand; ``old-batch`` has a key from long before the automation was deployed.
+before its secret existed (a script uses it for the first days); ``alice`` (not managed, owner tag her email)
+works with one key most days and makes a second one by hand that she stops using; ``old-batch`` (owner tag a
+chat destination) has a key from long before the automation was deployed, never used; ``svc-report`` has a
+100-day-old key a nightly job uses every day (old and in daily use: never deactivated by default).
+Halfway through, the operator lowers ``credential_report_users`` below the user count: from then on the sweep
+takes last use from the IAM credential report (GenerateCredentialReport / GetCredentialReport), which IAM is
+sometimes still generating (``ReportInProgress``).
 Faults: on random days one call of a rotation step or of the sweep fails (throttling, 5xx, a new key not yet
-valid at STS, the record on the secret not written), always inside the function's invocations.
+valid at STS, the record on the secret not written, the credential report in progress), always inside the
+function's invocations.
 
 Short run (``make test``): 75 days per mode (three rotations). Long run (``make lifetime``): 2 years per mode.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +57,11 @@ REGION = "us-east-1"
 START = dt.datetime(2026, 1, 5, 0, 0, tzinfo=dt.UTC)
 ROTATION_DAYS = 30
 GRACE_DAYS = 7
+UNUSED_DAYS = 30  # deactivate_if_unused_days as shipped
+WARN_DAYS_BEFORE = 7  # warn_days_before as shipped
+OWNERS = {"alice": "alice@example.com", "old-batch": "batch-team", "svc-report": "reporting-team"}
+IN_DAILY_USE = "svc-report"
+CREDENTIAL_REPORT_USERS = 3  # what the operator sets halfway: below the simulation's 6 users
 MANAGED = ("ci-deployer", "app-reader")
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 # Faults a rotation step or the sweep may meet (one call, on a random day).
@@ -71,6 +83,12 @@ SWEEP_FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("iam.TagUser", {"code": "ServiceFailure", "status": 500, "message": "internal"}),
     ("iam.GetAccessKeyLastUsed", {"code": "Throttling", "status": 400, "message": "Rate exceeded"}),
     ("iam.ListUserTags", {"code": "Throttling", "status": 400, "message": "Rate exceeded"}),
+]
+# Once the sweep reads the credential report: IAM is still generating it (the sweep polls again), or throttles.
+REPORT_FAULTS: list[tuple[str, dict[str, Any]]] = [
+    ("iam.GetCredentialReport", {"code": "ReportInProgress", "status": 404,
+                                 "message": "Report generation in progress"}),
+    ("iam.GenerateCredentialReport", {"code": "Throttling", "status": 400, "message": "Rate exceeded"}),
 ]
 
 
@@ -201,6 +219,8 @@ class People:
         if day < 3:
             legacy = next(k for k, u in self.hand_keys.items() if u == "ci-deployer")
             self.use("ci-deployer", legacy, "the old deploy script")
+        nightly = next(k for k, u in self.hand_keys.items() if u == IN_DAILY_USE)
+        self.use(IN_DAILY_USE, nightly, "the nightly report job")
         self._alice(day)
 
     def _alice(self, day: int) -> None:
@@ -274,6 +294,86 @@ class Observer:
         self.seen = now_keys
 
 
+def _entries(messages: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
+    """The per-key entries (``additionalContext.keys``) of the messages of one event type."""
+    return [entry for message in messages if message["metadata"].get("eventType") == event_type
+            for entry in json.loads(message["metadata"]["additionalContext"]["keys"])]
+
+
+# A warning's last use, with the service that used the key. The credential report carries the service too on
+# AWS (access_key_1_last_used_service); moto writes "not_supported" there, so on that path only the time is checked.
+LAST_USE = {"GetAccessKeyLastUsed": re.compile(r"in use, last used \d{4}-\d\d-\d\d \d\d:\d\dZ \(\w+\)"),
+            "credential report": re.compile(r"in use, last used \d{4}-\d\d-\d\d \d\d:\d\dZ")}
+
+
+class Announcements:
+    """What the sweep said ahead of each change it made, read from its reports and from the owner notices.
+
+    For every (where, key, action) - where is the ops report or the owner's notice - since when consecutive
+    sweeps have announced that the key will be deactivated or deleted (an entry's ``dueAction``); at each change
+    a sweep carried out, how long before it was announced there. A key first seen by a sweep already past its
+    due date (``old-batch``: 200 days old and never used when the automation arrives) is acted on at first sight:
+    counted apart (``acted_at_first_sight``), not a violation.
+    """
+
+    def __init__(self) -> None:
+        self.since: dict[tuple[str, str, str], dt.datetime] = {}
+        self.swept: set[str] = set()  # keys that existed at an earlier sweep
+        self.changes = 0
+        self.acted_at_first_sight: list[str] = []
+        self.owner_notices = 0
+        self.in_use_warnings = 0
+        self.violations: list[str] = []
+
+    def sweep(self, now: dt.datetime, ops: list[dict[str, Any]], owners: list[dict[str, Any]], source: str) -> None:
+        report = _entries(ops, "StaleAccessKeySweep")
+        notices = _entries(owners, "AccessKeyOwnerNotice")
+        self.owner_notices += sum(1 for m in owners if m["metadata"].get("eventType") == "AccessKeyOwnerNotice")
+        for entry in report:
+            if entry["done"] and entry["action"] in ("deactivate", "delete") and entry["user"] not in MANAGED:
+                self._change(now, entry)
+        for where, entries in (("report", report), ("owner", notices)):
+            announced = {(where, e["accessKeyId"], e["dueAction"]) for e in entries if e.get("dueAction")}
+            self.since = {k: v for k, v in self.since.items() if k[0] != where or k in announced}
+            for item in announced:
+                self.since.setdefault(item, now)
+        self._in_use(report, ops, LAST_USE[source])
+        self.swept.update(_backend_keys())
+
+    def _change(self, now: dt.datetime, entry: dict[str, Any]) -> None:
+        self.changes += 1
+        key_id, action, user = entry["accessKeyId"], entry["action"], entry["user"]
+        if key_id not in self.swept:
+            self.acted_at_first_sight.append(f"{now:%Y-%m-%d} {action} {user} {key_id}")
+            return
+        ahead = dt.timedelta(days=WARN_DAYS_BEFORE) - dt.timedelta(hours=1)
+        for where in ("report", "owner") if user in OWNERS else ("report",):
+            since = self.since.get((where, key_id, action))
+            if since is None or now - since < ahead:
+                self.violations.append(
+                    f"{action} of {user}'s key {key_id} announced in the {where} "
+                    f"{'never' if since is None else f'only since {since:%Y-%m-%d %H:%M}'} "
+                    f"(warn_days_before {WARN_DAYS_BEFORE})")
+        if action == "deactivate":  # the default policy: never a key used within deactivate_if_unused_days
+            key = _iam_key(user, key_id)
+            last = key.last_used.timestamp if key is not None and key.last_used is not None else None
+            if last is not None and now.replace(tzinfo=None) - last.replace(tzinfo=None) < dt.timedelta(
+                    days=UNUSED_DAYS):
+                self.violations.append(f"{user}'s key {key_id} deactivated though used {last:%Y-%m-%d %H:%M}")
+
+    def _in_use(self, report: list[dict[str, Any]], ops: list[dict[str, Any]], last_use: re.Pattern[str]) -> None:
+        """The old key in daily use: warned about in every sweep report, with its last use and service."""
+        key_id = next(k for k, (u, _) in _backend_keys().items() if u == IN_DAILY_USE)
+        lines = [line for m in ops if m["metadata"].get("eventType") == "StaleAccessKeySweep"
+                 for line in m["content"]["description"].splitlines() if key_id in line]
+        if not any(e["accessKeyId"] == key_id and e["action"] == "warn" for e in report) or not any(
+                last_use.search(line) for line in lines):
+            self.violations.append(f"the sweep report does not warn about {IN_DAILY_USE}'s key {key_id} in daily use "
+                                   f"with its last use: {lines}")
+        else:
+            self.in_use_warnings += 1
+
+
 @pytest.mark.parametrize("mode", ["report", "enforce"])
 def test_key_rotation_lifetime(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     days = 730 if is_long() else 75
@@ -294,27 +394,33 @@ def test_key_rotation_lifetime(mode: str, monkeypatch: pytest.MonkeyPatch) -> No
     print(f"\nkey_rotation lifetime ({mode}): {json.dumps(summary)}")
 
 
-def _env(monkeypatch: pytest.MonkeyPatch, mode: str, topic_arn: str, secrets: dict[str, str]) -> None:
-    """The function's environment as the stack sets it: the shipped settings (but ``mode``) + the stack's."""
+def _env(monkeypatch: pytest.MonkeyPatch, mode: str, topic_arn: str, secrets: dict[str, str]) -> OpsTopicTap:
+    """The function's environment as the stack sets it: the shipped settings (but ``mode``) + the stack's.
+    Returns the owner topic (read back like the ops topic)."""
     from stacks.settings.key_rotation import KeyRotationSettings
 
     settings = KeyRotationSettings(mode=mode, managed_users=[{"user_name": u} for u in MANAGED])
     assert settings.grace_days == GRACE_DAYS and all(u.rotation_days == ROTATION_DAYS for u in settings.managed_users)
+    assert (settings.deactivate_if_unused_days, settings.deactivate_in_use, settings.warn_days_before,
+            settings.owner_tag) == (UNUSED_DAYS, False, WARN_DAYS_BEFORE, "Owner")
+    assert settings.credential_report_users > len(OWNERS) + len(MANAGED)  # as shipped: per-key last use at first
     for name, value in settings.function_environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MANAGED_SECRETS", json.dumps(secrets))
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
-    owners = boto3.client("sns", region_name=REGION).create_topic(Name="opsauto-key-owners")["TopicArn"]
-    monkeypatch.setenv("OWNER_TOPIC_ARN", owners)
+    owners = OpsTopicTap(REGION, name="opsauto-key-owners")
+    monkeypatch.setenv("OWNER_TOPIC_ARN", owners.topic_arn)
+    return owners
 
 
-def _note_sweep(sim: Simulation, run: Any, tap: OpsTopicTap) -> None:
+def _note_sweep(sim: Simulation, run: Any, messages: list[dict[str, Any]]) -> None:
     """The sweep's outcome and its decisions on managed users' keys, in the step log (read on a failure)."""
     if run.error is not None:
         sim.note(f"sweep failed after Lambda's retries: {run.error}")
         return
-    counts = {k: v for k, v in run.result.items() if k in ("deactivated", "deleted", "held", "would_change")}
-    lines = [line for message in tap.messages() for line in message["content"]["description"].splitlines()
+    counts = {k: v for k, v in run.result.items() if k in ("deactivated", "deleted", "held", "would_change",
+                                                            "lastUseFrom")}
+    lines = [line for message in messages for line in message["content"]["description"].splitlines()
              if "[managed]" in line and "**" in line]
     sim.note(f"sweep: {counts}" + "".join(f"\n    {line[:220]}" for line in lines))
 
@@ -326,12 +432,12 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
     tap = OpsTopicTap(REGION)
     iam = boto3.client("iam", region_name=REGION)
     sm = boto3.client("secretsmanager", region_name=REGION)
-    for user in (*MANAGED, "alice", "old-batch"):
-        iam.create_user(UserName=user)
+    for user in (*MANAGED, *OWNERS):
+        iam.create_user(UserName=user, Tags=[{"Key": "Owner", "Value": OWNERS[user]}] if user in OWNERS else [])
     secrets = {user: str(sm.create_secret(Name=f"opsauto/key-rotation/{user}",
                                           SecretString=json.dumps({"UserName": user}))["ARN"])
                for user in MANAGED}
-    _env(monkeypatch, mode, tap.topic_arn, secrets)
+    owner_tap = _env(monkeypatch, mode, tap.topic_arn, secrets)
     from key_rotation import handler
 
     monkeypatch.setattr(handler, "SLEEP", lambda seconds: None)
@@ -344,6 +450,9 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
     people.make_key("alice")
     old = people.make_key("old-batch")
     _iam_key("old-batch", old).create_date = (START - dt.timedelta(days=200)).replace(tzinfo=None)
+    nightly = people.make_key(IN_DAILY_USE)
+    _iam_key(IN_DAILY_USE, nightly).create_date = (START - dt.timedelta(days=100)).replace(tzinfo=None)
+    people.use(IN_DAILY_USE, nightly, "the nightly report job")
     secrets_manager = SecretsManagerStandIn(runtime, faults, clock, sim)
     for user, arn in secrets.items():
         secrets_manager.add(user, arn)
@@ -351,6 +460,9 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
     verified: set[str] = set()  # AWSCURRENT keys STS already accepted
     grace = dt.timedelta(days=GRACE_DAYS)
     faults_added: list[str] = []
+    watch = Announcements()
+    report_from = days // 2  # the day the operator lowers credential_report_users
+    last_use_from: list[tuple[int, str]] = []  # (day, where the sweep took last use from)
 
     @sim.invariant("AWSCURRENT always holds a working key")
     def _current_works() -> list[str]:
@@ -389,6 +501,24 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
         found, observer.violations = observer.violations, []
         return found
 
+    @sim.invariant("an old key in daily use is never deactivated by default; every sweep report warns about it "
+                   "with its last use and service")
+    def _in_daily_use() -> list[str]:
+        statuses = {status for key_id, (user, status) in _backend_keys().items() if user == IN_DAILY_USE}
+        return [] if statuses == {"Active"} else [f"{IN_DAILY_USE}'s key is {statuses}"]
+
+    @sim.invariant("every deactivation and deletion is announced warn_days_before ahead in the sweep report and in "
+                   "the owner's notice; none deactivates a key used within deactivate_if_unused_days")
+    def _announced() -> list[str]:
+        found, watch.violations = watch.violations, []
+        return found
+
+    @sim.invariant("above credential_report_users users last use comes from the credential report, below it from "
+                   "GetAccessKeyLastUsed")
+    def _last_use_source() -> list[str]:
+        return [f"day {d}: last use from {source}" for d, source in last_use_from[-1:]
+                if source != ("credential report" if d >= report_from else "GetAccessKeyLastUsed")]
+
     @sim.invariant("no sweep is lost (every scheduled event succeeds within Lambda's retries)")
     def _nothing_lost() -> list[str]:
         return [f"on-failure record: {f.error_type}: {f.payload['responsePayload']['errorMessage']}"
@@ -416,16 +546,29 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
                      when=lambda p: any(t.get("Key") == "KeyRotation:CurrentKeyId" for t in p.get("Tags", []))))
     faults_added.append("secretsmanager.TagResource (finishSecret record, day 30)")
 
+    def sweep(day: int) -> Any:
+        run = runtime.invoke_async(scheduled_event(clock.now))
+        ops, owners = tap.messages(), owner_tap.messages()
+        _note_sweep(sim, run, ops)
+        if run.error is None:
+            last_use_from.append((day, run.result["lastUseFrom"]))
+            watch.sweep(clock.now, ops, owners, run.result["lastUseFrom"])
+        return run
+
     for day in range(days):
         day_start = START + dt.timedelta(days=day)
+        if day == report_from:  # the operator lowers the threshold: last use from the credential report
+            monkeypatch.setenv("CREDENTIAL_REPORT_USERS", str(CREDENTIAL_REPORT_USERS))
+            sim.note(f"the operator sets credential_report_users to {CREDENTIAL_REPORT_USERS}")
         if day > 0 and sim.rng.random() < 0.25:  # a sweep call fails once (Lambda retries the invocation)
-            operation, error = sim.rng.choice(SWEEP_FAULTS)
-            faults.add(Fault(operation, times=1, start=day_start, end=day_start + dt.timedelta(hours=4), **error))
-            faults_added.append(f"day {day}: {operation} {error['code']}")
+            operation, error = sim.rng.choice(SWEEP_FAULTS + (REPORT_FAULTS if day >= report_from else []))
+            times = sim.rng.randint(1, 3) if error["code"] == "ReportInProgress" else 1
+            faults.add(Fault(operation, times=times, start=day_start, end=day_start + dt.timedelta(hours=4),
+                             **error))
+            faults_added.append(f"day {day}: {operation} {error['code']} x{times}")
         clock.set(day_start + dt.timedelta(hours=3))
         with faults.active():
-            run = sim.step(f"day {day}: sweep", lambda: runtime.invoke_async(scheduled_event(clock.now)))
-        _note_sweep(sim, run, tap)
+            sim.step(f"day {day}: sweep", lambda d=day: sweep(d))
         for hour in (4, 16):  # rotations due, then Secrets Manager's retry of a failed one
             clock.set(day_start + dt.timedelta(hours=hour))
             due = [r for r in secrets_manager.rotations.values() if clock.now >= r.due]
@@ -448,6 +591,13 @@ def _run(  # noqa: C901  the step loop of one lifetime: each branch is one kind 
     rotations = {u: r.attempts for u, r in secrets_manager.rotations.items()}
     failed = sum(len(r.failures) for r in secrets_manager.rotations.values())
     assert all(r.last_success for r in secrets_manager.rotations.values())
+    assert watch.in_use_warnings == len(last_use_from)  # every successful sweep warned about the key in daily use
+    assert sum(1 for d, source in last_use_from if source == "credential report") >= days - report_from - 1
     return {**sim.summary(), "mode": mode, "simulated_days": days, "rotation_attempts": rotations,
             "failed_rotation_attempts": failed, "faults": len(faults_added),
-            "faulted_calls": sum(1 for c in faults.calls if c.fault), "invariants": len(sim.invariants)}
+            "faulted_calls": sum(1 for c in faults.calls if c.fault), "invariants": len(sim.invariants),
+            "sweep_changes_checked": watch.changes, "acted_at_first_sight": watch.acted_at_first_sight,
+            "owner_notices": watch.owner_notices, "in_use_warnings": watch.in_use_warnings,
+            "credential_report_sweeps": sum(1 for _, source in last_use_from if source == "credential report"),
+            "report_in_progress_faults": sum(1 for c in faults.calls if c.fault and
+                                             c.operation == "GetCredentialReport")}

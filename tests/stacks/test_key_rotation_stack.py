@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -105,8 +106,16 @@ def test_report_mode_cannot_change_keys_outside_the_managed_users(built: dict[st
 
 def test_wildcards_are_only_the_expected_ones(built: dict[str, Any]) -> None:
     star = sorted(a for s in statements(built["templates"]["enforce"]) if s["Resource"] == "*" for a in actions_of(s))
-    assert star == ["iam:ListUsers", "secretsmanager:GetRandomPassword",
-                    "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    assert star == ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:ListUsers",
+                    "secretsmanager:GetRandomPassword", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_the_sweep_may_read_the_credential_report_in_both_modes(built: dict[str, Any]) -> None:
+    """Above credential_report_users users the sweep takes last use from the IAM credential report."""
+    for mode in ("enforce", "report", "sweep_only"):
+        [statement] = [s for s in statements(built["templates"][mode]) if s.get("Sid") == "ReadCredentialReport"]
+        assert sorted(actions_of(statement)) == ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]
+        assert statement["Resource"] == "*"  # neither action has a resource-level permission
 
 
 def test_secrets_manager_actions_only_on_managed_secrets(built: dict[str, Any]) -> None:
@@ -181,3 +190,83 @@ def test_function_uses_the_secrets_key_only_through_secrets_manager(built: dict[
         assert statement["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
     outputs = template.to_json()["Outputs"]
     assert {"SecretArn0", "SecretArn1", "SecretsKeyArn"} <= set(outputs)
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+ORG = {"enabled": True, "organizational_units": ["ou-ab12-cd34ef56"], "accounts": ["111122223333"],
+       "regions": ["eu-central-1", "eu-west-1"], "max_concurrency": 15}
+
+
+@pytest.fixture(scope="module")
+def org_built() -> dict[str, Any]:
+    built = {mode: build_with("key_rotation", {"managed_users": MANAGED[:1], "mode": mode}, project={
+        "organization": ORG}) for mode in ("enforce", "report")}
+    return {mode: {"assembly": a, "stack": a.stacks["key_rotation"], "template": Template.from_stack(
+        a.stacks["key_rotation"])} for mode, a in built.items()}
+
+
+def _function_env(template: Template) -> dict[str, Any]:
+    [variables] = [f["Properties"]["Environment"]["Variables"]
+                   for f in template.find_resources("AWS::Lambda::Function").values()
+                   if "MANAGED_SECRETS" in f["Properties"]["Environment"]["Variables"]]
+    return dict(variables)
+
+
+def test_organization_wide_the_sweep_fans_out_one_account_at_a_time(org_built: dict[str, Any]) -> None:
+    template = org_built["enforce"]["template"]
+    env = _function_env(template)
+    assert env["TARGET_ACCOUNTS"] == "organization,111122223333"
+    assert env["TARGET_OUS"] == "ou-ab12-cd34ef56"
+    assert env["MEMBER_ROLE_NAME"] == "opsauto-member-key-rotation"
+    assert env["REGIONS"] == {"Ref": "AWS::Region"}  # IAM is global: one target per account, the hub's region
+    assert {"WORK_QUEUE_URL", "RUN_TABLE_NAME", "WORK_MAX_RECEIVES", "RUN_DEADLINE_SECONDS"} <= set(env)
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": 15},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]})
+    template.has_resource_properties("AWS::IAM::Role", {"RoleName": "opsauto-key-rotation-hub"})
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Sid": "AssumeMemberRole", "Action": "sts:AssumeRole", "Resource": {"Fn::Join": [
+            "", ["arn:", {"Ref": "AWS::Partition"}, ":iam::*:role/opsauto-member-key-rotation"]]}})])}})
+    # The sweep's schedule and the rotation schedule still invoke the same function.
+    template.resource_count_is("AWS::SecretsManager::RotationSchedule", 1)
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 day)"})
+    for mode in ("enforce", "report"):
+        assert nag_errors(org_built[mode]["stack"]) == []
+
+
+def test_without_the_organization_nothing_of_the_fanout_is_added(built: dict[str, Any]) -> None:
+    template = built["templates"]["enforce"]
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
+    template.resource_count_is("AWS::DynamoDB::Table", 0)
+    env = _function_env(template)
+    assert not {"TARGET_ACCOUNTS", "WORK_QUEUE_URL", "MEMBER_ROLE_NAME"} & set(env)
+
+
+def _member_role(assembly: Any) -> dict[str, Any]:
+    assert assembly.member is not None
+    [role] = [r for r in Template.from_stack(assembly.member).find_resources("AWS::IAM::Role").values()
+              if r["Properties"].get("RoleName") == "opsauto-member-key-rotation"]
+    return dict(role)
+
+
+def _role_actions(role: dict[str, Any]) -> dict[str, set[str]]:
+    return {s["Sid"]: set(actions_of(s)) for p in role["Properties"]["Policies"] for s in p["PolicyDocument"][
+        "Statement"]}
+
+
+def test_member_role_has_the_sweeps_statements_and_is_read_only_in_report_mode(org_built: dict[str, Any]) -> None:
+    enforce = _role_actions(_member_role(org_built["enforce"]["assembly"]))
+    report = _role_actions(_member_role(org_built["report"]["assembly"]))
+    reads = {"ListUsers": {"iam:ListUsers"},
+             "ReadEveryUsersKeys": {"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserTags"},
+             "ReadCredentialReport": {"iam:GenerateCredentialReport", "iam:GetCredentialReport"}}
+    assert report == reads
+    # enforce: deactivate and delete, and the record of a deactivation (a tag on the user) the sweep writes first
+    assert enforce == {**reads, "RetireStaleKeys": {"iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser",
+                                                    "iam:UntagUser"}}
+    # No rotation in member accounts: no key is created there, no secret read.
+    every = set().union(*enforce.values())
+    assert "iam:CreateAccessKey" not in every and not any(a.startswith("secretsmanager:") for a in every)
+    trust = json.dumps(_member_role(org_built["enforce"]["assembly"])["Properties"]["AssumeRolePolicyDocument"])
+    assert ":role/opsauto-key-rotation-hub" in trust and "aws:PrincipalOrgID" in trust

@@ -107,3 +107,14 @@ def test_invalid_settings_name_the_key_path(settings_: dict[str, Any], path: str
     with pytest.raises(SettingsError) as info:
         load_settings({"automations": {"ec2_scheduler": settings_}})
     assert f"{path}:" in str(info.value)
+
+
+def test_a_schedule_name_that_cannot_be_a_tag_value_is_malformed_not_fatal() -> None:
+    """The function applies the same name rule as synth: such a schedule is reported, the others still run."""
+    from ec2_scheduler.config import parse_schedules_setting
+
+    period = [{"days": "*", "start": "08:00", "stop": "18:00"}]
+    raw = {"office": {"timezone": "UTC", "periods": period}, "-bad*name": {"timezone": "UTC", "periods": period}}
+    schedules, bad = parse_schedules_setting(raw)
+    assert list(schedules) == ["office"]
+    assert "must be a tag value" in bad["-bad*name"]

@@ -196,3 +196,16 @@ def test_warning_before_the_action_says_what_and_when() -> None:
     quiet = replace(TH, warn_days_before=0)
     assert decide(k, now=T0 + timedelta(days=84), thresholds=quiet).action is Action.WARN  # by age (>= 80)
     assert "will be" not in decide(k, now=T0 + timedelta(days=84), thresholds=quiet).reason
+
+
+def test_a_deactivation_says_when_the_key_will_be_deleted() -> None:
+    """The deactivation's report is the warning ahead of the deletion: with grace_days <= warn_days_before
+    no later sweep could warn a full warn_days_before ahead."""
+    at = T0 + timedelta(days=100)
+    off = decide(key(created=T0), now=at, thresholds=TH)
+    assert off.action is Action.DEACTIVATE
+    assert (off.due, off.due_action) == (T0 + timedelta(days=120), Action.DELETE)  # by age: 120 > 100 + 7
+    assert "will be deleted on 2026-05-01 00:00Z (in 20 days) unless reactivated" in off.reason
+    late = decide(key(created=T0), now=T0 + timedelta(days=200), thresholds=TH)
+    assert late.due == T0 + timedelta(days=207)  # grace_days after this deactivation
+    assert "will be deleted on 2026-07-27 00:00Z (in 7 days) unless reactivated" in late.reason
