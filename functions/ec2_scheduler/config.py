@@ -15,6 +15,8 @@ from typing import Any
 
 from ec2_scheduler.schedule import Schedule, ScheduleError, parse_schedules
 from shared.config import ConfigError, env_bool, env_int, env_json, env_mode, env_str
+from shared.fanout import FanoutConfig
+from shared.targets import TargetSpec
 from shared.targets import parse_regions as parse_region_names
 
 OWN_REGION = "self"  # REGIONS=self: the function's own region (AWS_REGION)
@@ -79,7 +81,9 @@ def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, st
 @dataclass(frozen=True)
 class Config:
     """From ``SCHEDULES``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``, ``INCLUDE_RDS`` and
-    ``NOTIFY_TOPIC_ARN``."""
+    ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` / ``TARGET_OUS`` / ``MEMBER_ROLE_NAME``
+    (``targets``, ``shared.targets``) and the work queue's variables (``fanout``, ``shared.fanout``; None
+    without ``WORK_QUEUE_URL``: one run in this account, as before)."""
 
     schedules: Mapping[str, Schedule]
     bad_schedules: Mapping[str, str]
@@ -89,6 +93,8 @@ class Config:
     topic_arn: str
     max_changes: int
     include_rds: bool
+    targets: TargetSpec
+    fanout: FanoutConfig | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -98,13 +104,17 @@ class Config:
             tag_key = parse_tag_key(env_str("TAG_KEY", env=source))
         except ValueError as exc:
             raise ConfigError(f"TAG_KEY: {exc}") from None
+        regions = parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION"))
         return cls(
             schedules=schedules,
             bad_schedules=bad,
             tag_key=tag_key,
             mode=env_mode(None, env=source),
-            regions=parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION")),
+            regions=regions,
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
             include_rds=env_bool("INCLUDE_RDS", env=source),
+            # REGIONS=self resolved above: the targets' regions are the same list.
+            targets=TargetSpec.from_env({**source, "REGIONS": ",".join(regions)}),
+            fanout=FanoutConfig.from_env(source),
         )
