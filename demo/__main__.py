@@ -28,8 +28,13 @@ class Outcome:
     seconds: float
 
 
+# Scenarios that span several automations (their module's USES names them).
+CROSS_SCENARIOS = ("organization",)
+
+
 def available() -> list[str]:
-    return [name for name in AUTOMATION_NAMES if (ROOT / "demo" / "scenarios" / f"{name}.py").exists()]
+    return [name for name in (*AUTOMATION_NAMES, *CROSS_SCENARIOS)
+            if (ROOT / "demo" / "scenarios" / f"{name}.py").exists()]
 
 
 def run_scenario(name: str, cdk_out: Path, out_root: Path, verbose: bool = True) -> Outcome:
@@ -37,7 +42,7 @@ def run_scenario(name: str, cdk_out: Path, out_root: Path, verbose: bool = True)
     title = getattr(module, "TITLE", name)
     started = time.perf_counter()
     try:
-        with demo_context(name, cdk_out, out_root, verbose=verbose) as ctx:
+        with demo_context(name, cdk_out, out_root, verbose=verbose, uses=tuple(getattr(module, "USES", ()))) as ctx:
             summary = str(module.run(ctx))
         ok = True
     except Exception as exc:  # a failed scenario is reported, and the others still run

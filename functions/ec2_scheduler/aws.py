@@ -107,11 +107,12 @@ def one_call(resource_id: str, call: Callable[[], Any]) -> BatchResult:
 
 
 class Ec2:
-    """EC2 in one region."""
+    """EC2 in one region: of the function's own account, or of a target account (``ec2_client`` made with
+    the member role's credentials, ``shared.targets_aws.Sessions``)."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, ec2_client: EC2Client | None = None) -> None:
         self.region = region
-        self.client: EC2Client = client("ec2", region)
+        self.client: EC2Client = ec2_client or client("ec2", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         """Every instance carrying ``tag_key`` (any value) that is not terminated, page by page."""
@@ -171,9 +172,9 @@ class Rds:
     RDS has no batch start/stop: one call per resource.
     """
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, rds_client: RDSClient | None = None) -> None:
         self.region = region
-        self.client: RDSClient = client("rds", region)
+        self.client: RDSClient = rds_client or client("rds", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         instances = self.client.get_paginator("describe_db_instances")
@@ -230,9 +231,9 @@ class Rds:
 class Asg:
     """Auto Scaling groups in one region: a tagged group is scheduled as one resource."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, autoscaling_client: AutoScalingClient | None = None) -> None:
         self.region = region
-        self.client: AutoScalingClient = client("autoscaling", region)
+        self.client: AutoScalingClient = autoscaling_client or client("autoscaling", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         paginator = self.client.get_paginator("describe_auto_scaling_groups")

@@ -15,10 +15,13 @@ from typing import Any
 
 from ec2_scheduler.schedule import Schedule, ScheduleError, parse_schedules
 from shared.config import ConfigError, env_bool, env_int, env_json, env_mode, env_str
+from shared.fanout import FanoutConfig
+from shared.targets import TargetSpec
 from shared.targets import parse_regions as parse_region_names
 
 OWN_REGION = "self"  # REGIONS=self: the function's own region (AWS_REGION)
 NO_PARAMETER = "none"  # SCHEDULES_PARAMETER=none: the schedules come from SCHEDULES only
+_SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,120}$")
 _PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
@@ -64,18 +67,35 @@ def parse_regions_variable(value: str, own_region: str | None) -> tuple[str, ...
         raise ConfigError(f"REGIONS: {exc}") from None
 
 
+def parse_schedule_name(name: str) -> str:
+    """A schedule's name is the value of the schedule tag: 1-128 letters, digits, spaces or ``_.:/=+@-``."""
+    if not _SCHEDULE_NAME_RE.fullmatch(name):
+        raise ValueError(f"schedule name {name!r} must be a tag value: 1-128 letters, digits, spaces or "
+                         "_ . : / = + @ -, starting with a letter or digit")
+    return name
+
+
 def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, str]]:
     """``SCHEDULES``: every schedule, and the malformed ones by name (they do not stop the others)."""
     try:
-        return parse_schedules(raw)
+        schedules, bad = parse_schedules(raw)
     except ScheduleError as exc:
         raise ConfigError(f"SCHEDULES: {exc}") from None
+    for name in list(schedules):
+        try:
+            parse_schedule_name(name)
+        except ValueError as exc:
+            bad[name] = str(exc)
+            del schedules[name]
+    return schedules, bad
 
 
 @dataclass(frozen=True)
 class Config:
     """From ``SCHEDULES``, ``SCHEDULES_PARAMETER``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``,
-    ``INCLUDE_RDS``, ``INCLUDE_ASG`` and ``NOTIFY_TOPIC_ARN``."""
+    ``INCLUDE_RDS``, ``INCLUDE_ASG`` and ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` /
+    ``TARGET_OUS`` / ``MEMBER_ROLE_NAME`` (``targets``, ``shared.targets``) and the work queue's variables
+    (``fanout``, ``shared.fanout``; None without ``WORK_QUEUE_URL``: one run in this account, as before)."""
 
     schedules: Mapping[str, Schedule]
     bad_schedules: Mapping[str, str]
@@ -87,6 +107,8 @@ class Config:
     include_rds: bool
     include_asg: bool
     schedules_parameter: str  # SSM parameter with more schedules (JSON like SCHEDULES); "" for none
+    targets: TargetSpec
+    fanout: FanoutConfig | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -101,15 +123,19 @@ class Config:
             parameter = "" if raw_parameter == NO_PARAMETER else parse_parameter_name(raw_parameter)
         except ValueError as exc:
             raise ConfigError(f"SCHEDULES_PARAMETER: {exc}") from None
+        regions = parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION"))
         return cls(
             schedules=schedules,
             bad_schedules=bad,
             tag_key=tag_key,
             mode=env_mode(None, env=source),
-            regions=parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION")),
+            regions=regions,
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
             include_rds=env_bool("INCLUDE_RDS", env=source),
             include_asg=env_bool("INCLUDE_ASG", env=source),
             schedules_parameter=parameter,
+            # REGIONS=self resolved above: the targets' regions are the same list.
+            targets=TargetSpec.from_env({**source, "REGIONS": ",".join(regions)}),
+            fanout=FanoutConfig.from_env(source),
         )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from ec2_scheduler.plan import KIND_LABEL, Decision
 from ec2_scheduler.runner import Outcome, RunResult
+from shared.fanout import Result as TargetResult
+from shared.fanout import RunSummary, TargetOutcome, summary_report
 from shared.reports import ActionReport
 from shared.timeutil import iso
 
@@ -133,3 +136,88 @@ def build_report(result: RunResult) -> ActionReport:
             "sourceProblems": dict(result.source_problems),
         },
     )
+
+
+# --------------------------------------------------------------------------- organization-wide runs
+
+TARGET_LIST_MAX = 15  # ids per list kept for the run's summary (the run table keeps a few KB per target)
+
+
+def _short(decision: Decision) -> str:
+    """The resource without its region (the target's line names it)."""
+    resource = decision.resource
+    return resource.id + (f" ({resource.name})" if resource.name else "")
+
+
+def _ids(outcomes: list[Outcome]) -> list[str]:
+    return [_short(o.decision) for o in outcomes]
+
+
+def target_result(result: RunResult) -> TargetResult:
+    """What one (account, region) of an organization-wide run keeps for the run's summary."""
+    started = result.with_status("started", "would-start")
+    stopped = result.with_status("stopped", "would-stop")
+    lists = {
+        "started": _ids(started),
+        "stopped": _ids(stopped),
+        "refused": _ids(result.with_status("refused")),
+        "failed": [f"{_short(o.decision)}: {o.detail}" for o in result.failed],
+        "bounced": [_short(d) for d in result.bounced],
+        "problems": [f"{_short(d)}: {d.reason}" for d in result.problems],
+    }
+    data: dict[str, object] = {key: values[:TARGET_LIST_MAX] for key, values in lists.items() if values}
+    data.update({f"{key}Count": len(values) for key, values in lists.items() if len(values) > TARGET_LIST_MAX})
+    data["warning"] = bool(result.failed or result.problems or result.bounced or result.refused)
+    detail = _title(result).removeprefix("EC2/RDS scheduler: ")
+    return TargetResult(changes=len(started) + len(stopped), detail="" if detail == "no changes" else detail,
+                        data=data)
+
+
+_TARGET_WORDS = {
+    "enforce": {"started": "started", "stopped": "stopped"},
+    "report": {"started": "would start", "stopped": "would stop"},
+}
+_LIST_WORDS = {"refused": "refused (MAX_CHANGES)", "failed": "failed", "bounced": "started but went back to stopped",
+               "problems": "left alone (schedule problems)"}
+
+
+def _target_line(summary: RunSummary, outcome: TargetOutcome, mode: str) -> str | None:
+    words = {**_TARGET_WORDS[mode], **_LIST_WORDS}
+    parts = []
+    for key, word in words.items():
+        values = outcome.data.get(key)
+        if not values:
+            continue
+        more = int(outcome.data.get(f"{key}Count", len(values))) - len(values)
+        listed = ", ".join(f"`{value}`" for value in values) + (f" and {more} more" if more > 0 else "")
+        parts.append(f"{word} {listed}")
+    if not parts:
+        return None
+    return f"- {summary.label(outcome.target.account)} {outcome.target.region}: " + "; ".join(parts)
+
+
+def run_summary_report(summary: RunSummary, mode: str) -> ActionReport | None:
+    """The one report of an organization-wide run: every target's changes and problems, every failed target,
+    the accounts left out. None when nothing changed (or would), failed or needs a look."""
+    warned = any(o.data.get("warning") for o in summary.succeeded)
+    if not (summary.reportable or warned):
+        return None
+    lines = [line for o in sorted(summary.succeeded, key=lambda o: o.target)
+             if (line := _target_line(summary, o, mode)) is not None]
+    accounts = len({t.account for t in summary.targets})
+    extra = [f"Run at {iso(summary.time)} over {accounts} accounts, {len(summary.targets)} targets (account and "
+             f"region; mode `{mode}`).", ""]
+    if lines:
+        extra += ["**Changes and problems**", *lines, ""]
+    steps = []
+    if warned:
+        steps.append("Resources that failed or were left alone are retried at the next run; see each line above "
+                     "and the function's logs for the run id.")
+    if mode == "report" and summary.changes:
+        steps.append("Set mode to enforce to act on these.")
+    report = summary_report(summary, mode=mode, event_type="ScheduledStartStop",
+                            what="instances and databases " + ("to start or stop" if mode == "report"
+                                                               else "started or stopped"),
+                            extra_lines=extra, next_steps=steps)
+    return replace(report, severity="warning" if warned or report.severity == "warning" else "info",
+                   keywords=["ec2", "rds", "schedule", "organization"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,8 +18,10 @@ from ec2_scheduler.config import Config
 from ec2_scheduler.plan import Decision, Plan, Resource, TagKeys, chunks, format_state_tag, plan
 from shared.clients import client
 from shared.errors import is_transient
+from shared.fanout import Result as TargetResult
+from shared.fanout import RunSummary, TargetFailed, TargetWork
 from shared.observability import MetricUnit, logger, metrics
-from shared.reports import ReportPublisher
+from shared.reports import ActionReport, ReportPublisher
 
 Status = Literal["started", "stopped", "would-start", "would-stop", "failed", "refused"]
 
@@ -270,13 +272,22 @@ def handle(config: Config, now: datetime) -> dict[str, Any]:
     from ec2_scheduler.report import build_report
 
     resolved = sources.resolve(config, now, aws.schedules_parameter, aws.Calendars)
-    config = resolved.config
+    result = run(resolved.config, now)
+    result.source_problems.update(resolved.problems)
+    outcome = _observe(resolved.config, result)
+    if result.reportable:
+        outcome["reportMessageId"] = ReportPublisher(client("sns"), config.topic_arn).publish(build_report(result))
+    if result.error is not None:
+        raise result.error
+    return outcome
+
+
+def _observe(config: Config, result: RunResult) -> dict[str, Any]:
+    """The run's metrics and logs; returns its summary."""
     for name, error in config.bad_schedules.items():
         logger.warning("malformed schedule: resources using it are left alone", schedule=name, reason=error)
-    for source, problem in resolved.problems.items():
+    for source, problem in result.source_problems.items():
         logger.warning("schedule source not read", source=source, reason=problem)
-    result = run(config, now)
-    result.source_problems.update(resolved.problems)
     metrics.add_metric("InstancesStarted", MetricUnit.Count, len(result.started))
     metrics.add_metric("InstancesStopped", MetricUnit.Count, len(result.stopped))
     metrics.add_metric("ScheduleErrors", MetricUnit.Count, len(result.problems))
@@ -290,10 +301,6 @@ def handle(config: Config, now: datetime) -> dict[str, Any]:
     outcome = summary(result)
     logger.info("run finished", extra={"summary": {k: v for k, v in outcome.items() if k != "decisions"},
                                        "decisions": outcome["decisions"]})
-    if result.reportable:
-        outcome["reportMessageId"] = ReportPublisher(client("sns"), config.topic_arn).publish(build_report(result))
-    if result.error is not None:
-        raise result.error
     return outcome
 
 
@@ -320,3 +327,38 @@ def summary(result: RunResult) -> dict[str, Any]:
         "sourceProblems": dict(result.source_problems),
         "decisions": dict(counts),
     }
+
+
+# --------------------------------------------------------------------------- organization-wide runs
+# The scheduled invocation sends one work item per (account, region) (``shared.fanout_run``); each is worked
+# on by ``run_target`` with clients in that account, and the run's one report is built by ``summarize_run``.
+
+
+def run_target(config: Config, work: TargetWork) -> TargetResult:
+    """One (account, region) of an organization-wide run, at the run's moment, with the target's clients.
+
+    A transient failure is raised (SQS delivers the item again); a region that cannot be described (not
+    enabled in that account, an SCP) fails the target at once; MAX_CHANGES holds per target.
+    """
+    region = work.target.region
+    resolved = sources.resolve(config, work.now, aws.schedules_parameter, aws.Calendars)  # read in the hub
+    result = run(replace(resolved.config, regions=(region,)), work.now,
+                 ec2_for=lambda name: Ec2(name, work.client("ec2")),
+                 rds_for=lambda name: Rds(name, work.client("rds")),
+                 asg_for=lambda name: Asg(name, work.client("autoscaling")))
+    result.source_problems.update(resolved.problems)
+    _observe(resolved.config, result)
+    if result.error is not None:
+        raise result.error
+    if region in result.region_errors:
+        raise TargetFailed(f"could not describe: {result.region_errors[region]}")
+    from ec2_scheduler.report import target_result
+
+    return target_result(result)
+
+
+def summarize_run(config: Config, summary: RunSummary) -> ActionReport | None:
+    """The organization-wide run's one report (None when no target changed, failed or had a problem)."""
+    from ec2_scheduler.report import run_summary_report
+
+    return run_summary_report(summary, config.mode)

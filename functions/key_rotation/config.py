@@ -40,6 +40,7 @@ def parse_exempt_tag(value: str) -> tuple[str, str] | None:
 # IAM user names: letters, digits and +=,.@_- (1-64); paths: "/" or "/a/b/" (1-512).
 _USER_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
 _IAM_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
 
 
 def parse_user_name(value: str) -> str:
@@ -47,6 +48,14 @@ def parse_user_name(value: str) -> str:
     if not _USER_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not an IAM user name (1-64 letters, digits and +=,.@_-)")
     return value
+
+
+def parse_exempt_group(value: str) -> str:
+    """An IAM group name (1-128 letters, digits and ``+=,.@_-``), or empty for no exempt group."""
+    name = value.strip()
+    if name and not _GROUP_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not an IAM group name (1-128 letters, digits and +=,.@_-)")
+    return name
 
 
 def parse_iam_path(value: str) -> str:
@@ -122,7 +131,7 @@ class Config:
             mode=env_mode(None, env=source),
             thresholds=thresholds,
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
-            exempt_group=env_present("EXEMPT_GROUP", env=source),
+            exempt_group=parsed("EXEMPT_GROUP", parse_exempt_group, env_present("EXEMPT_GROUP", env=source)),
             exempt_tag=exempt_tag,
             managed_secrets=managed,
             notify_topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),

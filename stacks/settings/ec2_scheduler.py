@@ -8,7 +8,6 @@ validates them again at run time (and validates the schedules parameter with the
 from __future__ import annotations
 
 import json
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +16,7 @@ from ec2_scheduler.config import (
     NO_PARAMETER,
     parse_parameter_name,
     parse_regions,
+    parse_schedule_name,
     parse_tag_key,
     regions_variable,
 )
@@ -35,7 +35,6 @@ from ec2_scheduler.schedule import (
 from shared.names import parse_kms_key_arn
 from stacks.settings.base import AutomationSettings, StrictModel
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
 # Lambda allows 4 KB for all environment variables together (names and values); the stack and the
 # platform add NOTIFY_TOPIC_ARN and the Powertools variables to the ones of function_environment().
 LAMBDA_ENVIRONMENT_LIMIT = 4096
@@ -194,9 +193,7 @@ class Ec2SchedulerSettings(AutomationSettings):
     @classmethod
     def _names(cls, value: dict[str, ScheduleSettings]) -> dict[str, ScheduleSettings]:
         for name, schedule in value.items():
-            if not _NAME_RE.match(name):
-                raise ValueError(f"schedule name {name!r} must be a tag value: 1-128 letters, digits, spaces or "
-                                 "_ . : / = + @ -, starting with a letter or digit")
+            parse_schedule_name(name)
             parse_schedule(name, schedule.as_json())  # the function's own parser agrees
         return value
 

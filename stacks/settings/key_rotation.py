@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from key_rotation.config import parse_exempt_tag, parse_iam_path, parse_owner_tag, parse_thresholds, parse_user_name
+from key_rotation.config import (
+    parse_exempt_group,
+    parse_exempt_tag,
+    parse_iam_path,
+    parse_owner_tag,
+    parse_thresholds,
+    parse_user_name,
+)
 from shared.names import parse_secret_name
 from stacks.settings.base import AutomationSettings, StrictModel
 
@@ -78,8 +85,8 @@ class KeyRotationSettings(AutomationSettings):
     mode: Literal["report", "enforce"] = Field(
         "report", description="Sweep mode: 'report' changes nothing and says what it would do; 'enforce' acts."
     )
-    exempt_group: str = Field(
-        "", pattern=r"^([A-Za-z0-9_+=,.@-]{1,128})?$", description="IAM group whose members' keys are only reported."
+    exempt_group: Annotated[str, AfterValidator(parse_exempt_group)] = Field(
+        "", description="IAM group whose members' keys are only reported."
     )
     exempt_tag: str = Field(
         "", description="User tag 'Key=Value' whose carriers' keys are only reported (empty: none)."

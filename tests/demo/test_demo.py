@@ -6,6 +6,7 @@ and each scenario runs the functions from those synthesized assets against moto.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -31,12 +32,13 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_enabled_automation_has_a_synthesized_function(cdk_out: Path) -> None:
     functions = read_functions(cdk_out)
-    for name in available():
-        assert name in functions, f"{name} has a demo scenario but no synthesized function"
-        for spec in functions[name]:
-            assert (spec.asset_dir / "handler.py").exists()
-            assert (spec.asset_dir / name / "handler.py").exists()
-            assert (spec.asset_dir / "shared" / "reports.py").exists()
+    for scenario in available():
+        for name in getattr(importlib.import_module(f"demo.scenarios.{scenario}"), "USES", [scenario]):
+            assert name in functions, f"{name} has a demo scenario but no synthesized function"
+            for spec in functions[name]:
+                assert (spec.asset_dir / "handler.py").exists()
+                assert (spec.asset_dir / name / "handler.py").exists()
+                assert (spec.asset_dir / "shared" / "reports.py").exists()
 
 
 @pytest.mark.parametrize("automation", available())

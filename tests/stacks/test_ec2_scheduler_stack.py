@@ -180,3 +180,86 @@ def test_bad_settings_fail_with_the_key_named(settings: dict[str, Any], message:
     with pytest.raises(SettingsError) as info:
         load_settings({"automations": {"ec2_scheduler": settings}})
     assert message in str(info.value)
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+ORG = {"enabled": True, "organizational_units": ["ou-ab12-cd34ef56"], "accounts": ["111122223333"],
+       "regions": ["eu-central-1", "eu-west-1"], "max_concurrency": 25}
+# What the function does to the resources it schedules (its bookkeeping: logs, queues, table, topic, apart).
+RESOURCE_SERVICES = ("ec2:", "rds:", "kms:CreateGrant")
+
+
+def _org(mode: str = "enforce") -> tuple[Any, Any]:
+    assembly = build_with("ec2_scheduler", {**SETTINGS, "mode": mode}, project={"organization": ORG})
+    assert assembly.member is not None
+    return assembly.stacks["ec2_scheduler"], assembly.member
+
+
+@pytest.fixture(scope="module")
+def org_built() -> tuple[Any, Any]:
+    return _org()
+
+
+def _resource_statements(statements: list[dict[str, Any]]) -> list[str]:
+    """The statements on scheduled resources, comparable across templates (Sid, actions, resources, conditions)."""
+    found = []
+    for statement in statements:
+        actions = sorted(a for a in _actions(statement) if a.startswith(RESOURCE_SERVICES))
+        if actions:
+            found.append(json.dumps({"Actions": actions, "Resource": statement["Resource"],
+                                     "Condition": statement.get("Condition")}, sort_keys=True))
+    return sorted(found)
+
+
+def _member_role_statements(member: Any) -> list[dict[str, Any]]:
+    [role] = [r for r in template(member).find_resources("AWS::IAM::Role").values()
+              if r["Properties"].get("RoleName") == "opsauto-member-ec2-scheduler"]
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+@pytest.mark.parametrize("mode", ["enforce", "report"])
+def test_member_role_statements_are_the_functions_own(mode: str) -> None:
+    stack, member = _org(mode)
+    own = _resource_statements(role_statements(template(stack), "lambda.amazonaws.com"))
+    assert own == _resource_statements(_member_role_statements(member))
+    if mode == "report":
+        assert all(json.loads(s)["Actions"] in (["ec2:DescribeInstances"],
+                                                ["rds:DescribeDBClusters", "rds:DescribeDBInstances"],
+                                                ["ec2:DescribeInstances", "rds:DescribeDBClusters",
+                                                 "rds:DescribeDBInstances"]) for s in own), own
+
+
+def test_org_wide_fanout_wiring(org_built: tuple[Any, Any]) -> None:
+    stack, _ = org_built
+    t = template(stack)
+    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": 25},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]})
+    queues = t.find_resources("AWS::SQS::Queue")
+    [work] = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert work["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert work["Properties"]["VisibilityTimeout"] == 6 * SETTINGS["timeout_seconds"]
+    dead_letters = work["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    alarms = t.find_resources("AWS::CloudWatch::Alarm")
+    assert any(dead_letters in json.dumps(a["Properties"].get("Dimensions", [])) for a in alarms.values())
+    [function] = [f for f in t.find_resources("AWS::Lambda::Function").values()
+                  if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == "ec2_scheduler"]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["TARGET_ACCOUNTS"] == "organization,111122223333" and env["TARGET_OUS"] == "ou-ab12-cd34ef56"
+    assert env["MEMBER_ROLE_NAME"] == "opsauto-member-ec2-scheduler"
+    assert env["REGIONS"] == "eu-central-1,eu-west-1"
+    assert {"WORK_QUEUE_URL", "RUN_TABLE_NAME", "WORK_MAX_RECEIVES", "RUN_DEADLINE_SECONDS"} <= set(env)
+    t.has_resource_properties("AWS::IAM::Role", {"RoleName": "opsauto-ec2-scheduler-hub"})
+    statements = role_statements(t, "lambda.amazonaws.com")
+    assume = [s for s in statements if s.get("Sid") == "AssumeMemberRole"]
+    assert len(assume) == 1 and ":role/opsauto-member-ec2-scheduler" in json.dumps(assume[0]["Resource"])
+    assert nag_errors(stack) == []
+
+
+def test_without_organization_no_fanout_and_no_target_variables(built: tuple[Any, Template]) -> None:
+    _, t = built
+    t.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
+    t.resource_count_is("AWS::DynamoDB::Table", 0)
+    env = json.dumps([f["Properties"]["Environment"] for f in t.find_resources("AWS::Lambda::Function").values()])
+    assert "TARGET_ACCOUNTS" not in env and "WORK_QUEUE_URL" not in env

@@ -168,3 +168,45 @@ def test_invalid_settings_name_the_key_path(settings_: dict[str, Any], path: str
     with pytest.raises(SettingsError) as info:
         load_settings({"automations": {"ec2_scheduler": settings_}})
     assert f"{path}:" in str(info.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.fixed_dictionaries({
+    "enabled": st.just(True),
+    "organizational_units": st.lists(st.sampled_from(["ou-ab12-cd34ef56", "ou-ab12-77aa88bb", "r-ab12"]),
+                                     unique=True, max_size=2),
+    "accounts": st.lists(st.sampled_from(["111122223333", "444455556666"]), unique=True, max_size=2),
+    "regions": st.lists(st.sampled_from(["eu-west-1", "us-east-1"]), unique=True, max_size=2),
+}).filter(lambda org: org["organizational_units"] or org["accounts"]),
+    st.lists(st.sampled_from(["eu-central-1", "ap-south-1"]), unique=True, max_size=2))
+def test_organization_environment_round_trip(org: dict[str, Any], own_regions: list[str]) -> None:
+    from stacks.settings.organization import OrganizationSettings
+
+    model = Ec2SchedulerSettings(regions=own_regions)
+    env = {**model.function_environment(),
+           **OrganizationSettings(**org).function_environment("opsauto", "ec2_scheduler", own_regions),
+           "NOTIFY_TOPIC_ARN": TOPIC, "AWS_REGION": "eu-west-3"}
+    config = Config.from_env(env)
+    assert config.regions == (tuple(own_regions) or tuple(org["regions"]) or ("eu-west-3",))
+    assert config.targets.regions == config.regions and not config.targets.local_only
+    assert config.targets.accounts == tuple(org["accounts"])
+    assert config.targets.parents == tuple(org["organizational_units"])
+    assert config.targets.role_name == "opsauto-member-ec2-scheduler"
+    assert config.fanout is None  # the work queue's variables come from the stack's Fanout construct
+
+
+def test_without_organization_the_function_works_in_its_own_account() -> None:
+    config = Config.from_env({**Ec2SchedulerSettings().function_environment(), "NOTIFY_TOPIC_ARN": TOPIC,
+                              "AWS_REGION": "eu-west-3"})
+    assert config.targets.local_only and config.targets.regions == ("eu-west-3",) and config.fanout is None
+
+
+def test_a_schedule_name_that_cannot_be_a_tag_value_is_malformed_not_fatal() -> None:
+    """The function applies the same name rule as synth: such a schedule is reported, the others still run."""
+    from ec2_scheduler.config import parse_schedules_setting
+
+    period = [{"days": "*", "start": "08:00", "stop": "18:00"}]
+    raw = {"office": {"timezone": "UTC", "periods": period}, "-bad*name": {"timezone": "UTC", "periods": period}}
+    schedules, bad = parse_schedules_setting(raw)
+    assert list(schedules) == ["office"]
+    assert "must be a tag value" in bad["-bad*name"]
