@@ -36,6 +36,7 @@ import pytest
 from moto import mock_aws
 
 from demo.harness import OpsTopicTap
+from tests.functions.ec2_scheduler.conftest import launch_time_on_start
 from tests.lifetime.kit import (
     EC2_THROTTLING,
     Fault,
@@ -317,6 +318,7 @@ def simulate(start: dt.datetime, end: dt.datetime, seed: int,  # noqa: C901  the
         sources.reset()
         aws.reset_parameters()
         clock = SimClock(start)
+        launch_time_on_start(monkeypatch, lambda: clock.now)  # retain_running reads LaunchTime, as on AWS
         sim = Simulation(seed=seed, clock=clock)
         rng = sim.rng
         with FaultInjector(clock) as faults:

@@ -92,9 +92,28 @@ class Account:
         return self.tap.messages()
 
 
+def launch_time_on_start(monkeypatch: pytest.MonkeyPatch, now: Callable[[], Any]) -> None:
+    """EC2's ``LaunchTime`` is the time of the instance's last start (AWS: "The time that the instance was
+    last launched"); moto keeps the first one. Make moto's StartInstances set it, as AWS does."""
+    from moto.ec2.models.instances import Instance
+
+    original = Instance.start
+
+    def start(self: Any) -> Any:
+        previous = original(self)
+        if previous.name != "running":
+            self.launch_time = now()
+        return previous
+
+    monkeypatch.setattr(Instance, "start", start)
+
+
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    from moto.core.utils import utcnow
+
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # much faster; the tests use a made-up AMI id
+    launch_time_on_start(monkeypatch, utcnow)
     with mock_aws():
         tap = OpsTopicTap(REGION)
         topic_arn = tap.topic_arn
