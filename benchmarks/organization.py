@@ -90,7 +90,7 @@ def scheduler_config(units: list[str], regions: tuple[str, ...], queue_url: str,
     """The function's Config as its stack's environment gives it organization-wide."""
     return Config.from_env({
         "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "report", "MAX_CHANGES": "500",
-        "INCLUDE_RDS": "true", "INCLUDE_ASG": "true", "SCHEDULES_PARAMETER": "none", "REGIONS": ",".join(regions),
+        "INCLUDE_RDS": "true", "INCLUDE_ASG": "false", "SCHEDULES_PARAMETER": "none", "REGIONS": ",".join(regions),
         "NOTIFY_TOPIC_ARN": topic,
         "TARGET_ACCOUNTS": "organization", "TARGET_OUS": ",".join(units), "MEMBER_ROLE_NAME": ROLE,
         "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": table, "WORK_MAX_RECEIVES": "3",

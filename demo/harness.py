@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -147,6 +147,10 @@ def lambda_context(automation: str) -> FakeContext:
 
 _ASSET_MODULE_ROOTS = ("handler", "shared")
 
+# Wraps every invocation: (context, automation, environment) -> a context manager yielding environment
+# variables to add (the tests run each function under its synthesized role this way: tests/iam).
+AroundInvoke = Callable[["DemoContext", str, dict[str, str]], contextlib.AbstractContextManager[dict[str, str]]]
+
 
 @dataclass
 class DemoContext:
@@ -160,6 +164,7 @@ class DemoContext:
     _loaded: dict[str, Path] = field(default_factory=dict)
     _reports: list[dict[str, Any]] = field(default_factory=list)
     verbose: bool = True
+    around_invoke: AroundInvoke | None = None
     _log_file: Any = None
 
     # -- AWS
@@ -228,9 +233,10 @@ class DemoContext:
         environment = env if env is not None else self.function_env(name)
         module = self._load(name, environment)
         asset = self.spec(name).asset_dir
+        around = self.around_invoke(self, name, environment) if self.around_invoke else contextlib.nullcontext({})
         sys.path.insert(0, str(asset))
         try:
-            with _patched_env(environment), self._capture(name):
+            with around as extra, _patched_env({**environment, **extra}), self._capture(name):
                 return module.handler(event, lambda_context(name))
         finally:
             sys.path.remove(str(asset))
@@ -349,11 +355,12 @@ def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[OpsTopicTap]:
 
 @contextlib.contextmanager
 def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool = True,
-                 uses: tuple[str, ...] = ()) -> Iterator[DemoContext]:
+                 uses: tuple[str, ...] = (), around_invoke: AroundInvoke | None = None) -> Iterator[DemoContext]:
     """Everything one scenario needs: a fresh embedded AWS, the receiver, the synthesized functions.
 
     ``automation`` names the scenario (and its output folder); ``uses`` the other automations whose functions
-    it invokes (a scenario spanning several).
+    it invokes (a scenario spanning several). ``around_invoke`` wraps every invocation (tests/iam runs each
+    function under its synthesized role this way).
     """
     functions = read_functions(cdk_out)
     # The asset's modules replace same-named ones (functions/ in tests) only for this scenario.
@@ -368,7 +375,8 @@ def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool =
                     for old in out_dir.iterdir():
                         if old.is_file():
                             old.unlink()
-                context = DemoContext(automation, functions, receiver, out_dir, tap, verbose=verbose)
+                context = DemoContext(automation, functions, receiver, out_dir, tap, verbose=verbose,
+                                      around_invoke=around_invoke)
                 try:
                     yield context
                 finally:

@@ -34,6 +34,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from shared.reports import SEVERITIES
+from stacks.checkov import skip_check
 from stacks.organization import reach
 from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
@@ -193,6 +194,7 @@ class AlertsStack(Stack):
             description=f"{project.prefix} alerts: chat destinations, "
             '{"destinations": [{"type": "slack|teams|webhook", "url": "https://...", "min_severity": "info"}]}',
             secret_string_value=SecretValue.unsafe_plain_text(json.dumps(PLACEHOLDER)),
+            encryption_key=core.key,  # webhook URLs are credentials: the project key, not the AWS managed one
         )
         suppress(self.secret, "AwsSolutions-SMG4", "The secret holds incoming-webhook URLs issued by Slack / Teams; "
                  "they cannot be rotated by a Lambda, only re-issued by a person in the chat tool")
@@ -208,8 +210,10 @@ class AlertsStack(Stack):
                 point_in_time_recovery_enabled=False),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        suppress(self.deliveries, "AwsSolutions-DDB3", "Delivery records expire within 15 days (TTL) and are "
-                 "rebuilt by the next delivery; a backup would restore nothing of value")
+        no_backup = ("Delivery records expire within 15 days (TTL) and are rebuilt by the next delivery; a backup "
+                     "would restore nothing of value")
+        suppress(self.deliveries, "AwsSolutions-DDB3", no_backup)
+        skip_check(self.deliveries, "CKV_AWS_165", no_backup)
         # What a destination could not take: the rendered message and the reason (depth alarmed).
         self.undelivered, self.undelivered_alarm = dead_letter_queue(
             self, "Undelivered", project=project, core=core,
@@ -225,6 +229,7 @@ class AlertsStack(Stack):
             core=core,
             description="Turns CloudWatch alarms, log errors, AWS events and action reports into Slack / Teams / "
             "webhook messages",
+            publishes_reports=False,
             environment={
                 **settings.function_environment(),
                 # Organization-wide: account names from Organizations (no member role: alerts only receives).
@@ -243,10 +248,13 @@ class AlertsStack(Stack):
         self.ops.add_to_role_policy(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
         )
+        self.ops.add_to_role_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[core.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}}))
 
-        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                              "dynamodb:DeleteItem")
-        self.undelivered.grant_send_messages(self.ops.role)
+        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        self.ops.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                                        resources=[self.undelivered.queue_arn]))
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:

@@ -4,7 +4,7 @@ The function's role may start/stop/tag only EC2 instances, RDS databases and Aut
 carry the schedule tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs
 have no resource-level permissions), create grants on the configured KMS keys for encrypted volumes, and
 read exactly the calendars the schedules name (the S3 objects, the Change Calendars) and the one
-schedules parameter (in the hub account: ``source_statements``).
+schedules parameter.
 
 With ``organization.enabled`` the function works in every target account and region: its role is named
 ``<prefix>-ec2-scheduler-hub`` and may assume the member role (which carries ``resource_statements`` in each
@@ -38,7 +38,8 @@ def resource_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyStatem
     function's own role, and the member role of every target account (``stacks.member_stack``) alike.
 
     Describe everything (no resource-level permissions); in enforce mode start/stop/tag only instances and
-    databases carrying the tag key, tag writes limited to ``<tag_key>State`` / ``<tag_key>Error``, and grants
+    databases and Auto Scaling groups carrying the tag key, tag writes limited to ``<tag_key>State`` /
+    ``<tag_key>Error`` (``<tag_key>Sizes`` on groups), and grants
     for EC2 on the listed KMS keys (encrypted volumes). Report mode: describe only.
     """
     tag_key, partition, account = settings.tag_key, Aws.PARTITION, Aws.ACCOUNT_ID
@@ -88,30 +89,6 @@ def resource_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyStatem
     return statements
 
 
-def source_statements(settings: Ec2SchedulerSettings, stack: Stack) -> list[iam.PolicyStatement]:
-    """Reads of the schedule sources, in the hub account only: exactly the calendars named (the iCalendar
-    objects, the Change Calendar documents) and the one schedules parameter. Reads: also in report mode."""
-    objects, change_calendars = [], []
-    for ref in settings.calendar_refs():
-        kind, name = calendar_location(ref)
-        if kind == "s3":
-            bucket, key = s3_location(ref)
-            objects.append(f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}")
-        else:
-            change_calendars.append(stack.format_arn(service="ssm", resource="document", resource_name=name))
-    statements = []
-    if objects:
-        statements.append(iam.PolicyStatement(sid="ReadCalendarFiles", actions=["s3:GetObject"], resources=objects))
-    if change_calendars:
-        statements.append(iam.PolicyStatement(sid="ReadChangeCalendars", actions=["ssm:GetCalendarState"],
-                                              resources=change_calendars))
-    if settings.schedules_parameter:
-        statements.append(iam.PolicyStatement(sid="ReadSchedulesParameter", actions=["ssm:GetParameter"], resources=[
-            stack.format_arn(service="ssm", resource="parameter",
-                             resource_name=settings.schedules_parameter.lstrip("/"))]))
-    return statements
-
-
 class Ec2SchedulerStack(Stack):
     def __init__(
         self,
@@ -134,7 +111,7 @@ class Ec2SchedulerStack(Stack):
             automation=AUTOMATION,
             project=project,
             core=core,
-            description="Starts and stops tagged EC2 instances, RDS databases and Auto Scaling groups on schedules",
+            description="Starts and stops tagged EC2 instances and RDS databases on named schedules",
             environment=environment,
             memory_mb=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
@@ -144,8 +121,9 @@ class Ec2SchedulerStack(Stack):
         )
         function = self.ops.function
         statements = resource_statements(settings)
-        for statement in statements[1:] + source_statements(settings, self):
+        for statement in statements[1:]:
             function.add_to_role_policy(statement)
+        self._grant_sources(function, settings)
         describe = iam.Policy(self, "DescribePolicy", statements=statements[:1])
         describe.attach_to_role(self.ops.role)
         suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances and autoscaling:DescribeAutoScalingGroups "
@@ -207,6 +185,30 @@ class Ec2SchedulerStack(Stack):
         suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
                  "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
                  applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
+
+    def _grant_sources(self, function: Any, settings: Ec2SchedulerSettings) -> None:
+        """Read on exactly the named calendars (S3 objects, Change Calendars) and the schedules parameter, in
+        the hub's account (the schedules are read there, also for organization-wide runs)."""
+        objects, change_calendars = [], []
+        for ref in settings.calendar_refs():
+            if calendar_location(ref)[0] == "s3":
+                bucket, key = s3_location(ref)
+                objects.append(f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}")
+            else:
+                change_calendars.append(self.format_arn(service="ssm", resource="document",
+                                                        resource_name=calendar_location(ref)[1]))
+        if objects:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadCalendarFiles", actions=["s3:GetObject"],
+                                                            resources=objects))
+        if change_calendars:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadChangeCalendars",
+                                                            actions=["ssm:GetCalendarState"],
+                                                            resources=change_calendars))
+        if settings.schedules_parameter:
+            name = settings.schedules_parameter.lstrip("/")
+            function.add_to_role_policy(iam.PolicyStatement(
+                sid="ReadSchedulesParameter", actions=["ssm:GetParameter"],
+                resources=[self.format_arn(service="ssm", resource="parameter", resource_name=name)]))
 
     def _logical_id(self, construct: Construct) -> str:
         child: Any = construct.node.default_child

@@ -230,11 +230,12 @@ class Rds:
 
 
 class Asg:
-    """Auto Scaling groups in one region: a tagged group is scheduled as one resource."""
+    """Auto Scaling groups in one region (of this account, or of a target account with ``asg_client``): a
+    tagged group is scheduled as one resource."""
 
-    def __init__(self, region: str, autoscaling_client: AutoScalingClient | None = None) -> None:
+    def __init__(self, region: str, asg_client: AutoScalingClient | None = None) -> None:
         self.region = region
-        self.client: AutoScalingClient = autoscaling_client or client("autoscaling", region)
+        self.client: AutoScalingClient = asg_client or client("autoscaling", region)
 
     def describe(self, tag_key: str) -> Iterator[Resource]:
         paginator = self.client.get_paginator("describe_auto_scaling_groups")

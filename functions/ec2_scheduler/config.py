@@ -94,8 +94,9 @@ def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, st
 class Config:
     """From ``SCHEDULES``, ``SCHEDULES_PARAMETER``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``,
     ``INCLUDE_RDS``, ``INCLUDE_ASG`` and ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` /
-    ``TARGET_OUS`` / ``MEMBER_ROLE_NAME`` (``targets``, ``shared.targets``) and the work queue's variables
-    (``fanout``, ``shared.fanout``; None without ``WORK_QUEUE_URL``: one run in this account, as before)."""
+    ``TARGET_OUS`` / ``MEMBER_ROLE_NAME``
+    (``targets``, ``shared.targets``) and the work queue's variables (``fanout``, ``shared.fanout``; None
+    without ``WORK_QUEUE_URL``: one run in this account, as before)."""
 
     schedules: Mapping[str, Schedule]
     bad_schedules: Mapping[str, str]
@@ -118,12 +119,12 @@ class Config:
             tag_key = parse_tag_key(env_str("TAG_KEY", env=source))
         except ValueError as exc:
             raise ConfigError(f"TAG_KEY: {exc}") from None
+        regions = parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION"))
         try:
             raw_parameter = env_str("SCHEDULES_PARAMETER", env=source)
             parameter = "" if raw_parameter == NO_PARAMETER else parse_parameter_name(raw_parameter)
         except ValueError as exc:
             raise ConfigError(f"SCHEDULES_PARAMETER: {exc}") from None
-        regions = parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION"))
         return cls(
             schedules=schedules,
             bad_schedules=bad,

@@ -271,10 +271,10 @@ def handle(config: Config, now: datetime) -> dict[str, Any]:
     (after the report) so that Lambda retries."""
     from ec2_scheduler.report import build_report
 
-    resolved = sources.resolve(config, now, aws.schedules_parameter, aws.Calendars)
-    result = run(resolved.config, now)
-    result.source_problems.update(resolved.problems)
-    outcome = _observe(resolved.config, result)
+    config, source_problems = _resolve(config, now)
+    result = run(config, now)
+    result.source_problems.update(source_problems)
+    outcome = _observe(config, result)
     if result.reportable:
         outcome["reportMessageId"] = ReportPublisher(client("sns"), config.topic_arn).publish(build_report(result))
     if result.error is not None:
@@ -282,12 +282,19 @@ def handle(config: Config, now: datetime) -> dict[str, Any]:
     return outcome
 
 
+def _resolve(config: Config, now: datetime) -> tuple[Config, dict[str, str]]:
+    """The schedules of this run: the parameter's (when set) and the calendars' skip dates applied; the
+    sources that could not be read, by name (the run goes on with the last known ones)."""
+    resolved = sources.resolve(config, now, aws.schedules_parameter, aws.Calendars)
+    for source, problem in resolved.problems.items():
+        logger.warning("schedule source not read", source=source, reason=problem)
+    return resolved.config, dict(resolved.problems)
+
+
 def _observe(config: Config, result: RunResult) -> dict[str, Any]:
     """The run's metrics and logs; returns its summary."""
     for name, error in config.bad_schedules.items():
         logger.warning("malformed schedule: resources using it are left alone", schedule=name, reason=error)
-    for source, problem in result.source_problems.items():
-        logger.warning("schedule source not read", source=source, reason=problem)
     metrics.add_metric("InstancesStarted", MetricUnit.Count, len(result.started))
     metrics.add_metric("InstancesStopped", MetricUnit.Count, len(result.stopped))
     metrics.add_metric("ScheduleErrors", MetricUnit.Count, len(result.problems))
@@ -341,13 +348,13 @@ def run_target(config: Config, work: TargetWork) -> TargetResult:
     enabled in that account, an SCP) fails the target at once; MAX_CHANGES holds per target.
     """
     region = work.target.region
-    resolved = sources.resolve(config, work.now, aws.schedules_parameter, aws.Calendars)  # read in the hub
-    result = run(replace(resolved.config, regions=(region,)), work.now,
+    config, source_problems = _resolve(config, work.now)
+    result = run(replace(config, regions=(region,)), work.now,
                  ec2_for=lambda name: Ec2(name, work.client("ec2")),
                  rds_for=lambda name: Rds(name, work.client("rds")),
                  asg_for=lambda name: Asg(name, work.client("autoscaling")))
-    result.source_problems.update(resolved.problems)
-    _observe(resolved.config, result)
+    result.source_problems.update(source_problems)
+    _observe(config, result)
     if result.error is not None:
         raise result.error
     if region in result.region_errors:

@@ -3,6 +3,7 @@ windows, retain_running, schedules from SSM Parameter Store, iCalendar files in 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from freezegun import freeze_time
 
 from tests.functions.ec2_scheduler.conftest import REGION, SCHEDULES, Account
 
@@ -163,10 +163,10 @@ def test_retain_running_keeps_an_instance_started_by_hand_before_the_start(accou
     (plain,) = account.launch("office-retain", state="stopped")
     for instance in (kept, plain):
         account.set_tag(instance, "ScheduleState", "stopped@2026-11-30T17:05:00Z")
-    with freeze_time("2026-12-01T05:30:00Z"):
-        account.ec2.start_instances(InstanceIds=[kept])  # by hand, Tuesday 06:30 local
-    with freeze_time(TUE_0805):
-        result = run(TUE_0805, **env)
+    account.starts_at = dt.datetime(2026, 12, 1, 5, 30, tzinfo=dt.UTC)
+    account.ec2.start_instances(InstanceIds=[kept])  # by hand, Tuesday 06:30 local
+    account.starts_at = dt.datetime(2026, 12, 1, 7, 5, tzinfo=dt.UTC)
+    result = run(TUE_0805, **env)
     assert result["started"] == [plain]
     assert account.tags(kept)["ScheduleState"] == "running@2026-12-01T07:05:00Z;retained"
     result = run("2026-12-01T17:05:00Z", **env)  # 18:05: the period ends
@@ -187,12 +187,12 @@ def test_retain_running_does_not_keep_a_start_of_its_own_whose_record_failed(acc
     (instance,) = account.launch("office-retain", state="stopped",
                                  tags={"ScheduleState": "stopped@2026-11-30T17:05:00Z"})
     account.fail("CreateTags", lambda params: True, "RequestLimitExceeded")
-    with freeze_time("2026-12-01T07:05:00Z"), pytest.raises(ClientError, match="RequestLimitExceeded"):
+    account.starts_at = dt.datetime(2026, 12, 1, 7, 5, tzinfo=dt.UTC)
+    with pytest.raises(ClientError, match="RequestLimitExceeded"):
         run(TUE_0805, **env)
     assert account.state(instance) == "running"
     account.failures.clear()
-    with freeze_time("2026-12-01T07:06:00Z"):
-        run(TUE_0805, **env)  # Lambda's retry of the same event
+    run(TUE_0805, **env)  # Lambda's retry of the same event
     assert account.tags(instance)["ScheduleState"] == "running@2026-12-01T07:05:00Z"  # not ;retained
     result = run("2026-12-01T17:05:00Z", **env)
     assert result["stopped"] == [instance]
