@@ -138,6 +138,7 @@ class Ec2:
                         asg_group=tags.get("aws:autoscaling:groupName"),
                         state_reason=instance.get("StateReason", {}).get("Code", ""),
                         state_message=instance.get("StateReason", {}).get("Message", ""),
+                        launched=instance.get("LaunchTime"),
                     )
 
     def start(self, ids: list[str]) -> BatchResult:

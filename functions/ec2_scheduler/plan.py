@@ -9,8 +9,9 @@ acts only when the schedule's desired state differs from that recorded state, so
   ``enforced``, which compares the desired state with the actual state instead;
 - an event older than the recorded time (a late retry) changes nothing.
 
-``retain_running``: a resource already running at a period's start that the scheduler did not start (it
-was started by hand) is recorded as ``running@<time>;retained`` and is not stopped at that period's end.
+``retain_running``: an EC2 instance already running at a period's start that was started before it (its
+``LaunchTime``, the time of its last start, is earlier: by hand, not by this scheduler) is recorded as
+``running@<time>;retained`` and is not stopped at that period's end.
 
 Auto Scaling groups carrying the tag are scheduled as one resource: stopped means min, desired and max
 0; the sizes it had are kept in ``<TAG_KEY>Sizes=min=1,desired=2,max=4`` on the group and restored at the
@@ -112,6 +113,7 @@ class Resource:
     state_reason: str = ""  # EC2 StateReason.Code (why it last changed state), e.g. Client.UserInitiatedShutdown
     state_message: str = ""
     maintenance_window: str = ""  # RDS PreferredMaintenanceWindow, e.g. sun:05:00-sun:05:30 (UTC)
+    launched: datetime | None = None  # EC2 LaunchTime: when the instance was last started
     sizes: Sizes | None = None  # an Auto Scaling group's sizes
 
     @property
@@ -356,11 +358,14 @@ def _desired(resource: Resource, schedule: Schedule, now: datetime) -> Desired:
 
 def _retain(resource: Resource, schedule: Schedule, desired: Desired, current: State,
             recorded: Recorded) -> Decision | None:
-    """``retain_running``: running at a start the scheduler did not make: recorded as retained; not stopped
-    at the next stop (recorded stopped, so it is left running as a resource started by hand)."""
+    """``retain_running``: an instance started before the period's start (``LaunchTime``), not by this
+    scheduler: recorded as retained; not stopped at the next stop (recorded stopped, so it is left running
+    as a resource started by hand). A start of the scheduler's own whose record failed has a later
+    ``LaunchTime`` and is not retained."""
     if not schedule.retain_running or current != RUNNING:
         return None
-    if desired.state == RUNNING and recorded.state == STOPPED:
+    started_before = resource.launched is not None and resource.launched < desired.since
+    if desired.state == RUNNING and recorded.state == STOPPED and started_before:
         return Decision(resource, "none", f"{desired.reason}; already running (started by hand): retain_running "
                         "keeps it running past the period's end", schedule.name, RUNNING, record=RUNNING,
                         retained=True)

@@ -110,8 +110,8 @@ class ScheduleSettings(StrictModel):
                                      "its periods (else it keeps running until the next stop).")
     hibernate: bool = Field(default=False, description="Hibernate EC2 instances configured for it instead of stopping "
                             "(others are stopped normally).")
-    retain_running: bool = Field(default=False, description="A resource started by hand before a period's start is "
-                                 "not stopped at that period's end (not with enforced).")
+    retain_running: bool = Field(default=False, description="An EC2 instance started by hand before a period's "
+                                 "start (its LaunchTime) is not stopped at that period's end (not with enforced).")
     maintenance_window: bool = Field(default=False, description="Start a stopped RDS database for its preferred "
                                      "maintenance window (15 minutes ahead) and stop it again after, so that "
                                      "patches are applied.")

@@ -3,6 +3,7 @@ windows, retain_running, schedules from SSM Parameter Store, iCalendar files in 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -162,7 +163,9 @@ def test_retain_running_keeps_an_instance_started_by_hand_before_the_start(accou
     (plain,) = account.launch("office-retain", state="stopped")
     for instance in (kept, plain):
         account.set_tag(instance, "ScheduleState", "stopped@2026-11-30T17:05:00Z")
+    account.starts_at = dt.datetime(2026, 12, 1, 5, 30, tzinfo=dt.UTC)
     account.ec2.start_instances(InstanceIds=[kept])  # by hand, Tuesday 06:30 local
+    account.starts_at = dt.datetime(2026, 12, 1, 7, 5, tzinfo=dt.UTC)
     result = run(TUE_0805, **env)
     assert result["started"] == [plain]
     assert account.tags(kept)["ScheduleState"] == "running@2026-12-01T07:05:00Z;retained"
@@ -171,6 +174,28 @@ def test_retain_running_keeps_an_instance_started_by_hand_before_the_start(accou
     assert account.state(kept) == "running"
     result = run("2026-12-01T20:00:00Z", **env)
     assert result["stopped"] == [] and account.state(kept) == "running"
+
+
+def test_retain_running_does_not_keep_a_start_of_its_own_whose_record_failed(account: Account, run: Run) -> None:
+    """The scheduler starts the instance at 09:00 but cannot record it (throttled): the retried run finds it
+    running with the old record. It started it itself (LaunchTime after the period's start): not retained."""
+    from botocore.exceptions import ClientError
+
+    schedules = {**SCHEDULES, "office-retain": {**SCHEDULES["office"], "retain_running": True}}
+    env = {"SCHEDULES": json.dumps(schedules)}
+    account.max_attempts = 1
+    (instance,) = account.launch("office-retain", state="stopped",
+                                 tags={"ScheduleState": "stopped@2026-11-30T17:05:00Z"})
+    account.fail("CreateTags", lambda params: True, "RequestLimitExceeded")
+    account.starts_at = dt.datetime(2026, 12, 1, 7, 5, tzinfo=dt.UTC)
+    with pytest.raises(ClientError, match="RequestLimitExceeded"):
+        run(TUE_0805, **env)
+    assert account.state(instance) == "running"
+    account.failures.clear()
+    run(TUE_0805, **env)  # Lambda's retry of the same event
+    assert account.tags(instance)["ScheduleState"] == "running@2026-12-01T07:05:00Z"  # not ;retained
+    result = run("2026-12-01T17:05:00Z", **env)
+    assert result["stopped"] == [instance]
 
 
 # ------------------------------------------------------------------------------------ schedules parameter
