@@ -153,7 +153,7 @@ def run(count: int = 5000) -> dict[str, Any]:
         sns = boto3.client("sns", REGION)
         os.environ.update({
             "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "enforce", "REGIONS": REGION,
-            "MAX_CHANGES": str(count), "INCLUDE_RDS": "true",
+            "MAX_CHANGES": str(count), "INCLUDE_RDS": "true", "INCLUDE_ASG": "true", "SCHEDULES_PARAMETER": "none",
             "NOTIFY_TOPIC_ARN": sns.create_topic(Name="ops")["TopicArn"],
         })
         _, create_seconds = create_instances(count)

@@ -1,8 +1,11 @@
-"""Organization-wide fan-out at scale: a scheduler-like run over 50 accounts x 3 regions x 20 instances, in moto.
+"""Organization-wide fan-out at scale: an ec2_scheduler run over 50 accounts x 3 regions x 20 instances, in moto.
 
 The world: an Organization of 50 member accounts (two OUs) each holding its member role, 20 tagged instances
-in every (account, region). "Run one target" is the scheduler's read: describe the tagged instances of the
-target with the member role's credentials (paginated), and count those to change.
+in every (account, region). "Run one target" is the scheduler's own ``runner.run_target`` (mode ``report``,
+RDS included, as the settings ship): describe the target's tagged instances and databases with the member
+role's credentials, plan every one at the run's moment (18:05 Berlin: all 20 would stop), and keep the
+target's result for the run's summary (``runner.summarize_run``). Report mode changes nothing, so the
+fan-out and the baseline see the same instances.
 
 Measured in the same run:
 
@@ -49,19 +52,13 @@ os.environ.update({
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from shared.fanout import (  # noqa: E402
-    FanoutConfig,
-    Result,
-    RunSummary,
-    TargetWork,
-    WorkItem,
-    summary_report,
-    work_items,
-)
+from demo.harness import sqs_records  # noqa: E402
+from ec2_scheduler import runner  # noqa: E402
+from ec2_scheduler.config import Config  # noqa: E402
+from shared.fanout import FanoutConfig, Result, RunSummary, TargetWork, WorkItem, work_items  # noqa: E402
 from shared.fanout_run import Fanout  # noqa: E402
 from shared.observability import metrics  # noqa: E402
 from shared.reports import ActionReport  # noqa: E402
-from shared.targets import TargetSpec  # noqa: E402
 from shared.targets_aws import Sessions, resolve_targets  # noqa: E402
 from shared.timeutil import iso, parse_time  # noqa: E402
 from tests.functions.shared.org_world import HUB, OrgWorld  # noqa: E402
@@ -73,7 +70,9 @@ ALL_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1")
 AMI = "ami-12c6146b"
 CONCURRENCIES = (1, 10)
 INTERVAL_SECONDS = 300  # the scheduler's default interval (5 minutes)
-NOW = parse_time("2026-12-01T17:05:00Z")
+NOW = parse_time("2026-12-01T17:05:00Z")  # Tuesday 18:05 in Berlin: after the office period
+SCHEDULES = {"office": {"timezone": "Europe/Berlin", "periods": [{"days": "mon-fri", "start": "08:00",
+                                                                  "stop": "18:00"}]}}
 
 
 class Context:
@@ -87,17 +86,30 @@ class Context:
         return 900_000
 
 
-def run_one(work: TargetWork) -> Result:
-    ec2 = work.client("ec2")
-    ids = [instance["InstanceId"]
-           for page in ec2.get_paginator("describe_instances").paginate(
-               Filters=[{"Name": "tag-key", "Values": ["Schedule"]}], PaginationConfig={"PageSize": 1000})
-           for reservation in page["Reservations"] for instance in reservation["Instances"]]
-    return Result(changes=len(ids), detail=f"{len(ids)} instances")
+def scheduler_config(units: list[str], regions: tuple[str, ...], queue_url: str, table: str, topic: str) -> Config:
+    """The function's Config as its stack's environment gives it organization-wide."""
+    return Config.from_env({
+        "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "report", "MAX_CHANGES": "500",
+        "INCLUDE_RDS": "true", "INCLUDE_ASG": "false", "SCHEDULES_PARAMETER": "none", "REGIONS": ",".join(regions),
+        "NOTIFY_TOPIC_ARN": topic,
+        "TARGET_ACCOUNTS": "organization", "TARGET_OUS": ",".join(units), "MEMBER_ROLE_NAME": ROLE,
+        "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": table, "WORK_MAX_RECEIVES": "3",
+        "RUN_DEADLINE_SECONDS": "3600", "AWS_REGION": "us-east-1",
+    })
 
 
-def summarize(summary: RunSummary) -> ActionReport:
-    return summary_report(summary, mode="report", event_type="ec2_scheduler.run", what="instances")
+def run_one_for(config: Config) -> Any:
+    def run_one(work: TargetWork) -> Result:
+        result = runner.run_target(config, work)
+        metrics.clear_metrics()  # Lambda flushes them after every invocation
+        return result
+    return run_one
+
+
+def summarize_for(config: Config) -> Any:
+    def summarize(summary: RunSummary) -> ActionReport | None:
+        return runner.summarize_run(config, summary)
+    return summarize
 
 
 def build_world(accounts: int, regions: tuple[str, ...], instances: int) -> tuple[OrgWorld, list[str], str, str]:
@@ -118,27 +130,6 @@ def build_world(accounts: int, regions: tuple[str, ...], instances: int) -> tupl
     return org, units, queue_url, "bench-runs"
 
 
-def receive_all(queue_url: str) -> list[dict[str, Any]]:
-    """The work items as the event source mapping delivers them (one SQS record each), in queue order."""
-    sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    records: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return records
-        for message in messages:
-            records.append({
-                "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"], "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0",
-                                                        "SenderId": "AIDAEXAMPLE",
-                                                        "ApproximateFirstReceiveTimestamp": "0"},
-                "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
-                "eventSourceARN": arn, "awsRegion": "us-east-1",
-            })
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
 def makespan(durations: list[float], workers: int) -> float:
     """Items in queue order to ``workers`` workers, each taking the next item when free: the last finish."""
     free = [0.0] * workers
@@ -157,10 +148,12 @@ def measure(accounts: int, regions: tuple[str, ...], instances: int) -> dict[str
         started = time.perf_counter()
         _org, units, queue_url, table = build_world(accounts, regions, instances)
         setup_s = time.perf_counter() - started
-        spec = TargetSpec.from_env({"TARGET_ACCOUNTS": "organization", "TARGET_OUS": ",".join(units),
-                                    "MEMBER_ROLE_NAME": ROLE, "REGIONS": ",".join(regions)})
         topic = boto3.client("sns").create_topic(Name="bench-ops")["TopicArn"]
-        config = FanoutConfig(queue_url, table, 3, 3600)
+        scheduler = scheduler_config(units, regions, queue_url, table, topic)
+        spec = scheduler.targets
+        config = scheduler.fanout
+        assert isinstance(config, FanoutConfig)
+        run_one, summarize = run_one_for(scheduler), summarize_for(scheduler)
 
         # -- warm-up (unmeasured): moto builds each account's backends on first use
         warm = Sessions(spec, HUB, "bench-warm-up")
@@ -182,7 +175,7 @@ def measure(accounts: int, regions: tuple[str, ...], instances: int) -> dict[str
         dispatch_s = time.perf_counter() - started
         metrics.clear_metrics()
         dispatch_calls = calls_between(faults, dispatch_mark, len(faults.calls))
-        records = receive_all(queue_url)
+        records = sqs_records(queue_url)
         # Interleaved, so the machine's load falls on both alike: the baseline's work on a target, then the
         # fan-out's work item for the same target.
         durations: list[float] = []
@@ -256,7 +249,8 @@ def measure(accounts: int, regions: tuple[str, ...], instances: int) -> dict[str
             "interval_s": INTERVAL_SECONDS,
             "note": (
                 "per-target time: the median measured on moto here; on AWS it is set by the latency of one "
-                "AssumeRole (per account), the describe pages and three DynamoDB calls. The run's time is the "
+                "AssumeRole (per account), the EC2 and RDS describe pages and three DynamoDB calls. The run's "
+                "time is the "
                 "dispatch plus targets x per-target time / max_concurrency: it stays inside one interval by "
                 "raising max_concurrency (up to 1000), while the single-invocation baseline grows with the "
                 "targets and meets Lambda's 15-minute limit"

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.harness import ROOT, demo_context
+from demo.harness import ROOT, AroundInvoke, demo_context
 from stacks.settings import AUTOMATION_NAMES
 
 
@@ -28,16 +28,23 @@ class Outcome:
     seconds: float
 
 
+# Scenarios that span several automations (their module's USES names them).
+CROSS_SCENARIOS = ("organization",)
+
+
 def available() -> list[str]:
-    return [name for name in AUTOMATION_NAMES if (ROOT / "demo" / "scenarios" / f"{name}.py").exists()]
+    return [name for name in (*AUTOMATION_NAMES, *CROSS_SCENARIOS)
+            if (ROOT / "demo" / "scenarios" / f"{name}.py").exists()]
 
 
-def run_scenario(name: str, cdk_out: Path, out_root: Path, verbose: bool = True) -> Outcome:
+def run_scenario(name: str, cdk_out: Path, out_root: Path, verbose: bool = True,
+                 around_invoke: AroundInvoke | None = None) -> Outcome:
     module = importlib.import_module(f"demo.scenarios.{name}")
     title = getattr(module, "TITLE", name)
     started = time.perf_counter()
     try:
-        with demo_context(name, cdk_out, out_root, verbose=verbose) as ctx:
+        with demo_context(name, cdk_out, out_root, verbose=verbose, uses=tuple(getattr(module, "USES", ())),
+                          around_invoke=around_invoke) as ctx:
             summary = str(module.run(ctx))
         ok = True
     except Exception as exc:  # a failed scenario is reported, and the others still run

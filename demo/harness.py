@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -147,6 +147,10 @@ def lambda_context(automation: str) -> FakeContext:
 
 _ASSET_MODULE_ROOTS = ("handler", "shared")
 
+# Wraps every invocation: (context, automation, environment) -> a context manager yielding environment
+# variables to add (the tests run each function under its synthesized role this way: tests/iam).
+AroundInvoke = Callable[["DemoContext", str, dict[str, str]], contextlib.AbstractContextManager[dict[str, str]]]
+
 
 @dataclass
 class DemoContext:
@@ -160,6 +164,7 @@ class DemoContext:
     _loaded: dict[str, Path] = field(default_factory=dict)
     _reports: list[dict[str, Any]] = field(default_factory=list)
     verbose: bool = True
+    around_invoke: AroundInvoke | None = None
     _log_file: Any = None
 
     # -- AWS
@@ -208,7 +213,8 @@ class DemoContext:
 
     def _load(self, automation: str, env: dict[str, str] | None = None) -> types.ModuleType:
         asset = self.spec(automation).asset_dir
-        if self._loaded.get(automation) != asset or "handler" not in sys.modules:
+        loaded = str(getattr(sys.modules.get("handler"), "__file__", "") or "")
+        if self._loaded.get(automation) != asset or not loaded.startswith(str(asset)):  # another asset's handler
             _purge_modules(automation)
             sys.path.insert(0, str(asset))
             try:
@@ -227,9 +233,10 @@ class DemoContext:
         environment = env if env is not None else self.function_env(name)
         module = self._load(name, environment)
         asset = self.spec(name).asset_dir
+        around = self.around_invoke(self, name, environment) if self.around_invoke else contextlib.nullcontext({})
         sys.path.insert(0, str(asset))
         try:
-            with _patched_env(environment), self._capture(name):
+            with around as extra, _patched_env({**environment, **extra}), self._capture(name):
                 return module.handler(event, lambda_context(name))
         finally:
             sys.path.remove(str(asset))
@@ -259,9 +266,9 @@ class DemoContext:
         return list(self._reports)
 
 
-def _purge_modules(automation: str) -> dict[str, types.ModuleType]:
+def _purge_modules(*automations: str) -> dict[str, types.ModuleType]:
     """Forget the modules an asset provides (so the asset's own copies load); returns what was forgotten."""
-    roots = (*_ASSET_MODULE_ROOTS, automation)
+    roots = (*_ASSET_MODULE_ROOTS, *automations)
     removed = {}
     for name in list(sys.modules):
         if name.split(".", 1)[0] in roots:
@@ -305,6 +312,28 @@ class OpsTopicTap:
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def sqs_records(queue_url: str, region: str | None = None) -> list[dict[str, Any]]:
+    """Every message on the queue (received and deleted) as the records an SQS event source mapping hands the
+    function (one delivery each), in queue order."""
+    sqs = boto3.client("sqs", region_name=region)
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    records: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return records
+        for message in messages:
+            records.append({
+                "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"], "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0",
+                                                        "SenderId": "AIDAEXAMPLE",
+                                                        "ApproximateFirstReceiveTimestamp": "0"},
+                "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
+                "eventSourceARN": arn, "awsRegion": arn.split(":")[3],
+            })
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 @contextlib.contextmanager
 def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[OpsTopicTap]:
     """moto in process with fake credentials; yields the ops topic (with a queue to read it)."""
@@ -325,11 +354,17 @@ def embedded_aws(region: str = DEFAULT_REGION) -> Iterator[OpsTopicTap]:
 
 
 @contextlib.contextmanager
-def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool = True) -> Iterator[DemoContext]:
-    """Everything one scenario needs: a fresh embedded AWS, the receiver, the synthesized functions."""
+def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool = True,
+                 uses: tuple[str, ...] = (), around_invoke: AroundInvoke | None = None) -> Iterator[DemoContext]:
+    """Everything one scenario needs: a fresh embedded AWS, the receiver, the synthesized functions.
+
+    ``automation`` names the scenario (and its output folder); ``uses`` the other automations whose functions
+    it invokes (a scenario spanning several). ``around_invoke`` wraps every invocation (tests/iam runs each
+    function under its synthesized role this way).
+    """
     functions = read_functions(cdk_out)
     # The asset's modules replace same-named ones (functions/ in tests) only for this scenario.
-    saved = _purge_modules(automation)
+    saved = _purge_modules(automation, *uses)
     with tempfile.TemporaryDirectory(prefix="opsauto-demo-") as workdir:
         receiver = WebhookReceiver(Path(workdir))
         ca = {"REQUESTS_CA_BUNDLE": str(receiver.ca_path), "SSL_CERT_FILE": str(receiver.ca_path)}
@@ -340,12 +375,13 @@ def demo_context(automation: str, cdk_out: Path, out_root: Path, verbose: bool =
                     for old in out_dir.iterdir():
                         if old.is_file():
                             old.unlink()
-                context = DemoContext(automation, functions, receiver, out_dir, tap, verbose=verbose)
+                context = DemoContext(automation, functions, receiver, out_dir, tap, verbose=verbose,
+                                      around_invoke=around_invoke)
                 try:
                     yield context
                 finally:
                     context.close()
         finally:
             receiver.close()
-            _purge_modules(automation)
+            _purge_modules(automation, *uses)
             sys.modules.update(saved)

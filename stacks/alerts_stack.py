@@ -7,6 +7,13 @@
 - CloudWatch Logs subscription filters on the configured log groups;
 - EventBridge rules (EC2 state changes, GuardDuty, Health, CodePipeline/CodeBuild failures and
   custom patterns) whose target retries and keeps undeliverable events in the function's failure queue.
+
+Organization-wide (``context.project.organization.enabled``): the member template forwards the same patterns,
+and every CloudWatch alarm state change, from each target account and region to this (hub) account's default
+bus, whose policy (core stack) admits the Organization only. The rules above are on that bus, so they match
+forwarded events too; ``MemberAlarmStateChanges`` receives the forwarded alarm state changes when
+``alarm_state_changes`` is off (the hub's own alarms reach the function through the ops topic). The function may
+read account names from Organizations (``stacks.organization.reach``) and names the account in every message.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -27,12 +34,25 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from shared.reports import SEVERITIES
+from stacks.checkov import skip_check
+from stacks.organization import reach
 from stacks.platform import Core, OpsFunction, dead_letter_queue, suppress
 from stacks.settings import AlertsSettings, ProjectSettings
 from stacks.settings.alerts import FINDING_LABELS
 
 AUTOMATION = "alerts"
 PLACEHOLDER: dict[str, list[Any]] = {"destinations": []}
+ALARM_STATE_CHANGES = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+
+
+def hub_patterns(settings: AlertsSettings, project: ProjectSettings) -> dict[str, dict[str, Any]]:
+    """Rule id -> pattern of every rule on the hub's default bus: the built-in rules switched on, and,
+    organization-wide, the alarm state changes the member template forwards from the other accounts."""
+    patterns = built_in_patterns(settings)
+    if project.organization.enabled and "AlarmStateChanges" not in patterns:
+        patterns["MemberAlarmStateChanges"] = {**ALARM_STATE_CHANGES,
+                                               "account": events.Match.anything_but(Aws.ACCOUNT_ID)}
+    return patterns
 
 
 def built_in_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
@@ -105,7 +125,7 @@ def _operations_patterns(settings: AlertsSettings) -> dict[str, dict[str, Any]]:
     rules = settings.event_rules
     patterns: dict[str, dict[str, Any]] = {}
     if rules.alarm_state_changes:
-        patterns["AlarmStateChanges"] = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+        patterns["AlarmStateChanges"] = dict(ALARM_STATE_CHANGES)
     if rules.backup_failures:
         patterns["BackupFailures"] = {
             "source": ["aws.backup"],
@@ -174,6 +194,7 @@ class AlertsStack(Stack):
             description=f"{project.prefix} alerts: chat destinations, "
             '{"destinations": [{"type": "slack|teams|webhook", "url": "https://...", "min_severity": "info"}]}',
             secret_string_value=SecretValue.unsafe_plain_text(json.dumps(PLACEHOLDER)),
+            encryption_key=core.key,  # webhook URLs are credentials: the project key, not the AWS managed one
         )
         suppress(self.secret, "AwsSolutions-SMG4", "The secret holds incoming-webhook URLs issued by Slack / Teams; "
                  "they cannot be rotated by a Lambda, only re-issued by a person in the chat tool")
@@ -189,8 +210,10 @@ class AlertsStack(Stack):
                 point_in_time_recovery_enabled=False),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        suppress(self.deliveries, "AwsSolutions-DDB3", "Delivery records expire within 15 days (TTL) and are "
-                 "rebuilt by the next delivery; a backup would restore nothing of value")
+        no_backup = ("Delivery records expire within 15 days (TTL) and are rebuilt by the next delivery; a backup "
+                     "would restore nothing of value")
+        suppress(self.deliveries, "AwsSolutions-DDB3", no_backup)
+        skip_check(self.deliveries, "CKV_AWS_165", no_backup)
         # What a destination could not take: the rendered message and the reason (depth alarmed).
         self.undelivered, self.undelivered_alarm = dead_letter_queue(
             self, "Undelivered", project=project, core=core,
@@ -206,8 +229,11 @@ class AlertsStack(Stack):
             core=core,
             description="Turns CloudWatch alarms, log errors, AWS events and action reports into Slack / Teams / "
             "webhook messages",
+            publishes_reports=False,
             environment={
                 **settings.function_environment(),
+                # Organization-wide: account names from Organizations (no member role: alerts only receives).
+                **project.organization.function_environment(project.prefix, AUTOMATION),
                 "DESTINATIONS_SECRET_ARN": self.secret.secret_arn,
                 "DELIVERY_TABLE_NAME": self.deliveries.table_name,
                 "UNDELIVERED_QUEUE_URL": self.undelivered.queue_url,
@@ -217,14 +243,18 @@ class AlertsStack(Stack):
             retry_attempts=settings.retry_attempts,
         )
         function = self.ops.function
+        reach(self.ops, project, AUTOMATION, assume=False)
         # Read access to this one secret only (GetSecretValue; no DescribeSecret, no list).
         self.ops.add_to_role_policy(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.secret.secret_arn])
         )
+        self.ops.add_to_role_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[core.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}}))
 
-        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                              "dynamodb:DeleteItem")
-        self.undelivered.grant_send_messages(self.ops.role)
+        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        self.ops.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                                        resources=[self.undelivered.queue_arn]))
 
         # SNS: the ops topic (action reports filtered on their severity) and any existing alarm topics.
         if settings.subscribe_ops_topic:
@@ -253,7 +283,7 @@ class AlertsStack(Stack):
 
         # EventBridge: retries, then the function's failure queue keeps what could not be delivered.
         self.rules: dict[str, events.Rule] = {}
-        for rule_id, pattern in built_in_patterns(settings).items():
+        for rule_id, pattern in hub_patterns(settings, project).items():
             rule = events.Rule(
                 self,
                 rule_id,

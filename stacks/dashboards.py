@@ -42,7 +42,7 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "sg_remediation": {
         "Findings": ("RulesRevoked", "FindingsReported", "RevokeFailures"),
-        "Events": ("IgnoredEvents", "GroupsGone", "PrefixListsUnresolved"),
+        "Events": ("IgnoredEvents", "GroupsGone", "PrefixListsUnresolved", "EventsRefused"),
         "Delay from change to event (s)": ("EventDelaySeconds",),
     },
     "key_rotation": {

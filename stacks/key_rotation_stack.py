@@ -43,7 +43,7 @@ from constructs import Construct
 
 from stacks.fanout import Fanout
 from stacks.organization import reach
-from stacks.platform import Core, OpsFunction, suppress
+from stacks.platform import Core, OpsFunction, grant_publish, suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.key_rotation import KeyRotationSettings
 
@@ -162,7 +162,7 @@ class KeyRotationStack(Stack):
         self.fanout = Fanout(self, "Fanout", ops=self.ops, project=project, core=core, automation=AUTOMATION,
                              timeout=Duration.seconds(settings.timeout_seconds)) \
             if project.organization.enabled else None
-        self.owner_topic.grant_publish(function)
+        grant_publish(self.ops.role, self.owner_topic, core.key)
         function.add_to_role_policy(iam.PolicyStatement(
             sid="SubscribeOwners", actions=["sns:Subscribe", "sns:ListSubscriptionsByTopic"],
             resources=[self.owner_topic.topic_arn]))

@@ -38,16 +38,19 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.alerts_stack import built_in_patterns
+from stacks.alerts_stack import ALARM_STATE_CHANGES, built_in_patterns
+from stacks.ec2_scheduler_stack import resource_statements as ec2_resource_statements
 from stacks.organization import MEMBER_ROLE_AUTOMATIONS, hub_role_name
 from stacks.platform import suppress
 from stacks.settings import ProjectSettings
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
 from stacks.settings.key_rotation import KeyRotationSettings
 from stacks.settings.sg_remediation import SgRemediationSettings
+from stacks.sg_remediation_stack import resource_statements as sg_resource_statements
+from stacks.sg_remediation_stack import target_regions as sg_target_regions
 
 SG_EVENT_NAMES = ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules", "CreateSecurityGroup"]
-ALARM_PATTERN = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+ALARM_PATTERN = ALARM_STATE_CHANGES
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline (StackSet TemplateBody)
 
 
@@ -68,52 +71,13 @@ def member_needed(project: ProjectSettings) -> bool:
 
 
 def ec2_scheduler_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyStatement]:
-    """Describe everything; start/stop/record only resources carrying the schedule tag key (enforce)."""
-    account, partition, tag_key = Aws.ACCOUNT_ID, Aws.PARTITION, settings.tag_key
-    describe = ["ec2:DescribeInstances"]
-    if settings.include_rds:
-        describe += ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
-    statements = [iam.PolicyStatement(sid="DescribeResources", actions=describe, resources=["*"])]
-    if settings.mode != "enforce":
-        return statements
-    tagged = {"StringLike": {f"aws:ResourceTag/{tag_key}": "*"}}
-    state_tag_only = {**tagged, "ForAllValues:StringEquals": {"aws:TagKeys": [f"{tag_key}State"]}}
-    instances = [f"arn:{partition}:ec2:*:{account}:instance/*"]
-    statements += [
-        iam.PolicyStatement(sid="StartStopTaggedInstances", actions=["ec2:StartInstances", "ec2:StopInstances"],
-                            resources=instances, conditions=tagged),
-        iam.PolicyStatement(sid="RecordStateOnTaggedInstances", actions=["ec2:CreateTags"], resources=instances,
-                            conditions=state_tag_only),
-        # Starting an instance whose volumes use a customer-managed key of this account needs a grant for EC2.
-        iam.PolicyStatement(sid="GrantsForEncryptedVolumes", actions=["kms:CreateGrant"],
-                            resources=[f"arn:{partition}:kms:*:{account}:key/*"],
-                            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
-    ]
-    if settings.include_rds:
-        databases = [f"arn:{partition}:rds:*:{account}:db:*", f"arn:{partition}:rds:*:{account}:cluster:*"]
-        statements += [
-            iam.PolicyStatement(sid="StartStopTaggedDatabases", resources=databases, conditions=tagged,
-                                actions=["rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster",
-                                         "rds:StopDBCluster"]),
-            iam.PolicyStatement(sid="RecordStateOnTaggedDatabases", actions=["rds:AddTagsToResource"],
-                                resources=databases, conditions=state_tag_only),
-        ]
-    return statements
+    """The function's own statements at home (``stacks.ec2_scheduler_stack.resource_statements``)."""
+    return ec2_resource_statements(settings)
 
 
 def sg_remediation_statements(settings: SgRemediationSettings, regions: list[str]) -> list[iam.PolicyStatement]:
-    """Describe groups in the target regions; revoke ingress on non-exempt groups there (enforce)."""
-    statements = [iam.PolicyStatement(
-        sid="DescribeSecurityGroups", actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
-        resources=["*"], conditions={"StringEquals": {"aws:RequestedRegion": regions}})]
-    if settings.mode == "enforce":
-        tag_key, _, tag_value = settings.exempt_tag.partition("=")
-        statements.append(iam.PolicyStatement(
-            sid="RevokeIngressOnNonExemptGroups", actions=["ec2:RevokeSecurityGroupIngress"],
-            resources=[f"arn:{Aws.PARTITION}:ec2:{region}:{Aws.ACCOUNT_ID}:{kind}/*" for region in regions
-                       for kind in ("security-group", "security-group-rule")],
-            conditions={"StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{tag_key.strip()}": tag_value.strip()}}))
-    return statements
+    """The function's own statements at home (``stacks.sg_remediation_stack.resource_statements``)."""
+    return sg_resource_statements(settings, regions)
 
 
 def key_rotation_statements(settings: KeyRotationSettings) -> list[iam.PolicyStatement]:
@@ -179,7 +143,7 @@ class MemberStack(Stack):
             if name == "ec2_scheduler":
                 statements = ec2_scheduler_statements(settings)
             elif name == "sg_remediation":
-                statements = sg_remediation_statements(settings, list(settings.regions) or regions)
+                statements = sg_remediation_statements(settings, sg_target_regions(project, settings) or regions)
             else:
                 statements = key_rotation_statements(settings)
             self._role(project, name, statements)
@@ -249,7 +213,7 @@ def _reason(automation: str) -> str:
     return {
         "ec2_scheduler": "ec2:DescribeInstances and the RDS describe calls have no resource-level permissions; "
         "start/stop/tag only on instances and databases of this account carrying the schedule tag key; "
-        "kms:CreateGrant only for AWS resources (EC2 starting encrypted volumes) on this account's keys",
+        "kms:CreateGrant only for AWS resources (EC2 starting encrypted volumes) on the listed kms_key_arns",
         "sg_remediation": "ec2:DescribeSecurityGroups/Rules have no resource-level permissions (limited to the "
         "target regions); revoke only on this account's groups in those regions, never on exempt-tagged ones",
         "key_rotation": "iam:ListUsers and the credential report calls have no resource-level permission; the "

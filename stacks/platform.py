@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -35,9 +35,20 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.bundling import build_layer, requirement_files, requirements_text, stage_code
+from stacks.checkov import skip_check
 from stacks.settings import ProjectSettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
+LOG_GROUP_KEY_REASON = (
+    "CloudWatch Logs encrypts every log group at rest; a customer-managed key would add a key policy for the Logs "
+    "service, a KMS charge per key and month, and KMS calls on every write and query, to protect logs that "
+    "hold no secrets (nothing logs credentials or message contents beyond what the action reports publish)")
+UNRESERVED_REASON = (
+    "Invoked at the pace of its trigger (a schedule, a pipeline action, alarms, API calls), a few at a time; a "
+    "reservation would take that much from the account's unreserved pool for nothing. image_resize, which a bulk "
+    "upload can fan out, has a reserved concurrency (setting reserved_concurrency)")
+NO_VPC_REASON = ("The function reaches only AWS APIs (and, for alerts and post_deploy_checks, public HTTPS "
+                 "endpoints); a VPC would add NAT gateways or interface endpoints and protect nothing private")
 HANDLER = "handler.handler"
 
 
@@ -79,6 +90,10 @@ class OpsFunction(Construct):
         retry_attempts: int = 2,
         max_event_age: Duration | None = None,
         reserved_concurrency: int | None = None,
+        unreserved_reason: str | None = None,
+        publishes_reports: bool = True,
+        failure_queue_key: kms.IKey | None = None,
+        failure_retention: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         architecture = (
@@ -87,6 +102,7 @@ class OpsFunction(Construct):
 
         self.log_group = logs.LogGroup(self, "LogGroup")
         self.log_group.node.default_child.retention_in_days = project.log_retention_days  # type: ignore[union-attr]
+        skip_check(self.log_group, "CKV_AWS_158", LOG_GROUP_KEY_REASON)
 
         self.role = iam.Role(
             self,
@@ -100,6 +116,7 @@ class OpsFunction(Construct):
         self.failure_queue, queue_alarm = dead_letter_queue(
             self, "FailureQueue", project=project, core=core,
             what=f"{automation}: events kept in the failure queue (redrive them once the cause is fixed)",
+            encryption_key=failure_queue_key, retention=failure_retention,
         )
 
         layer_dir = build_layer(requirements_text(requirement_files(automation)), project.architecture)
@@ -137,23 +154,26 @@ class OpsFunction(Construct):
             environment=env,
             retry_attempts=retry_attempts,
             max_event_age=max_event_age or Duration.hours(6),
-            on_failure=destinations.SqsDestination(self.failure_queue),
+            on_failure=SendOnlyQueueDestination(self.failure_queue),
             recursive_loop=lambda_.RecursiveLoop.TERMINATE,
             reserved_concurrent_executions=reserved_concurrency,
         )
         cfn_function: Any = self.function.node.default_child
+        skip_check(self.function, "CKV_AWS_116", "Asynchronous invocations that fail go to the on-failure destination "
+                   "(an SQS queue, alarmed), which keeps the error with the event: the successor of a DLQ")
+        skip_check(self.function, "CKV_AWS_117", NO_VPC_REASON)
+        skip_check(self.function, "CKV_AWS_173", "The environment holds settings and resource names only; secrets "
+                   "live in Secrets Manager (DESIGN.md). Lambda encrypts it at rest with its AWS managed key")
+        if reserved_concurrency is None:
+            skip_check(self.function, "CKV_AWS_115", unreserved_reason or UNRESERVED_REASON)
         cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
         cfn_function.add_resource_dependency(xray.node.default_child)  # traces can be sent from the first invocation
         if RUNTIME.name != _latest_python().name:
             suppress(self.function, "AwsSolutions-L1", f"The project targets {RUNTIME.name} (DESIGN.md); "
                      f"{_latest_python().name} is adopted once Powertools and Pillow wheels are proven on it")
 
-        # Publishing to the KMS-encrypted topic: CDK grants sns:Publish on the topic and
-        # kms:Decrypt + kms:GenerateDataKey* on its key (the key's ARN, not "*").
-        core.topic.grant_publish(self.role)
-        suppress(self.role, "AwsSolutions-IAM5", "kms:GenerateDataKey* is granted by CDK's grant helpers on "
-                 "specific key ARNs (ops topic key, and any key an automation's grants add)",
-                 applies_to=["Action::kms:GenerateDataKey*"])
+        if publishes_reports:  # alerts consumes the ops topic and publishes nothing to it
+            grant_publish(self.role, core.topic, core.key)
 
         errors_alarm = ops_alarm(
             self, "ErrorsAlarm", project=project, core=core,
@@ -180,6 +200,33 @@ class OpsFunction(Construct):
 
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
         self.function.add_to_role_policy(statement)
+
+
+def grant_publish(role: iam.IRole, topic: sns.ITopic, key: kms.IKey) -> None:
+    """sns:Publish on a KMS-encrypted topic, and on its key what SNS uses on the publisher's behalf
+    (kms:GenerateDataKey, kms:Decrypt). CDK's ``topic.grant_publish`` grants ``kms:GenerateDataKey*``, a
+    wildcard action: this project grants none."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                                                     resources=[key.key_arn]))
+
+
+@jsii.implements(lambda_.IDestination)
+class SendOnlyQueueDestination:
+    """An SQS on-failure destination whose grant is what Lambda uses: sqs:SendMessage on the queue
+    (CDK's ``SqsDestination`` grants GetQueueAttributes and GetQueueUrl too, which Lambda never calls)."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(self, scope: Construct, fn: lambda_.IFunction,
+             *, type: lambda_.DestinationType | None = None) -> lambda_.DestinationConfig:
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]))
+        key = self.queue.encryption_master_key
+        if key is not None:  # SSE-KMS: Lambda encrypts the record with the function's role
+            fn.add_to_role_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                                                      resources=[key.key_arn]))
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
 def ops_alarm(
@@ -209,17 +256,23 @@ def ops_alarm(
 
 
 def dead_letter_queue(
-    scope: Construct, construct_id: str, *, project: ProjectSettings, core: Core, what: str
+    scope: Construct, construct_id: str, *, project: ProjectSettings, core: Core, what: str,
+    encryption_key: kms.IKey | None = None, retention: Duration | None = None,
 ) -> tuple[sqs.Queue, cloudwatch.Alarm]:
-    """An encrypted, SSL-only queue that keeps events nothing could handle (14 days), and an alarm on its
-    depth to the ops topic: the one way this project keeps failed events, so none is lost unnoticed."""
+    """An encrypted, SSL-only queue that keeps events nothing could handle (14 days unless ``retention``), and
+    an alarm on its depth to the ops topic: the one way this project keeps failed events, so none is lost
+    unnoticed. Encrypted with SSE-SQS, or with ``encryption_key`` (SSE-KMS) for records that hold credentials."""
     queue = sqs.Queue(
         scope,
         construct_id,
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        encryption=sqs.QueueEncryption.KMS if encryption_key is not None else sqs.QueueEncryption.SQS_MANAGED,
+        encryption_master_key=encryption_key,
         enforce_ssl=True,
-        retention_period=Duration.days(14),
+        retention_period=retention or Duration.days(14),
     )
+    if encryption_key is None:
+        skip_check(queue, "CKV_AWS_27", "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled); checkov recognises "
+                   "only a KMS key. Queues whose records hold credentials use the project key")
     suppress(queue, "AwsSolutions-SQS3", f"A dead-letter queue itself ({what}); its depth is alarmed")
     alarm = ops_alarm(
         scope, f"{construct_id}Alarm", project=project, core=core,
@@ -237,6 +290,7 @@ def secure_bucket(
     access_logs_prefix: str | None = None,
     unlogged_reason: str | None = None,
     versioned: bool = True,
+    unversioned_reason: str | None = None,
     lifecycle_rules: Sequence[s3.LifecycleRule] | None = None,
     object_ownership: s3.ObjectOwnership | None = None,
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -248,8 +302,11 @@ def secure_bucket(
     written to ``access_logs`` (under ``access_logs_prefix``).
 
     A bucket without access logs (the access-log bucket itself, a CloudTrail bucket) must say why in
-    ``unlogged_reason``: it becomes the reason of its scoped cdk-nag AwsSolutions-S1 suppression.
+    ``unlogged_reason``: it becomes the reason of its scoped cdk-nag AwsSolutions-S1 suppression (and checkov
+    skip). An unversioned bucket says why in ``unversioned_reason`` (its checkov CKV_AWS_21 skip).
     """
+    if not versioned and not unversioned_reason:
+        raise ValueError(f"{construct_id}: an unversioned bucket needs unversioned_reason")
     if (access_logs is None) == (unlogged_reason is None):
         raise ValueError(f"{construct_id}: give either access_logs or unlogged_reason (why it has no access logs)")
     bucket = s3.Bucket(
@@ -269,6 +326,9 @@ def secure_bucket(
     )
     if unlogged_reason is not None:
         suppress(bucket, "AwsSolutions-S1", unlogged_reason)
+        skip_check(bucket, "CKV_AWS_18", unlogged_reason)
+    if not versioned:
+        skip_check(bucket, "CKV_AWS_21", str(unversioned_reason))
     return bucket
 
 

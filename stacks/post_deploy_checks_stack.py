@@ -27,6 +27,7 @@ from stacks.settings.post_deploy_checks import validate_user_parameters
 
 AUTOMATION = "post_deploy_checks"
 PUT_JOB_ACTIONS = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+FAILURE_RETENTION = Duration.days(1)  # the on-failure queue's records hold the job's artifactCredentials
 
 
 class PostDeployChecks(Construct):
@@ -52,6 +53,7 @@ class PostDeployChecks(Construct):
             description="post_deploy_checks: HMAC key that authenticates the function's CodePipeline continuation "
             "tokens",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            encryption_key=core.key,
         )
         suppress(self.token_key, "AwsSolutions-SMG4", "A random HMAC key for continuation tokens that live at most "
                  "bake time + 30 minutes; rotating it would only fail the jobs in progress at that moment")
@@ -69,6 +71,10 @@ class PostDeployChecks(Construct):
             # already-completed job, so one retry is enough for a throttled PutJob*Result.
             retry_attempts=1,
             max_event_age=Duration.hours(1),
+            # A failed invocation's record holds the job's artifactCredentials (CodePipeline's temporary keys
+            # to the artifact bucket): the project key, and kept one day (the job itself has long timed out).
+            failure_queue_key=core.key,
+            failure_retention=FAILURE_RETENTION,
         )
         self.function: lambda_.IFunction = self.ops.function
         # One alias per lifecycle hook: an AppSpec names the alias of each hook (``Hooks: - AfterAllowTestTraffic:
@@ -113,9 +119,11 @@ class PostDeployChecks(Construct):
             secretsmanager.Secret.from_secret_name_v2(self, f"HeaderSecret{index}", name)
             for index, name in enumerate(settings.header_secrets)
         ]
-        for secret in self.header_secrets:
-            secret.grant_read(role)
-        self.token_key.grant_read(role)
+        # GetSecretValue only (Powertools' get_secret); CDK's grant_read adds DescribeSecret, never called.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[self.token_key.secret_arn, *(secret.secret_full_arn or f"{secret.secret_arn}-??????"
+                                                     for secret in self.header_secrets)]))
 
     def action(
         self,

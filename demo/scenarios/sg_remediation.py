@@ -4,7 +4,9 @@ The scenario authorizes the ingress in the embedded EC2 (moto), builds the Event
 CloudTrail" event for it from the test fixture (group and rule ids, region filled in), invokes the function
 from the synthesized asset, and checks: SSH from 0.0.0.0/0 revoked, HTTPS from 0.0.0.0/0 and SSH from
 10.0.0.0/8 kept, one action report naming who made the change. Then it replays the same event (nothing
-revoked twice, no second report) and sends a failed call's event (ignored, not retried).
+revoked twice, no second report) and sends a failed call's event (ignored, not retried). Last, a second
+group opened to the world on RDP and a periodic sweep in report mode: it reports the rule it would revoke
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -92,4 +94,21 @@ def run(ctx: DemoContext) -> str:
     if failed.get("trigger") != "ignored":
         raise DemoFailure(f"a failed API call's event was not ignored: {failed}")
     ctx.say(f"a failed call's event (errorCode Client.InvalidPermission.Duplicate): ignored ({failed['ignored']})")
-    return "SSH from 0.0.0.0/0 revoked, HTTPS kept, one report naming the actor; replay and failed call: no-ops"
+
+    _report_mode_sweep(ctx, ec2, vpc, env)
+    return ("SSH from 0.0.0.0/0 revoked, HTTPS kept, one report naming the actor; replay and failed call: no-ops; "
+            "report-mode sweep changed nothing")
+
+
+def _report_mode_sweep(ctx: DemoContext, ec2: Any, vpc: str, env: dict[str, str]) -> None:
+    admin = ec2.create_security_group(GroupName="admin", Description="jump hosts", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=admin, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    before = _ingress(ec2, admin)
+    published = len(ctx.reports())
+    sweep = ctx.invoke("sg_remediation", _event("scheduled_sweep.json", admin, ctx.region),
+                       {**env, "MODE": "report"})
+    if _ingress(ec2, admin) != before or sweep["revoked"] or len(ctx.reports()) <= published:
+        raise DemoFailure(f"the report-mode sweep changed something or reported nothing: {sweep}")
+    ctx.say(f"report-mode sweep over {sweep['groupsChecked']} groups: would revoke RDP from 0.0.0.0/0 on {admin} "
+            f"({len(sweep['reported'])} reported), revoked nothing")

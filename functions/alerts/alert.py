@@ -6,13 +6,15 @@ renderer in ``render`` takes one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
 from shared.reports import SEVERITIES
 
-__all__ = ["SEVERITIES", "Alert", "Link", "Route", "at_least", "severity_rank"]
+__all__ = ["SEVERITIES", "Alert", "Link", "Route", "at_least", "severity_rank", "with_origin"]
 
 _RANK = {name: index for index, name in enumerate(SEVERITIES)}
 
@@ -64,19 +66,58 @@ class Alert:
     # the start resolved (its OK), "group" joins the thread of the same key (an automation run's reports).
     thread_key: str = ""
     thread_role: str = ""
+    # Where it happened (``with_origin``): the account id, its name where Organizations can tell, the region.
+    account: str = ""
+    account_name: str = ""
+    region: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
 
+    @property
+    def origin(self) -> str:
+        """``"111122223333 (prod) eu-west-1"``; empty before ``with_origin``."""
+        label = f"{self.account} ({self.account_name})" if self.account_name else self.account
+        return " ".join(part for part in (label, self.region) if part)
+
     def to_dict(self) -> dict[str, Any]:
         """The generic-webhook form: plain JSON types only."""
         data = asdict(self)
-        for internal in ("route", "thread_key", "thread_role"):
+        for internal in ("route", "thread_key", "thread_role", "account", "account_name", "region"):
             data.pop(internal)
         data["fields"] = [{"name": name, "value": value} for name, value in self.fields]
         data["links"] = [{"title": link.title, "url": link.url} for link in self.links]
+        if self.account or self.region:
+            data["origin"] = {"account": self.account, "accountName": self.account_name, "region": self.region}
         return {"version": "1", **data}
+
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def with_origin(alert: Alert, own_account: str, name_of: Callable[[str], str | None]) -> Alert:
+    """``alert`` naming its account (id, and name where ``name_of`` can tell) and region: in its ``Account`` and
+    ``Region`` fields (added when the formatter gave none) and in ``origin``, which every renderer shows.
+
+    The account is the one the message came from (``route.account``: a forwarded event's ``account``, an alarm's
+    ``AWSAccountId``), else this function's own; the region is the route's (else the function's, see
+    ``formatters.routes``). An ``Account`` field naming another account (a finding about a member account,
+    reported by an administrator account) keeps that id, labelled with its name.
+    """
+    account = alert.route.account or own_account
+    name = (name_of(account) or "") if account else ""
+
+    def label(value: str) -> str:
+        known = name if value == account else (name_of(value) or "") if _ACCOUNT_ID.fullmatch(value) else ""
+        return f"{value} ({known})" if known else value
+
+    fields = [(key, label(value) if key == "Account" else value) for key, value in alert.fields]
+    if account and not any(key == "Account" for key, _ in fields):
+        fields.append(("Account", label(account)))
+    if alert.route.region and not any(key == "Region" for key, _ in fields):
+        fields.append(("Region", alert.route.region))
+    return replace(alert, fields=tuple(fields), account=account, account_name=name, region=alert.route.region)
 
 
 # --- console links ------------------------------------------------------------------------------

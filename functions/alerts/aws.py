@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.exceptions import ClientError
 
 from shared.clients import client
+from shared.observability import logger
+from shared.targets_aws import AccountNames
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,8 +39,34 @@ def read_destinations_secret(secret_arn: str, max_age: int = SECRET_MAX_AGE_SECO
 
 
 def clear_cache() -> None:
-    """Forget cached secret values (tests; a forced refresh)."""
+    """Forget cached secret values and account names (tests; a forced refresh)."""
+    global _names
     parameters.clear_caches()  # type: ignore[no-untyped-call]
+    _names = None
+
+
+_names: AccountNames | None = None  # per execution environment: warm invocations reuse the names (an hour)
+
+
+def account_names(from_organization: bool) -> Callable[[str], str | None]:
+    """Account id -> name for messages: from Organizations (DescribeAccount, cached an hour) when the function
+    works organization-wide, else none. A lookup that fails (throttling, no permission) gives no name and a
+    warning: a message is never held back for a name."""
+    if not from_organization:
+        return lambda _account: None
+    global _names
+    if _names is None:
+        _names = AccountNames()
+    names = _names
+
+    def name_of(account: str) -> str | None:
+        try:
+            return names.name(account)
+        except ClientError as exc:
+            logger.warning("account name lookup failed", extra={"account": account, "reason": str(exc)})
+            return None
+
+    return name_of
 
 
 class DeliveryTable:

@@ -3,6 +3,8 @@
 The settings model (``stacks/settings/alerts.py``) validates with these parsers at synth and writes the
 environment with ``function_environment()``; ``Config.from_env`` reads exactly that environment plus the
 resource variables the stack adds (secret, table, queue). Every variable is required: no second defaults.
+Organization-wide, the target variables of ``shared.targets`` (``TARGET_ACCOUNTS`` ...) say that account names
+may be asked of Organizations; absent, messages name account ids only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from alerts import delivery
 from shared.config import env_parsed as _env
 from shared.config import env_str
 from shared.reports import SEVERITIES
+from shared.targets import TargetSpec
 
 MAX_LOG_LINES = (1, 200)
 HTTP_TIMEOUT_SECONDS = (1, 30)
@@ -65,6 +68,8 @@ class Config:
     undelivered_queue_url: str
     delivery_attempts: int
     region: str
+    # Organization-wide (``TARGET_ACCOUNTS`` set): account names come from Organizations; no account is assumed.
+    targets: TargetSpec
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -77,6 +82,7 @@ class Config:
             undelivered_queue_url=env_str("UNDELIVERED_QUEUE_URL", env=env),
             delivery_attempts=_env("DELIVERY_ATTEMPTS", parse_delivery_attempts, env),
             region=env_str("AWS_REGION", env=env),
+            targets=TargetSpec.from_env(env),
         )
 
     def policy(self, remaining: Callable[[], float] | None = None) -> delivery.Policy:

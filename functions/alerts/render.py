@@ -68,7 +68,7 @@ def _slack_text(text: str, limit: int) -> str:
 
 
 def _context_line(alert: Alert) -> str:
-    parts = [alert.severity.upper(), alert.source, alert.time, alert.resource]
+    parts = [alert.severity.upper(), alert.source, alert.time, alert.resource, alert.origin]
     return " · ".join(part for part in parts if part)
 
 
@@ -122,7 +122,8 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     if len(blocks) > SLACK_MAX_BLOCKS:
         blocks = [*blocks[: SLACK_MAX_BLOCKS - 1], blocks[-1]]
     first_line = alert.summary.strip().splitlines()[0] if alert.summary.strip() else ""
-    text = f"{emoji} [{alert.severity.upper()}] {alert.title}" + (f": {first_line}" if first_line else "")
+    origin = f" ({alert.origin})" if alert.origin else ""
+    text = f"{emoji} [{alert.severity.upper()}] {alert.title}{origin}" + (f": {first_line}" if first_line else "")
     return {"text": _slack_markdown(text, SLACK_TEXT_CHARS), "blocks": blocks, "unfurl_links": False}
 
 

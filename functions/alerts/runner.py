@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from botocore.exceptions import ClientError
 
 from alerts import aws, report
-from alerts.alert import Alert, at_least
+from alerts.alert import Alert, at_least, with_origin
 from alerts.config import Config
 from alerts.decode import BadEvent
 from alerts.delivery import Destination, DestinationsError, Policy, Result, post, read_destinations
@@ -38,6 +38,7 @@ from alerts.routing import route
 from alerts.slack_app import SLACK_API, SlackApp
 from shared.errors import is_transient
 from shared.observability import logger
+from shared.targets_aws import own_account_id
 from shared.timeutil import iso, utcnow
 
 
@@ -60,6 +61,8 @@ class Ports:
     policy: Policy
     context: Any = None
     slack_api_url: str = SLACK_API
+    own_account: str = ""  # named by messages that carry no account
+    account_name: Callable[[str], str | None] = lambda _account: None
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -187,7 +190,8 @@ def run(event: Any, config: Config, ports: Ports) -> dict[str, Any]:
         report.count_total("BadEvents", 1)
         return {"alerts": 0, "delivered": 0, "dropped": "bad event"}
     report.count_total("AlertsReceived", len(every))
-    keyed = [(key, alert) for key, alert in every if at_least(alert.severity, config.min_severity)]
+    keyed = [(key, with_origin(alert, ports.own_account, ports.account_name)) for key, alert in every
+             if at_least(alert.severity, config.min_severity)]
     if len(keyed) < len(every):
         report.count_total("AlertsBelowMinSeverity", len(every) - len(keyed))
     if not keyed:
@@ -220,4 +224,5 @@ def live_ports(config: Config, context: Any) -> Ports:
     remaining = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
     return Ports(read_secret=aws.read_destinations_secret, table=aws.DeliveryTable(config.delivery_table),
                  queue=aws.UndeliveredQueue(config.undelivered_queue_url), session=http_session(),
-                 policy=config.policy(remaining), context=context)
+                 policy=config.policy(remaining), context=context, own_account=own_account_id(context),
+                 account_name=aws.account_names(not config.targets.local_only))

@@ -1,8 +1,10 @@
 """The adapter: the only module of this function that calls AWS.
 
-Every list call paginates. Errors that mean "already done" or "gone" become results; a revoke that AWS
-refuses (access denied, throttling that outlasted the client's adaptive retries) ends in the outcome's
-``error`` with the rule ids it left, so the caller decides per group whether to report it or raise.
+Every call goes to the function's own account, or to a target account with ``ec2_client`` (made with the
+member role's credentials, ``shared.targets_aws.Sessions``). Every list call paginates. Errors that mean
+"already done" or "gone" become results; a revoke that AWS refuses (access denied, throttling that outlasted
+the client's adaptive retries) ends in the outcome's ``error`` with the rule ids it left, so the caller
+decides per group whether to report it or raise.
 """
 
 from __future__ import annotations
@@ -45,10 +47,10 @@ def ec2(region: str) -> EC2Client:
     return cast("EC2Client", client("ec2", region))
 
 
-def describe_group(region: str, group_id: str) -> Group:
+def describe_group(region: str, group_id: str, *, ec2_client: EC2Client | None = None) -> Group:
     """One group by id; raises GroupGone when it does not exist."""
     try:
-        response = ec2(region).describe_security_groups(GroupIds=[group_id])
+        response = (ec2_client or ec2(region)).describe_security_groups(GroupIds=[group_id])
     except ClientError as error:
         if error_code(error) in GROUP_GONE_CODES:
             raise GroupGone(group_id) from None
@@ -59,18 +61,18 @@ def describe_group(region: str, group_id: str) -> Group:
     return Group.from_api(groups[0], region)
 
 
-def group_rules(region: str, group_id: str) -> list[Rule]:
+def group_rules(region: str, group_id: str, *, ec2_client: EC2Client | None = None) -> list[Rule]:
     """Every rule (ingress and egress) of one group."""
-    paginator = ec2(region).get_paginator("describe_security_group_rules")
+    paginator = (ec2_client or ec2(region)).get_paginator("describe_security_group_rules")
     rules: list[Rule] = []
     for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}]):
         rules.extend(Rule.from_api(item) for item in page.get("SecurityGroupRules", []))
     return rules
 
 
-def all_groups(region: str) -> list[tuple[Group, list[Rule]]]:
+def all_groups(region: str, *, ec2_client: EC2Client | None = None) -> list[tuple[Group, list[Rule]]]:
     """Every security group of the region with its rules: two paginated listings, not one call per group."""
-    ec2_client = ec2(region)
+    ec2_client = ec2_client or ec2(region)
     groups: list[Group] = []
     for page in ec2_client.get_paginator("describe_security_groups").paginate():
         groups.extend(Group.from_api(item, region) for item in page.get("SecurityGroups", []))
@@ -86,7 +88,8 @@ def revoke_ingress(region: str, group_id: str, rule_ids: Sequence[str]) -> Revok
     return revoke(region, group_id, rule_ids, egress=False)
 
 
-def revoke(region: str, group_id: str, rule_ids: Sequence[str], *, egress: bool) -> RevokeOutcome:
+def revoke(region: str, group_id: str, rule_ids: Sequence[str], *, egress: bool,
+           ec2_client: EC2Client | None = None) -> RevokeOutcome:
     """Revoke ``rule_ids`` (ingress, or egress, rules of ``group_id``) by security-group rule id.
 
     One call for all of them; when it fails because some rule no longer exists, each id is retried
@@ -100,7 +103,7 @@ def revoke(region: str, group_id: str, rule_ids: Sequence[str], *, egress: bool)
     while batches:
         batch = batches.pop(0)
         try:
-            _revoke(region, group_id, batch, egress)
+            _revoke(ec2_client or ec2(region), group_id, batch, egress)
             outcome.revoked.extend(batch)
             continue
         except ClientError as error:
@@ -119,8 +122,7 @@ def revoke(region: str, group_id: str, rule_ids: Sequence[str], *, egress: bool)
     return outcome
 
 
-def _revoke(region: str, group_id: str, rule_ids: list[str], egress: bool) -> None:
-    client_ = ec2(region)
+def _revoke(client_: EC2Client, group_id: str, rule_ids: list[str], egress: bool) -> None:
     call = client_.revoke_security_group_egress if egress else client_.revoke_security_group_ingress
     response = call(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
     unknown = response.get("UnknownIpPermissions") or []
@@ -128,12 +130,13 @@ def _revoke(region: str, group_id: str, rule_ids: list[str], egress: bool) -> No
         logger.warning("revoke reported unknown permissions", extra={"groupId": group_id, "unknown": unknown})
 
 
-def prefix_list_cidrs(region: str, prefix_list_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def prefix_list_cidrs(region: str, prefix_list_ids: Sequence[str], *,
+                      ec2_client: EC2Client | None = None) -> dict[str, tuple[str, ...]]:
     """The CIDRs of each customer-managed prefix list among ``prefix_list_ids`` (AWS-managed lists are skipped:
     they hold service ranges, never the world). One describe call, then the entries of each list, paginated."""
     if not prefix_list_ids:
         return {}
-    client_ = ec2(region)
+    client_ = ec2_client or ec2(region)
     customer: list[str] = []
     for page in client_.get_paginator("describe_managed_prefix_lists").paginate(PrefixListIds=list(prefix_list_ids)):
         customer += [item["PrefixListId"] for item in page.get("PrefixLists", []) if item.get("OwnerId") != "AWS"]

@@ -6,6 +6,7 @@ Every variable is required: stacks/settings/sg_remediation.py writes each of the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from sg_remediation.policy import (
 from shared import names
 from shared.config import ConfigError, env_int, env_mode, env_str
 from shared.config import env_parsed as _parsed
+from shared.fanout import FanoutConfig
+from shared.targets import TargetSpec
 
 OWN_REGION = "own"  # REGIONS=own: the function's own region (AWS_REGION, set by Lambda)
 MAX_CHANGES_RANGE = (1, 1000)
@@ -55,7 +58,9 @@ def _regions(env: Mapping[str, str] | None) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Config:
     """From ``MODE``, ``ALLOWED_PUBLIC_PORTS``, ``EXEMPT_TAG``, ``MAX_PREFIX_V4``, ``MAX_PREFIX_V6``, ``EGRESS``,
-    ``REGIONS``, ``MAX_CHANGES``, ``NOTIFY_TOPIC_ARN``."""
+    ``REGIONS``, ``MAX_CHANGES``, ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` /
+    ``TARGET_OUS`` / ``MEMBER_ROLE_NAME`` (``targets``, ``shared.targets``) and the sweep's work queue
+    (``fanout``, ``shared.fanout``; None without ``WORK_QUEUE_URL``: the sweep runs in one invocation)."""
 
     mode: str
     allowed: AllowedPorts
@@ -65,6 +70,8 @@ class Config:
     regions: tuple[str, ...]
     max_changes: int
     topic_arn: str
+    targets: TargetSpec
+    fanout: FanoutConfig | None
 
     @property
     def policy(self) -> Policy:
@@ -73,13 +80,17 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         low, high = MAX_CHANGES_RANGE
+        regions = _regions(env)
         return cls(
             mode=env_mode(None, env=env),
             allowed=_parsed("ALLOWED_PUBLIC_PORTS", parse_allowed_ports, env),
             exempt=_parsed("EXEMPT_TAG", parse_exempt_tag, env),
             world=World(max_prefix_v4=_max_prefix("v4", env), max_prefix_v6=_max_prefix("v6", env)),
             egress=_parsed("EGRESS", parse_egress, env),
-            regions=_regions(env),
+            regions=regions,
             max_changes=env_int("MAX_CHANGES", minimum=low, maximum=high, env=env),
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=env),
+            # REGIONS=own resolved above: the targets' regions are the same list.
+            targets=TargetSpec.from_env({**(os.environ if env is None else env), "REGIONS": ",".join(regions)}),
+            fanout=FanoutConfig.from_env(env),
         )

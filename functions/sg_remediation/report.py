@@ -8,11 +8,13 @@ change). Each public builder only says what differs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sg_remediation.events import Change
 from sg_remediation.policy import Failure, Finding, Group, GroupPlan, Rule
+from shared.fanout import Result as TargetResult
+from shared.fanout import RunSummary, summary_report
 from shared.reports import ActionReport
 
 AUTOMATION = "sg_remediation"
@@ -248,4 +250,78 @@ def failure_report(failures: Sequence[Failure], change: Change | None, mode: str
         keywords=["remediation-failed", *codes],
         severity="critical",
         context={"failures": [failure.as_dict() for failure in failures]},
+    ), change, mode)
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+EVENT_SWEEP = "SecurityGroupSweep"
+EVENT_REFUSED = "SecurityGroupChangeRefused"
+TARGET_REPORTS_MAX = 10  # report titles one target keeps for the run's summary
+
+
+def target_result(result: Any, mode: str) -> TargetResult:
+    """What one (account, region) of an organization-wide sweep keeps for the run's summary: the titles of the
+    reports it would have published alone (``runner.Result``)."""
+    titles = [held.title for held in result.held]
+    changes = len(result.reported) if mode == "report" else len(result.revoked)
+    data: dict[str, Any] = {"reports": titles[:TARGET_REPORTS_MAX],
+                            "warning": bool(result.failed or result.guard_tripped or result.reported)}
+    if len(titles) > TARGET_REPORTS_MAX:
+        data["reportsCount"] = len(titles)
+    parts = [f"{len(result.revoked)} revoked" if result.revoked else "",
+             f"{len(result.reported)} left open" if result.reported else "",
+             f"{len(result.failed)} failed" if result.failed else ""]
+    detail = ", ".join(part for part in parts if part)
+    return TargetResult(changes=changes, detail=f"{result.groups_checked} groups" + (f": {detail}" if detail else ""),
+                        data=data)
+
+
+def sweep_summary_report(summary: RunSummary, mode: str) -> ActionReport | None:
+    """The one report of an organization-wide sweep (None when every target was clean)."""
+    warned = any(o.data.get("warning") for o in summary.succeeded)
+    if not (summary.reportable or warned):
+        return None
+    lines: list[str] = []
+    for outcome in sorted(summary.succeeded, key=lambda o: o.target):
+        titles = list(outcome.data.get("reports", []))
+        if not titles:
+            continue
+        more = int(outcome.data.get("reportsCount", len(titles))) - len(titles)
+        lines.append(f"- {summary.label(outcome.target.account)} {outcome.target.region}: " + "; ".join(titles)
+                     + (f"; and {more} more" if more > 0 else ""))
+    accounts = len({t.account for t in summary.targets})
+    extra = [f"Sweep at {summary.time:%Y-%m-%d %H:%M} UTC over {accounts} accounts, {len(summary.targets)} targets "
+             f"(account and region; mode `{mode}`).", ""]
+    if lines:
+        extra += ["**Findings**", *lines, ""]
+    built = summary_report(summary, mode=mode, event_type=EVENT_SWEEP,
+                           what="world-open rules " + ("to revoke" if mode == "report" else "revoked"),
+                           extra_lines=extra, next_steps=[NEXT_STEPS_LEFT_OPEN] if warned else [])
+    critical = any("Could not remediate" in title or "MAX_CHANGES" in title
+                   for o in summary.succeeded for title in o.data.get("reports", []))
+    severity = "critical" if critical else ("warning" if warned or summary.changes or built.severity == "warning"
+                                            else "info")
+    return replace(built, severity=severity, keywords=["security-group", "sweep", "organization"])
+
+
+def refused_report(change: Change, account: str, why: str, mode: str, *, severity: str) -> ActionReport:
+    """A security-group change the function did not act on: its account or region is not a target, or the
+    account's member role cannot be assumed."""
+    groups = ", ".join(f"`{group_id}`" for group_id in change.group_ids)
+    return _build(_Shape(
+        event_type=EVENT_REFUSED,
+        title=f"Not remediated: {change.event_name} on {', '.join(change.group_ids)} in account {account} "
+              f"({change.region})",
+        summary="",
+        body=[f"A security-group change in account {account}, region {change.region} ({groups}) was not "
+              f"checked: {why}."],
+        next_steps=["If this account should be covered: add it (or its OU) to project.organization and deploy "
+                    "the member stack there; otherwise stop forwarding its events to this bus.",
+                    "Check the groups by hand in that account."],
+        related=[f"arn:aws:ec2:{change.region}:{account}:security-group/{group_id}" for group_id in change.group_ids],
+        keywords=["refused", account],
+        severity=severity,
+        context={"account": account, "region": change.region, "reason": why, "groupIds": list(change.group_ids),
+                 **change.as_report()},
     ), change, mode)

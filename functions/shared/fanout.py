@@ -46,6 +46,11 @@ class BadWorkItem(ValueError):
     """A queue message that is not a work item of this automation: rejected, counted, not retried."""
 
 
+class TargetFailed(Exception):
+    """Raised by "run one target" for a permanent failure of that target (a region it has not opted into, an
+    SCP denying the describe): recorded as failed at once with this message, not retried."""
+
+
 @dataclass(frozen=True)
 class FanoutConfig:
     """The fan-out's resources (added by the stack's Fanout construct, not settings)."""

@@ -22,7 +22,17 @@ from botocore.exceptions import ClientError
 
 from shared.clients import client
 from shared.errors import error_code, is_access_denied, is_transient
-from shared.fanout import BadWorkItem, FanoutConfig, RunOne, Summarize, TargetOutcome, TargetWork, WorkItem, work_items
+from shared.fanout import (
+    BadWorkItem,
+    FanoutConfig,
+    RunOne,
+    Summarize,
+    TargetFailed,
+    TargetOutcome,
+    TargetWork,
+    WorkItem,
+    work_items,
+)
 from shared.fanout_aws import RunTable, WorkQueue
 from shared.observability import MetricUnit, logger, metrics
 from shared.reports import ReportPublisher
@@ -157,7 +167,7 @@ class Fanout:
         """The target's outcome; raises a transient failure while deliveries remain (SQS retries it)."""
         try:
             return TargetOutcome.ok(item.target, run_one(TargetWork(item, self.sessions.client))), None
-        except MemberRoleError as exc:
+        except (MemberRoleError, TargetFailed) as exc:
             return TargetOutcome.failed(item.target, str(exc)), None
         except ClientError as exc:
             if is_access_denied(exc) and not is_transient(exc):

@@ -70,6 +70,14 @@ class ImageResizeSettings(AutomationSettings):
         1024, ge=128, le=10240,
         description="Lambda memory size in MB (decoding a 24 MP image needs ~70 MB; more memory is more CPU).",
     )
+    reserved_concurrency: int = Field(
+        10, ge=2, le=1000,
+        description="Concurrent executions reserved for (and capping) the function: a bulk upload of thousands of "
+        "images is worked off at this pace (the rest waits in Lambda's async queue, or in the SQS queue: the "
+        "trigger's maximum concurrency is the same) instead of "
+        "taking the account's whole concurrency from every other function. Lambda keeps at least 100 unreserved: "
+        "the account's limit must exceed this by 100.",
+    )
     source_bucket_name: str = Field(
         "", description="Existing bucket to watch, imported by name; empty: the stack creates the source bucket."
     )

@@ -57,8 +57,7 @@ def test_delivery_table_with_ttl_and_scoped_access(built: tuple[Assembly, Templa
     statements = [s for p in _resources(t, "AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     (dynamo,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
-    assert sorted(dynamo["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-                                        "dynamodb:UpdateItem"]
+    assert sorted(dynamo["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert table_id in json.dumps(dynamo["Resource"])
 
 
@@ -285,3 +284,68 @@ def test_every_rule_pattern_matches_its_fixture() -> None:
     resolved = load("eventbridge_guardduty_malware_scan")
     resolved["detail"]["scanResultDetails"]["scanResultStatus"] = "NO_THREATS_FOUND"
     assert not EventPattern.load(json.dumps(patterns["GuardDutyMalwareScans"])).matches_event(resolved)
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+ORG = {"enabled": True, "organizational_units": ["ou-ab12-cd34ef56"], "regions": ["eu-central-1", "eu-west-1"]}
+MEMBER = "444455556666"
+
+
+def _resolved(pattern: Any, account: str) -> Any:
+    """A synthesized pattern with the stack's ``AWS::AccountId`` written as ``account``."""
+    return json.loads(json.dumps(pattern).replace('{"Ref": "AWS::AccountId"}', json.dumps(account)))
+
+
+@pytest.fixture(scope="module")
+def org_built() -> Assembly:
+    return build_with("alerts", {"event_rules": {"guardduty": 7, "backup_failures": True}},
+                      project={"organization": ORG})
+
+
+def test_organization_wide_the_function_may_name_accounts_and_assumes_nothing(org_built: Assembly) -> None:
+    t = template(org_built.stacks["alerts"])
+    [variables] = [f["Properties"]["Environment"]["Variables"] for f in t.find_resources("AWS::Lambda::Function")
+                   .values() if "DESTINATIONS_SECRET_ARN" in f["Properties"]["Environment"]["Variables"]]
+    assert variables["TARGET_ACCOUNTS"] == "organization" and variables["TARGET_OUS"] == "ou-ab12-cd34ef56"
+    statements = [s for p in t.find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    [names] = [s for s in statements if s.get("Sid") == "ListOrganizationAccounts"]
+    assert "organizations:DescribeAccount" in names["Action"]
+    assert not [s for s in statements if "sts:AssumeRole" in json.dumps(s["Action"])]
+    assert nag_errors(org_built.stacks["alerts"]) == []
+
+
+def test_every_event_the_member_template_forwards_is_received_on_the_hub_bus(org_built: Assembly) -> None:
+    """Each forwarding rule of the member template, fed the sample events it forwards (with a member account),
+    hands them to the hub's bus; one of the alerts stack's rules there matches each. The hub's own alarm state
+    changes (which reach the function through the ops topic) are not taken a second time."""
+    from moto.events.models import EventPattern
+
+    from tests.functions.alerts.conftest import EVENT_NAMES, load
+
+    assert org_built.member is not None
+    hub = "123456789012"
+    hub_rules = {rule_id: EventPattern.load(json.dumps(_resolved(rule["Properties"]["EventPattern"], hub)))
+                 for rule_id, rule in template(org_built.stacks["alerts"]).find_resources("AWS::Events::Rule").items()
+                 if "EventPattern" in rule["Properties"]}
+    member_rules = template(org_built.member).find_resources("AWS::Events::Rule")
+    samples = [name for name in EVENT_NAMES if name.startswith("eventbridge_")]
+    for rule_id, rule in member_rules.items():
+        forwarding = EventPattern.load(json.dumps(rule["Properties"]["EventPattern"]))
+        forwarded = [{**load(name), "account": MEMBER} for name in samples]
+        forwarded = [event for event in forwarded if forwarding.matches_event(event)]
+        assert forwarded, f"no sample event for the member rule {rule_id}"
+        for event in forwarded:
+            receivers = [hub_id for hub_id, pattern in hub_rules.items() if pattern.matches_event(event)]
+            assert receivers, f"{event['detail-type']} forwarded by {rule_id} matches no rule on the hub's bus"
+    alarm = hub_rules[next(k for k in hub_rules if k.startswith("MemberAlarmStateChanges"))]
+    assert alarm.matches_event({**load("eventbridge_alarm_state_change"), "account": MEMBER})
+    assert not alarm.matches_event({**load("eventbridge_alarm_state_change"), "account": hub})
+
+
+def test_with_alarm_state_changes_on_one_rule_takes_every_accounts_alarms() -> None:
+    assembly = build_with("alerts", {"event_rules": {"alarm_state_changes": True}}, project={"organization": ORG})
+    rules = template(assembly.stacks["alerts"]).find_resources("AWS::Events::Rule")
+    alarm_rules = [r for r in rules.values() if "aws.cloudwatch" in json.dumps(r["Properties"].get("EventPattern"))]
+    assert len(alarm_rules) == 1 and "account" not in alarm_rules[0]["Properties"]["EventPattern"]

@@ -162,7 +162,8 @@ def test_layer_built_for_lambda_platform(built: tuple[Stack, CoreStack, Template
 
 def test_secure_bucket_encrypted_ssl_only_versioned_private_logged() -> None:
     stack = Stack(App(), "buckets", env=TEST_ENV)
-    logs = platform.secure_bucket(stack, "Logs", versioned=False, unlogged_reason="the access-log bucket itself")
+    logs = platform.secure_bucket(stack, "Logs", versioned=False, unversioned_reason="logs expire",
+                                  unlogged_reason="the access-log bucket itself")
     platform.secure_bucket(stack, "Data", access_logs=logs, access_logs_prefix="data/")
     Aspects.of(stack).add(AwsSolutionsChecks())
     template = Template.from_stack(stack)

@@ -114,15 +114,15 @@ def test_revoke_is_scoped_to_this_accounts_groups_and_not_exempt_ones(default: t
     assert statement["Condition"] == {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/AutoRemediate": "false"}}
     arns = [json.dumps(r) for r in statement["Resource"]]
     assert len(arns) == 2
-    assert all(":ec2:eu-central-1:123456789012:security-group" in arn for arn in arns)
+    assert all('":ec2:eu-central-1:", {"Ref": "AWS::AccountId"}, ":security-group' in arn for arn in arns)
 
     statement = revoke_statement(custom[1])
     assert statement["Condition"] == {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/Remediation": "skip"}}
     arns = " ".join(json.dumps(r) for r in statement["Resource"])
     assert len(statement["Resource"]) == 6  # the sweep's regions and the stack's own (events come from there)
     for region in ("us-east-1", "us-west-2", "eu-central-1"):
-        assert f":ec2:{region}:123456789012:security-group/*" in arns
-        assert f":ec2:{region}:123456789012:security-group-rule/*" in arns
+        assert f'":ec2:{region}:", {{"Ref": "AWS::AccountId"}}, ":security-group/*"' in arns
+        assert f'":ec2:{region}:", {{"Ref": "AWS::AccountId"}}, ":security-group-rule/*"' in arns
 
 
 def test_describe_is_star_but_region_limited(custom: tuple[Stack, Template]) -> None:
@@ -169,7 +169,7 @@ def test_cdk_nag_clean(default: tuple[Stack, Template], custom: tuple[Stack, Tem
     ({"allowed_public_ports": "9000-8000"}, "start is above its end"),
     ({"exempt_tag": "AutoRemediate"}, "exempt_tag: exempt tag 'AutoRemediate' must look like Key=Value"),
     ({"exempt_tag": "aws:x=y"}, "reserved"),
-    ({"regions": ["moon-1"]}, "regions: 'moon-1' is not a region"),
+    ({"regions": ["moon-1"]}, "regions: 'moon-1' is not an AWS region name"),
     ({"regions": ["us-east-1", "us-east-1"]}, "listed more than once"),
     ({"regions": ["us-east-1"], "sweep_interval_minutes": 0}, "sweep_interval_minutes=0 disables"),
     ({"max_changes": 0}, "max_changes"),
@@ -209,3 +209,62 @@ def test_egress_enforce_may_revoke_egress_and_hears_egress_events(default: tuple
     assert event_names(custom[1]) == [*EVENT_NAMES, "AuthorizeSecurityGroupEgress"]
     custom[1].has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
         "EGRESS": "enforce", "MAX_PREFIX_V4": "1", "MAX_PREFIX_V6": "0"})}})
+
+
+# --------------------------------------------------------------------------- organization-wide
+
+ORG = {"enabled": True, "organizational_units": ["ou-ab12-cd34ef56"], "regions": ["eu-central-1", "eu-west-1"],
+       "max_concurrency": 20}
+
+
+def _org(mode: str = "enforce", **more: Any) -> tuple[Stack, Stack]:
+    assembly = build_with("sg_remediation", {"mode": mode, "egress": "enforce", **more},
+                          project={"organization": ORG})
+    assert assembly.member is not None
+    return assembly.stacks["sg_remediation"], assembly.member
+
+
+def _ec2_statements(found: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps({"Actions": sorted(actions(s)), "Resource": s["Resource"],
+                              "Condition": s.get("Condition")}, sort_keys=True)
+                  for s in found if any(a.startswith("ec2:") for a in actions(s)))
+
+
+@pytest.mark.parametrize("mode", ["enforce", "report"])
+def test_member_role_statements_are_the_functions_own(mode: str) -> None:
+    stack, member = _org(mode)
+    [role] = [r for r in Template.from_stack(member).find_resources("AWS::IAM::Role").values()
+              if r["Properties"].get("RoleName") == "opsauto-member-sg-remediation"]
+    theirs = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert _ec2_statements(statements(Template.from_stack(stack))) == _ec2_statements(theirs)
+    revokes = [a for s in theirs for a in actions(s) if a.startswith("ec2:Revoke")]
+    assert revokes == ([] if mode == "report" else ["ec2:RevokeSecurityGroupIngress",
+                                                     "ec2:RevokeSecurityGroupEgress"])
+
+
+def test_org_wide_sweep_fans_out_and_member_events_reach_the_rule() -> None:
+    stack, _ = _org()
+    t = Template.from_stack(stack)
+    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": 20},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]})
+    [work] = [q for q in t.find_resources("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    dead_letters = work["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert any(dead_letters in json.dumps(a["Properties"].get("Dimensions", []))
+               for a in t.find_resources("AWS::CloudWatch::Alarm").values())
+    [function] = [f for f in t.find_resources("AWS::Lambda::Function").values()
+                  if f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") == "sg_remediation"]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["TARGET_ACCOUNTS"] == "organization" and env["TARGET_OUS"] == "ou-ab12-cd34ef56"
+    assert env["MEMBER_ROLE_NAME"] == "opsauto-member-sg-remediation" and env["REGIONS"] == "eu-central-1,eu-west-1"
+    assert "WORK_QUEUE_URL" in env
+    t.has_resource_properties("AWS::IAM::Role", {"RoleName": "opsauto-sg-remediation-hub"})
+    # The change rule has no account filter: events forwarded from member accounts match it on the hub's bus.
+    [rule] = [r for r in t.find_resources("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    assert "account" not in rule["Properties"]["EventPattern"]
+    assert nag_errors(stack) == []
+
+
+def test_org_wide_without_a_sweep_has_no_work_queue() -> None:
+    stack, _ = _org(sweep_interval_minutes=0)
+    Template.from_stack(stack).resource_count_is("AWS::Lambda::EventSourceMapping", 0)

@@ -3,18 +3,20 @@ cannot take is kept with the rendered message and the reason, and does not fail 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from alerts import delivery, handler
+from alerts.alert import with_origin
 from alerts.config import Config
 from alerts.formatters import Options, alerts_from_event
 from alerts.render import render
 from tests.functions.alerts.aws_env import AlertsAws, alerts_aws
 from tests.functions.alerts.conftest import Receiver, Reply, load
-from tests.lifetime.kit import LambdaRuntime
+from tests.lifetime.kit import ACCOUNT, LambdaRuntime
 
 HEALTHY = "/slack/T000/B000/HEALTHY"
 OTHER = "/teams/workflow?sig=OTHER"
@@ -51,7 +53,8 @@ def test_a_deleted_webhook_does_not_duplicate_the_healthy_one_nor_fail_the_event
     kept = aws.kept()
     assert [item["destination"] for item in kept] == ["webhook#1", "webhook#1"]
     assert all("404" in item["reason"] and item["gone"] for item in kept)
-    (alarm,) = alerts_from_event(load("sns_alarm_alarm"), Options())
+    (alarm,) = alerts_from_event(load("sns_alarm_alarm"), Options(region=os.environ["AWS_REGION"]))
+    alarm = with_origin(alarm, ACCOUNT, lambda _account: None)  # as delivered: naming its account and region
     assert kept[0]["message"] == render("webhook", alarm)
     assert kept[0]["alert"]["title"] == alarm.title
 

@@ -106,6 +106,8 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             "MAX_CHANGES": "500",
             "REGIONS": REGION,
             "INCLUDE_RDS": "true",
+            "INCLUDE_ASG": "true",
+            "SCHEDULES_PARAMETER": "none",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -155,8 +157,12 @@ def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) 
 
     Every AWS call the function makes is recorded in ``account.calls`` as (operation, params).
     """
+    from ec2_scheduler import aws, sources
     from ec2_scheduler import handler as module
     from shared import clients
+
+    sources.reset()  # nothing read by an earlier test's container
+    aws.reset_parameters()
 
     recording_client = _recording_clients(account, clients.client)
     monkeypatch.setattr("ec2_scheduler.aws.client", recording_client)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from sg_remediation import handler as sg_handler
+from tests.conftest import emf_metrics as metric_values
 from tests.conftest import load_event
 from tests.functions.sg_remediation.conftest import Sandbox, cloudtrail_event, world
-from tests.functions.sg_remediation.test_handler import metric_values
 from tests.lifetime.kit import Fault, FaultInjector
 
 SWEEP = "sg_remediation/scheduled_sweep.json"
