@@ -93,10 +93,6 @@ KEPT: dict[str, dict[str, str]] = {
         "iam:DeleteAccessKey": "deletes a managed user's previous key once its grace period is over (a later "
                                "rotation than the scenario's two)",
         "iam:UntagUser": "removes the deactivation record of a key the sweep deleted",
-        "iam:GenerateCredentialReport": "above credential_report_users IAM users (default 100) the sweep reads last "
-                                        "use from the credential report; the scenario has fewer users",
-        "iam:GetCredentialReport": "above credential_report_users IAM users (default 100) the sweep reads last use "
-                                   "from the credential report; the scenario has fewer users",
         "secretsmanager:GetRandomPassword": "added by CDK's RotationSchedule to every rotation function; this "
                                             "function makes IAM keys and never asks for a password",
         "sns:ListSubscriptionsByTopic": "subscribes an owner's email (owner tag) to the owner notices once",
