@@ -50,6 +50,9 @@ KEPT: dict[str, dict[str, str]] = {
         "ec2:CreateTags@organization": HUB_TARGET,
         "rds:DescribeDBInstances@organization": HUB_TARGET,
         "rds:DescribeDBClusters@organization": HUB_TARGET,
+        "autoscaling:DescribeAutoScalingGroups@organization": HUB_TARGET,
+        "autoscaling:UpdateAutoScalingGroup@organization": HUB_TARGET,
+        "autoscaling:CreateOrUpdateTags@organization": HUB_TARGET,
         "ec2:DeleteTags": "clears the ScheduleError tag once an instance that failed to start or stop succeeds",
         "rds:StartDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
         "rds:StopDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
@@ -71,6 +74,11 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:StartDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:StopDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:AddTagsToResource": "ec2_scheduler's member role: records the state on RDS instances and clusters",
+        "autoscaling:UpdateAutoScalingGroup": "ec2_scheduler's member role: scales a member's tagged Auto Scaling "
+                                              "groups in and out (include_asg); the organization scenario's members "
+                                              "have instances only (the ec2_scheduler scenario scales one at home)",
+        "autoscaling:CreateOrUpdateTags": "ec2_scheduler's member role: records a group's state and its sizes "
+                                          "before scaling in (include_asg)",
         "ec2:DescribeManagedPrefixLists": "sg_remediation's member role: resolves a customer-managed prefix list",
         "ec2:GetManagedPrefixListEntries": "sg_remediation's member role: resolves a customer-managed prefix list",
     },
