@@ -36,6 +36,10 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:StartDBCluster": "schedules Aurora clusters (include_rds); the scenario schedules EC2 instances only",
         "rds:StopDBCluster": "schedules Aurora clusters (include_rds); the scenario schedules EC2 instances only",
         "rds:AddTagsToResource": "records the last scheduled state on RDS instances and clusters (include_rds)",
+        "autoscaling:UpdateAutoScalingGroup": "scales tagged Auto Scaling groups to 0 and back (include_asg); the "
+                                              "scenario schedules EC2 instances only",
+        "autoscaling:CreateOrUpdateTags": "records the state and the sizes to restore on tagged Auto Scaling groups "
+                                          "(include_asg)",
     },
     "alerts": {
         "kms:Decrypt": "Secrets Manager decrypts the destinations secret (project key) with the caller's "
