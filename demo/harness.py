@@ -198,6 +198,9 @@ class DemoContext:
                 env[key] = value
             elif key == "NOTIFY_TOPIC_ARN":
                 env[key] = self.ops_topic.topic_arn
+            elif isinstance(value, dict) and value.get("Ref") in (pseudo := {
+                    "AWS::Region": self.region, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}):
+                env[key] = pseudo[value["Ref"]]
             else:
                 missing.append(f"{key} ({json.dumps(value)[:80]})")
         if missing:

@@ -87,7 +87,9 @@ class Fanout(Construct):
         # and GetQueueUrl, which the fan-out never calls (it has the URL).
         ops.role.add_to_principal_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
                                                              resources=[self.queue.queue_arn]))
-        self.table.grant_read_write_data(ops.role)
+        # What the fan-out calls (a transaction's items are authorized as PutItem/UpdateItem); CDK's
+        # grant_read_write_data adds batch, scan, stream, delete and describe actions it never calls.
+        self.table.grant(ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
         deadline = max(MIN_RUN_DEADLINE.to_seconds(), 2 * visibility.to_seconds() * max_receives)
         self.environment = {
             "WORK_QUEUE_URL": self.queue.queue_url,

@@ -60,6 +60,15 @@ def load_event(name: str) -> Any:
 
 
 @pytest.fixture
+def own_role(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The handler of the test's automation runs under its synthesized role with moto IAM on (tests/iam/own_role.py)."""
+    from tests.iam.own_role import under_own_role
+
+    with under_own_role(request, monkeypatch):
+        yield
+
+
+@pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
 

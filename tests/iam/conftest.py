@@ -43,11 +43,35 @@ def synthesize(outdir: Path, context: dict[str, Any], enable: str) -> Path:
     return outdir
 
 
+# The Organization the cross-account scenarios run in (their regions; any OU id: targets come from the
+# function's environment, which the scenario sets).
+ORGANIZATION = {"enabled": True, "organizational_units": ["ou-ab12-cd34ef56"], "regions": ["eu-central-1", "eu-west-1"]}
+
+
+def cross_scenarios() -> dict[str, tuple[str, ...]]:
+    """Scenario name -> the automations it uses (demo/__main__.py CROSS_SCENARIOS and their USES)."""
+    import importlib
+
+    from demo.__main__ import CROSS_SCENARIOS, available
+
+    return {name: tuple(importlib.import_module(f"demo.scenarios.{name}").USES)
+            for name in CROSS_SCENARIOS if name in available()}
+
+
 @pytest.fixture(scope="session")
 def cdk_outs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """mode -> cloud assembly: every automation with modes on ``enforce``; those with a mode on ``report``."""
+    """Which cloud assembly a run's role comes from: ``enforce`` (every automation, modes on enforce),
+    ``report`` (those with a mode, on report), and ``<scenario>:enforce`` for a cross-account scenario (its
+    automations with ``project.organization`` enabled: the hub roles reach member roles, and the member
+    template is synthesized)."""
     enforce = synthesize(tmp_path_factory.mktemp("cdk.out.enforce"), mode_context("enforce"), "all")
     report_context = mode_context("report")
     report = synthesize(tmp_path_factory.mktemp("cdk.out.report"), report_context,
                         ",".join(moded_automations(report_context)))
-    return {"enforce": enforce, "report": report}
+    outs = {"enforce": enforce, "report": report}
+    for scenario, uses in cross_scenarios().items():
+        context = mode_context("enforce")
+        context["project"] = {**context.get("project", {}), "organization": copy.deepcopy(ORGANIZATION)}
+        outs[f"{scenario}:enforce"] = synthesize(tmp_path_factory.mktemp(f"cdk.out.{scenario}"), context,
+                                                 ",".join(uses))
+    return outs

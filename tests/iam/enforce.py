@@ -11,7 +11,11 @@ What moto evaluates (moto 5.2, ``moto.core.authorization`` and ``moto.iam.access
   AssumeRole (the role's ARN) and IAM calls that name a role. Every other request is judged against the
   resource ``*``, which a resource-scoped statement never matches;
 - **no conditions** of identity policies: moto compares them with request parameters only, and an Allow
-  whose condition it cannot verify becomes a Deny.
+  whose condition it cannot verify becomes a Deny;
+- SQS batch calls by their operation name (``sqs:SendMessageBatch``), where IAM authorizes them with the
+  single-message action (``sqs:SendMessage``), and DynamoDB transactions by theirs
+  (``dynamodb:TransactWriteItems``), where IAM authorizes each item's action (``PutItem``, ``UpdateItem``...):
+  the policy moto is given names both, and the recorded calls are the IAM actions.
 
 So the role put into moto is the template's role with every statement split by service: S3, SQS and STS
 statements keep their resolved resources (moto checks them), the others get ``*`` (moto checks their
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,8 +42,11 @@ import boto3
 import botocore.handlers
 from botocore.credentials import Credentials
 from moto.core import enable_iam_authentication
+from moto.iam.access_control import IAMRequestBase
+from moto.iam.models import iam_backends
+from moto.sts.models import sts_backends
 
-from tests.iam.roles import FunctionRole, Resolver, Statement, function_role, load_template
+from tests.iam.roles import FunctionRole, Resolver, Statement, function_role, load_template, role_documents
 
 # services whose resources moto evaluates (see the module docstring)
 RESOURCE_CHECKED = frozenset({"s3", "sqs", "sts"})
@@ -51,14 +59,33 @@ _S3_ACTIONS = {
     "CopyObject": "PutObject", "GetObjectAttributes": "GetObject", "CreateMultipartUpload": "PutObject",
     "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
 }
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-                          "AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException"})
+
+# SQS batch operations are authorized by the single-message action (moto checks them by operation name).
+_SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
+# DynamoDB transactions are authorized by the item actions they contain (moto checks them by operation name).
+_TRANSACTION_ITEMS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+_TRANSACTIONS = {"TransactWriteItems": ("PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"),
+                 "TransactGetItems": ("GetItem",)}
+
+
+def iam_actions(signing_name: str, operation: str, params: Mapping[str, Any] | None) -> list[str]:
+    """The IAM actions a call needs (a DynamoDB transaction: those of its items)."""
+    if signing_name == "dynamodb" and operation in _TRANSACTIONS:
+        kinds = {kind for item in (params or {}).get("TransactItems", []) for kind in item}
+        return sorted(f"dynamodb:{_TRANSACTION_ITEMS[kind]}" for kind in kinds if kind in _TRANSACTION_ITEMS)
+    return [iam_action(signing_name, operation)]
 
 
 def iam_action(signing_name: str, operation: str) -> str:
     prefix = _PREFIX.get(signing_name, signing_name)
     if prefix == "s3":
         operation = _S3_ACTIONS.get(operation, operation)
+    elif prefix == "sqs":
+        operation = _SQS_ACTIONS.get(operation, operation)
     return f"{prefix}:{operation}"
 
 
@@ -76,6 +103,7 @@ class Principal:
     mode: str
     statements: list[Statement]
     calls: list[Call] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # what moto's authorization refused it
 
 
 class Recorder:
@@ -84,6 +112,7 @@ class Recorder:
     def __init__(self) -> None:
         self.principals: dict[tuple[str, str], Principal] = {}
         self._by_key: dict[str, Principal] = {}
+        self._by_role: dict[str, Principal] = {}
         self.unattributed: list[str] = []  # calls made under enforcement with keys of no recorded role
 
     def principal(self, label: str, mode: str, statements: list[Statement]) -> Principal:
@@ -96,11 +125,34 @@ class Recorder:
                     found.statements.append(statement)
         return found
 
+    def refused(self, access_key: str, action: str, resource: str) -> None:
+        principal = self._principal_of(access_key)
+        if principal is not None:
+            principal.refused.append(f"{action} on {resource}")
+
     def attach(self, access_key: str, principal: Principal) -> None:
         self._by_key[access_key] = principal
 
+    def keys(self) -> list[str]:
+        """Access keys of the role sessions the functions ran with (member sessions not included)."""
+        return [key for key, principal in self._by_key.items() if not principal.label.startswith("member/")]
+
+    def attach_role(self, role_arn: str, principal: Principal) -> None:
+        """Calls made with any session of ``role_arn`` (a member role the function assumes) are its."""
+        self._by_role[role_arn] = principal
+
+    def _principal_of(self, access_key: str) -> Principal | None:
+        found = self._by_key.get(access_key)
+        if found is None and self._by_role:
+            for backends in sts_backends.values():
+                for backend in backends.values():
+                    for assumed in backend.assumed_roles:
+                        if assumed.access_key_id == access_key and assumed.role_arn in self._by_role:
+                            found = self._by_key[access_key] = self._by_role[assumed.role_arn]
+        return found
+
     def record(self, access_key: str | None, action: str, error: str | None) -> None:
-        principal = self._by_key.get(access_key or "")
+        principal = self._principal_of(access_key or "")
         if principal is not None:
             principal.calls.append(Call(action, error))
         elif _Hook.enforcing:
@@ -118,18 +170,27 @@ class _Hook:
     installed = False
     enforcing = 0
     role_credentials: Credentials | None = None
+    stale_keys: ClassVar[set[str]] = set()  # the ambient credentials and earlier runs' role sessions
     swapped: ClassVar[list[tuple[Any, Any]]] = []  # (request signer, its own credentials)
 
 
-def _before_call(model: Any, request_signer: Any = None, context: Any = None, **_: Any) -> None:
-    if context is None or request_signer is None:
+def _before_call(model: Any, params: Any = None, request_signer: Any = None, context: Any = None,
+                 **_: Any) -> None:
+    if context is None:
+        return
+    body = params.get("body") if isinstance(params, dict) else None
+    if model.name in _TRANSACTIONS and isinstance(body, (bytes, str)):
+        context["iam_proof_params"] = json.loads(body or "{}")
+    if request_signer is None:
         return
     config = context.get("client_config")
-    if (_Hook.role_credentials is not None and config is not None
+    current = request_signer._credentials
+    if (_Hook.role_credentials is not None and config is not None and current is not None
             and FUNCTION_CLIENT_MARK in (config.user_agent_extra or "")
-            and request_signer._credentials is not _Hook.role_credentials):
-        # A client the function cached before this run (a scenario may have put a Stubber on it): it signs
-        # as the role for the run, as a client made in the role's Lambda would.
+            and current.get_frozen_credentials().access_key in _Hook.stale_keys):
+        # A client the function cached before this run (a scenario may have put a Stubber on it), with the
+        # test's or an earlier run's credentials: it signs as the role for the run, as a client made in the
+        # role's Lambda would. Clients made with other credentials (a member role's session) are left alone.
         _Hook.swapped.append((request_signer, request_signer._credentials))
         request_signer._credentials = _Hook.role_credentials
     credentials = getattr(request_signer, "_credentials", None)
@@ -150,16 +211,27 @@ def _after_call(model: Any, http_response: Any = None, parsed: Any = None, conte
     error = None
     if http_response is not None and http_response.status_code >= 300 and isinstance(parsed, dict):
         error = str(parsed.get("Error", {}).get("Code") or http_response.status_code)
-    action = iam_action(model.service_model.signing_name, model.name)
-    RECORDER.record(context["iam_proof_key"], action, error)
+    for action in iam_actions(model.service_model.signing_name, model.name, context.get("iam_proof_params")):
+        RECORDER.record(context["iam_proof_key"], action, error)
 
 
 def install_hook() -> None:
-    """Every botocore session made from now on records calls (as moto itself registers its handler)."""
+    """Every botocore session made from now on records calls (as moto itself registers its handler), and
+    moto's refusals are recorded with the action and resource it judged."""
     if _Hook.installed:
         return
     botocore.handlers.BUILTIN_HANDLERS.append(("before-call", _before_call))
     botocore.handlers.BUILTIN_HANDLERS.append(("after-call", _after_call))
+    check = IAMRequestBase.check_action_permitted
+
+    def recording_check(self: Any, resource: str) -> None:
+        try:
+            check(self, resource)
+        except Exception:
+            RECORDER.refused(self._access_key._access_key_id, self._action, resource)
+            raise
+
+    IAMRequestBase.check_action_permitted = recording_check  # type: ignore[method-assign]
     _Hook.installed = True
 
 
@@ -176,6 +248,11 @@ def moto_policy(statements: list[Statement]) -> dict[str, Any]:
             by_service.setdefault(action.split(":", 1)[0], []).append(action)
         for service, actions in by_service.items():
             resources = list(statement.resources) if service in RESOURCE_CHECKED else ["*"]
+            if service == "sqs":  # moto judges a batch call by its operation name
+                actions += [f"sqs:{batch}" for batch, single in _SQS_ACTIONS.items() if f"sqs:{single}" in actions]
+            if service == "dynamodb":  # and a transaction by its operation name
+                actions += [f"dynamodb:{name}" for name, items in _TRANSACTIONS.items()
+                            if any(f"dynamodb:{item}" in actions for item in items)]
             out.append({"Effect": "Allow", "Action": actions, "Resource": resources})
     return {"Version": "2012-10-17", "Statement": out}
 
@@ -214,12 +291,17 @@ def enforced(credentials: Mapping[str, str]) -> Iterator[dict[str, str]]:
     _Hook.enforcing += 1
     _Hook.role_credentials = Credentials(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"],
                                          credentials["AWS_SESSION_TOKEN"])
+    _Hook.stale_keys = ({os.environ.get("AWS_ACCESS_KEY_ID", "")} | set(RECORDER.keys())) - {
+        credentials["AWS_ACCESS_KEY_ID"]}
+    default_session = boto3.DEFAULT_SESSION  # it keeps the credentials it resolved first
+    boto3.DEFAULT_SESSION = None
     try:
         with enable_iam_authentication():
             yield dict(credentials)
     finally:
         _Hook.enforcing -= 1
         _Hook.role_credentials = None
+        boto3.DEFAULT_SESSION = default_session
         for signer, original in reversed(_Hook.swapped):
             signer._credentials = original
         _Hook.swapped.clear()
@@ -243,37 +325,83 @@ def _moto_lookup(region: str) -> Any:
 @dataclass
 class RoleRunner:
     """``DemoContext.around_invoke``: every invocation runs under the function's synthesized role, the
-    enforce-mode role or (``MODE=report``) the report-mode role, each from its own synthesized app."""
+    enforce-mode role or (``MODE=report``) the report-mode role, each from its own synthesized app; a
+    scenario with an app of its own (``<scenario>:<mode>``, e.g. the Organization) takes its roles from it,
+    and the member roles it holds in moto's accounts get the member template's policies."""
 
-    cdk_outs: Mapping[str, Path]  # mode -> cloud assembly
+    cdk_outs: Mapping[str, Path]  # "<mode>" or "<scenario>:<mode>" -> cloud assembly
     account: str = "123456789012"
     _templates: dict[tuple[str, str], tuple[Path, str]] = field(default_factory=dict)
 
-    def _find(self, mode: str, function_id: str) -> tuple[Path, str]:
-        key = (mode, function_id)
-        if key not in self._templates:
-            for path in sorted(self.cdk_outs[mode].glob("*.template.json")):
+    def _find(self, key: str, function_id: str) -> tuple[Path, str]:
+        if (key, function_id) not in self._templates:
+            for path in sorted(self.cdk_outs[key].glob("*.template.json")):
                 if function_id in load_template(path).get("Resources", {}):
-                    self._templates[key] = (path, function_id)
+                    self._templates[(key, function_id)] = (path, function_id)
                     break
             else:
-                raise LookupError(f"{function_id} is in no template of {self.cdk_outs[mode]}")
-        return self._templates[key]
+                raise LookupError(f"{function_id} is in no template of {self.cdk_outs[key]}")
+        return self._templates[(key, function_id)]
 
     @contextlib.contextmanager
     def __call__(self, ctx: Any, automation: str, env: Mapping[str, str]) -> Iterator[dict[str, str]]:
         mode = env.get("MODE", "enforce")
-        path, function_id = self._find(mode, ctx.spec(automation).logical_id)
-        with run_as(function_role(path, function_id), env, region=ctx.region, account=self.account,
-                    mode=mode) as credentials:
+        key = f"{ctx.automation}:{mode}" if f"{ctx.automation}:{mode}" in self.cdk_outs else mode
+        label = ctx.automation if key != mode else mode  # a scenario's own app: its roles are told apart
+        path, function_id = self._find(key, ctx.spec(automation).logical_id)
+        for member in self.cdk_outs[key].glob("*-member.template.json"):
+            grant_member_roles(load_template(member), hub=self.account, region=ctx.region, mode=label)
+        with run_as(function_role(load_template(path), function_id), env, region=ctx.region, account=self.account,
+                    mode=label) as credentials:
             yield credentials
+
+
+_ANY_PRINCIPAL_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+
+
+def grant_member_roles(template: dict[str, Any], *, hub: str, region: str, mode: str) -> None:
+    """Every role of the member template that a moto account holds (by name) gets the template's policies
+    for that account; its calls are recorded as ``member/<role name>``.
+
+    moto cannot evaluate the template's trust policy (an account principal with ``aws:PrincipalArn`` and
+    ``aws:PrincipalOrgID`` conditions: it compares principal ARNs literally and turns an unverifiable condition
+    into a Deny), so in moto the role's trust admits any principal; what the hub role may assume is checked
+    on the hub side (its ``sts:AssumeRole`` resources). The stack tests assert the trust policy itself."""
+    roles = {resource["Properties"]["RoleName"]: logical_id for logical_id, resource in
+             template.get("Resources", {}).items()
+             if resource.get("Type") == "AWS::IAM::Role" and isinstance(resource["Properties"].get("RoleName"), str)}
+    organization = _organization_id()
+    for account, backends in list(iam_backends.items()):
+        backend = backends["aws"]
+        for role in list(backend.roles.values()):
+            if role.name not in roles:
+                continue
+            resolver = Resolver(template, account=account, region=region, bindings={
+                ("Ref", "HubAccountId"): hub, ("Ref", "HubRegion"): region, ("Ref", "OrganizationId"): organization})
+            documents, _ = role_documents(template, roles[role.name])
+            statements = resolver.statements(documents)
+            principal = RECORDER.principal(f"member/{role.name}", mode, statements)
+            backend.put_role_policy(role.name, "template", json.dumps(moto_policy(statements)))
+            role.assume_role_policy_document = _ANY_PRINCIPAL_TRUST
+            RECORDER.attach_role(role.arn, principal)
+
+
+def _organization_id() -> str:
+    from moto.organizations.models import organizations_backends
+
+    for backends in organizations_backends.values():
+        for backend in backends.values():
+            if backend.org is not None:
+                return str(backend.org.id)
+    return "o-none"
 
 
 @contextlib.contextmanager
 def run_as(role: FunctionRole, env: Mapping[str, str], *, region: str, account: str,
            mode: str) -> Iterator[dict[str, str]]:
     """Run (within) under ``role`` resolved against ``env``; yields the environment's credentials."""
-    template = load_template(role.template_path)
+    template = role.template
     if role.managed_arns:
         raise NotImplementedError(f"{role.function_id}: managed policies {role.managed_arns} are not modelled")
     resolver = Resolver(template, account=account, region=region, lookup=_moto_lookup(region))

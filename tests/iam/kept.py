@@ -11,6 +11,13 @@ PLATFORM_LOGS = "the Lambda service writes the function's logs to its log group 
 PLATFORM_XRAY = "the Lambda service sends the X-Ray trace segments of active tracing with the function's role"
 PLATFORM_DESTINATION = ("the Lambda service sends a failed asynchronous event to the on-failure queue with the "
                         "function's role")
+EVENT_SOURCE = ("the SQS event source mapping (the Lambda service) polls the work queue with the function's role; "
+                "CDK's SqsEventSource grants ChangeMessageVisibility and GetQueueUrl beside the ReceiveMessage, "
+                "DeleteMessage and GetQueueAttributes it uses")
+HUB_TARGET = ("the hub account's own resources, when the hub is a target itself (listed in accounts); the "
+              "organization scenario's targets are member accounts")
+SWEEP_FANOUT = ("the periodic sweep's fan-out keeps its run in the run table; the organization scenario sends one "
+                "forwarded event (no sweep)")
 TOPIC_KEY = ("SNS encrypts a message for the KMS-encrypted ops topic with the publisher's permissions "
              "(moto's SNS does not call KMS)")
 
@@ -23,6 +30,13 @@ KEPT: dict[str, dict[str, str]] = {
         "sqs:SendMessage": PLATFORM_DESTINATION,
         "kms:Decrypt": TOPIC_KEY,
         "kms:GenerateDataKey": TOPIC_KEY,
+        "sqs:ReceiveMessage": EVENT_SOURCE,
+        "sqs:DeleteMessage": EVENT_SOURCE,
+        "sqs:GetQueueAttributes": EVENT_SOURCE,
+        "sqs:ChangeMessageVisibility": EVENT_SOURCE,
+        "sqs:GetQueueUrl": EVENT_SOURCE,
+        "organizations:DescribeAccount": "names a target account listed by id (the accounts under an OU are "
+                                         "named by the listing); the scenario's targets are under OUs",
     },
     "image_resize": {
         "s3:ListBucket": "without it HeadObject of a key that does not exist answers 403 instead of 404, and the "
@@ -30,6 +44,12 @@ KEPT: dict[str, dict[str, str]] = {
                          "either way)",
     },
     "ec2_scheduler": {
+        "ec2:DescribeInstances@organization": HUB_TARGET,
+        "ec2:StartInstances@organization": HUB_TARGET,
+        "ec2:StopInstances@organization": HUB_TARGET,
+        "ec2:CreateTags@organization": HUB_TARGET,
+        "rds:DescribeDBInstances@organization": HUB_TARGET,
+        "rds:DescribeDBClusters@organization": HUB_TARGET,
         "ec2:DeleteTags": "clears the ScheduleError tag once an instance that failed to start or stop succeeds",
         "rds:StartDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
         "rds:StopDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
@@ -46,11 +66,34 @@ KEPT: dict[str, dict[str, str]] = {
                        "permissions (moto's Secrets Manager does not call KMS)",
         "dynamodb:GetItem": "reads the Slack thread an earlier message of the same alarm started, to reply in it",
     },
+    "member": {
+        "ec2:StartInstances": "ec2_scheduler's member role: starts a member's instances at the period start; the "
+                              "organization scenario runs at 18:05 (stops)",
+        "ec2:DeleteTags": "ec2_scheduler's member role: clears the ScheduleError tag after a failed start or stop",
+        "rds:StartDBInstance": "ec2_scheduler's member role: RDS instances on a schedule (include_rds)",
+        "rds:StopDBInstance": "ec2_scheduler's member role: RDS instances on a schedule (include_rds)",
+        "rds:StartDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
+        "rds:StopDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
+        "rds:AddTagsToResource": "ec2_scheduler's member role: records the state on RDS instances and clusters",
+        "ec2:DescribeManagedPrefixLists": "sg_remediation's member role: resolves a customer-managed prefix list",
+        "ec2:GetManagedPrefixListEntries": "sg_remediation's member role: resolves a customer-managed prefix list",
+    },
     "sg_remediation": {
+        "ec2:DescribeSecurityGroups@organization": HUB_TARGET,
+        "ec2:DescribeSecurityGroupRules@organization": HUB_TARGET,
+        "ec2:RevokeSecurityGroupIngress@organization": HUB_TARGET,
+        "dynamodb:GetItem@organization": SWEEP_FANOUT,
+        "dynamodb:PutItem@organization": SWEEP_FANOUT,
+        "dynamodb:UpdateItem@organization": SWEEP_FANOUT,
+        "dynamodb:Query@organization": SWEEP_FANOUT,
         "ec2:DescribeManagedPrefixLists": "resolves a rule that admits a customer-managed prefix list to its CIDRs",
         "ec2:GetManagedPrefixListEntries": "resolves a rule that admits a customer-managed prefix list to its CIDRs",
     },
     "key_rotation": {
+        "iam:GenerateCredentialReport": "above credential_report_users IAM users (default 100) the sweep reads "
+                                        "last use from one credential report; the scenario has six users",
+        "iam:GetCredentialReport": "above credential_report_users IAM users (default 100) the sweep reads last "
+                                   "use from one credential report; the scenario has six users",
         "iam:DeleteAccessKey": "deletes a managed user's previous key once its grace period is over (a later "
                                "rotation than the scenario's two)",
         "iam:UntagUser": "removes the deactivation record of a key the sweep deleted",

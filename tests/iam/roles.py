@@ -64,7 +64,7 @@ class Statement:
 class FunctionRole:
     """A function's role in one template: where its policies are, before resolution."""
 
-    template_path: Path
+    template: dict[str, Any]
     function_id: str
     role_id: str
     automation: str
@@ -91,9 +91,8 @@ def role_documents(template: dict[str, Any], role_id: str) -> tuple[dict[str, An
     return documents, list(role.get("ManagedPolicyArns") or [])
 
 
-def function_role(template_path: Path, function_id: str) -> FunctionRole:
-    """The role of the Lambda function ``function_id`` in the template at ``template_path``."""
-    template = load_template(template_path)
+def function_role(template: dict[str, Any], function_id: str) -> FunctionRole:
+    """The role of the Lambda function ``function_id`` in ``template``."""
     props = template["Resources"][function_id]["Properties"]
     role_ref = props["Role"]
     if not (isinstance(role_ref, dict) and "Fn::GetAtt" in role_ref):
@@ -101,7 +100,16 @@ def function_role(template_path: Path, function_id: str) -> FunctionRole:
     role_id = role_ref["Fn::GetAtt"][0]
     automation = props.get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME", function_id)
     documents, managed = role_documents(template, role_id)
-    return FunctionRole(template_path, function_id, role_id, str(automation), documents, managed)
+    return FunctionRole(template, function_id, role_id, str(automation), documents, managed)
+
+
+def main_function(template: dict[str, Any], automation: str) -> str:
+    """The logical id of ``automation``'s function in ``template`` (its POWERTOOLS_SERVICE_NAME)."""
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::Lambda::Function" and resource["Properties"].get(
+                "Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME") == automation:
+            return logical_id
+    raise LookupError(f"no function of {automation} in the template")
 
 
 class Unresolvable(ValueError):

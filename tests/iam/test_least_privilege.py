@@ -9,6 +9,7 @@ moto evaluates, and docs/security.md for the tables (`make grants` rewrites them
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,13 @@ def runs(cdk_outs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
 
 def test_every_automation_has_a_synthesized_function(cdk_outs: dict[str, Path]) -> None:
     functions = read_functions(cdk_outs["enforce"])
-    for name in available():
-        assert name in functions, f"{name} has a demo scenario but no synthesized function"
-        for spec in functions[name]:
-            assert (spec.asset_dir / "handler.py").exists()
-            assert (spec.asset_dir / name / "handler.py").exists()
-            assert (spec.asset_dir / "shared" / "reports.py").exists()
+    for scenario in available():
+        for name in getattr(importlib.import_module(f"demo.scenarios.{scenario}"), "USES", [scenario]):
+            assert name in functions, f"{name} has a demo scenario but no synthesized function"
+            for spec in functions[name]:
+                assert (spec.asset_dir / "handler.py").exists()
+                assert (spec.asset_dir / name / "handler.py").exists()
+                assert (spec.asset_dir / "shared" / "reports.py").exists()
 
 
 @pytest.mark.parametrize("automation", available())
@@ -56,8 +58,10 @@ def test_scenario_under_its_role(automation: str, runs: Runs) -> None:
     outcome = runs.outcomes[automation]
     assert outcome.ok, outcome.summary
     assert automation in table([outcome])
-    assert any(label.startswith(f"{automation}/") and principal.calls
-               for (label, _), principal in RECORDER.principals.items()), f"{automation} made no call under a role"
+    uses = getattr(importlib.import_module(f"demo.scenarios.{automation}"), "USES", [automation])
+    for name in uses:
+        assert any(label.startswith(f"{name}/") and principal.calls
+                   for (label, _), principal in RECORDER.principals.items()), f"{name} made no call under a role"
 
 
 def test_both_modes_ran_under_their_roles(runs: Runs) -> None:
@@ -67,8 +71,17 @@ def test_both_modes_ran_under_their_roles(runs: Runs) -> None:
         modes.setdefault(label.split("/", 1)[0], set()).add(mode)
     for automation in ("ec2_scheduler", "sg_remediation", "key_rotation"):
         assert "report" in modes.get(automation, set()), f"{automation} never ran under its report-mode role"
-    assert modes["ec2_scheduler"] == {"enforce", "report"}
-    assert modes["sg_remediation"] == {"enforce", "report"}
+    assert {"enforce", "report"} <= modes["ec2_scheduler"]
+    assert {"enforce", "report"} <= modes["sg_remediation"]
+
+
+def test_member_roles_ran_under_the_member_template(runs: Runs) -> None:
+    """The cross-account scenario's member roles hold the member template's policies and were used."""
+    members = {label for label, _ in runs.proofs if label.startswith("member/")}
+    assert members, "no member role was used under the member template"
+    for label in members:
+        assert any(proof.rows and any(row.called for row in proof.rows)
+                   for (name, _), proof in runs.proofs.items() if name == label), f"{label} called nothing"
 
 
 def test_every_call_granted_and_every_grant_called_or_explained(runs: Runs) -> None:

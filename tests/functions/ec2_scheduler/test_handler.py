@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import load_event
 from tests.functions.ec2_scheduler.conftest import REGION, Account
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every run under the synthesized role, moto IAM on
+
 Run = Callable[..., dict[str, Any]]
 
 # 2026-11-30 is a Monday; Europe/Berlin is UTC+1 in winter.
