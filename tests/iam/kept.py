@@ -50,6 +50,7 @@ KEPT: dict[str, dict[str, str]] = {
         "ec2:CreateTags@organization": HUB_TARGET,
         "rds:DescribeDBInstances@organization": HUB_TARGET,
         "rds:DescribeDBClusters@organization": HUB_TARGET,
+        "autoscaling:DescribeAutoScalingGroups@organization": HUB_TARGET,
         "ec2:DeleteTags": "clears the ScheduleError tag once an instance that failed to start or stop succeeds",
         "rds:StartDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
         "rds:StopDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
@@ -75,6 +76,10 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:StartDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:StopDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:AddTagsToResource": "ec2_scheduler's member role: records the state on RDS instances and clusters",
+        "autoscaling:UpdateAutoScalingGroup": "ec2_scheduler's member role: scales a member's tagged Auto Scaling "
+                                              "groups (include_asg); the scenario's members have none",
+        "autoscaling:CreateOrUpdateTags": "ec2_scheduler's member role: records the state and sizes on Auto Scaling "
+                                          "groups (include_asg)",
         "ec2:DescribeManagedPrefixLists": "sg_remediation's member role: resolves a customer-managed prefix list",
         "ec2:GetManagedPrefixListEntries": "sg_remediation's member role: resolves a customer-managed prefix list",
     },
