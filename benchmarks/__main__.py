@@ -1,5 +1,8 @@
 """``make bench``: every benchmark, cold-start import ratios and deployment sizes -> benchmarks/RESULTS.md.
 
+``python -m benchmarks image_resize [--write benchmarks/RESULTS.md]`` runs the named benchmarks only (no
+synth, no cold starts or sizes); ``--write`` then replaces their sections of the file, keeping the others.
+
 Each automation's benchmark is ``benchmarks/<automation>.py`` with ``run() -> dict`` (figures measured
 against a baseline in the same run). Cold start: a fresh interpreter importing the handler module from the
 synthesized asset, as Lambda does, against a fresh interpreter importing boto3 alone (median of N runs,
@@ -111,9 +114,12 @@ def deployment_sizes(cdk_out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def automation_benchmarks() -> dict[str, Any]:
+BENCHMARK_NAMES = [*AUTOMATION_NAMES, "organization"]
+
+
+def automation_benchmarks(only: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for name in [*AUTOMATION_NAMES, "organization"]:
+    for name in only or BENCHMARK_NAMES:
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             continue
         print(f"== benchmark {name}", flush=True)
@@ -166,12 +172,43 @@ def render(results: dict[str, Any], starts: list[dict[str, Any]], sizes: list[di
     return "".join(out)
 
 
+def replace_sections(report: str, results: dict[str, Any]) -> str:
+    """``report`` (a RESULTS.md) with the sections of ``results`` replaced (added before the cold starts when
+    new); the measurement line of each says when and how it was measured."""
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    for name, figures in results.items():
+        section = (f"\n## {name}\n\n- measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine} with "
+                   f"`python -m benchmarks {name}` alone (the other sections: the `make bench` run above)\n"
+                   f"{_figures(figures)}")
+        start = report.find(f"\n## {name}\n")
+        if start < 0:
+            start = end = report.find("\n## Cold start") if "\n## Cold start" in report else len(report)
+        else:
+            following = report.find("\n## ", start + 1)
+            end = following if following >= 0 else len(report)
+        report = report[:start] + section + report[end:]
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"run only these benchmarks ({', '.join(BENCHMARK_NAMES)})")
     parser.add_argument("--cdk-out", default="cdk.out.bench")
     parser.add_argument("--write", default="")
     parser.add_argument("--skip-automations", action="store_true", help="only cold starts and sizes")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHMARK_NAMES))
+    if unknown:
+        parser.error(f"no benchmark named {', '.join(unknown)} (benchmarks: {', '.join(BENCHMARK_NAMES)})")
+    if args.names:
+        results = automation_benchmarks(args.names)
+        print(_figures(results))
+        if args.write:
+            path = Path(args.write)
+            path.write_text(replace_sections(path.read_text() if path.exists() else "# Benchmark results\n", results))
+            print(f"wrote {args.write}")
+        return 1 if any(isinstance(r, dict) and "error" in r for r in results.values()) else 0
     cdk_out = Path(args.cdk_out)
     if not any(cdk_out.glob("*.template.json")):
         print(f"error: no synthesized templates in {cdk_out} (make bench synthesizes them)", file=sys.stderr)

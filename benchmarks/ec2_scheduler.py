@@ -28,12 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    "POWERTOOLS_SERVICE_NAME": "ec2_scheduler", "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_METRICS_DISABLED": "true",
-})
+from benchmarks.offline import use_offline_aws  # noqa: E402
+
+use_offline_aws("ec2_scheduler", MOTO_EC2_LOAD_DEFAULT_AMIS="false")
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -153,7 +150,7 @@ def run(count: int = 5000) -> dict[str, Any]:
         sns = boto3.client("sns", REGION)
         os.environ.update({
             "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "enforce", "REGIONS": REGION,
-            "MAX_CHANGES": str(count), "INCLUDE_RDS": "true",
+            "MAX_CHANGES": str(count), "INCLUDE_RDS": "true", "INCLUDE_ASG": "true", "SCHEDULES_PARAMETER": "none",
             "NOTIFY_TOPIC_ARN": sns.create_topic(Name="ops")["TopicArn"],
         })
         _, create_seconds = create_instances(count)

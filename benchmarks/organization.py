@@ -31,7 +31,6 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -42,12 +41,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    "POWERTOOLS_SERVICE_NAME": "ec2_scheduler", "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_METRICS_DISABLED": "true",
-})
+from benchmarks.offline import use_offline_aws  # noqa: E402
+
+use_offline_aws("ec2_scheduler", MOTO_EC2_LOAD_DEFAULT_AMIS="false")
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -90,7 +86,8 @@ def scheduler_config(units: list[str], regions: tuple[str, ...], queue_url: str,
     """The function's Config as its stack's environment gives it organization-wide."""
     return Config.from_env({
         "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "report", "MAX_CHANGES": "500",
-        "INCLUDE_RDS": "true", "REGIONS": ",".join(regions), "NOTIFY_TOPIC_ARN": topic,
+        "INCLUDE_RDS": "true", "INCLUDE_ASG": "false", "SCHEDULES_PARAMETER": "none", "REGIONS": ",".join(regions),
+        "NOTIFY_TOPIC_ARN": topic,
         "TARGET_ACCOUNTS": "organization", "TARGET_OUS": ",".join(units), "MEMBER_ROLE_NAME": ROLE,
         "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": table, "WORK_MAX_RECEIVES": "3",
         "RUN_DEADLINE_SECONDS": "3600", "AWS_REGION": "us-east-1",

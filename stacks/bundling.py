@@ -2,8 +2,10 @@
 
 - code: ``functions/<automation>`` plus ``functions/shared``, staged under ``.build/assets`` with a one-line
   root ``handler.py`` so the Lambda handler string is ``handler.handler``;
-- third-party dependencies in a layer built locally with ``pip install --platform ... --only-binary=:all:``,
-  cached under ``.build/layers/<architecture>-<hash of requirements, platform, python>``;
+- third-party dependencies in a layer built locally with ``pip install --platform ... --only-binary=:all:``
+  (a requirement published only as a pure-Python source distribution is first built into a
+  ``py3-none-any`` wheel here, ``PURE_SDISTS``), cached under
+  ``.build/layers/<architecture>-<hash of requirements, platform, python>``;
 - both precompiled to bytecode (Lambda's code folder is read-only, so it cannot write its own).
 
 Every folder is named by a hash of its content and built in a temporary folder renamed into place,
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import compileall
 import hashlib
+import os
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +38,10 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy
 _ASSET_FORMAT = "2"
 # boto3/botocore come from the runtime: copies pulled in as dependencies are dropped to keep the layer small.
 _RUNTIME_PROVIDED = ("boto3", "boto3-*", "botocore", "botocore-*", "s3transfer", "s3transfer-*", "bin")
+# Requirements PyPI has only as source distributions whose build is pure Python, so the same wheel serves
+# every platform: pyvips (its C extension is optional and is not built; libvips and the compiled binding
+# come from the pyvips-binary wheel, manylinux aarch64 and x86_64).
+PURE_SDISTS = frozenset({"pyvips"})
 
 
 def requirement_files(automation: str) -> list[Path]:
@@ -67,9 +75,17 @@ def build_layer(requirements: str, architecture: str) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=_ensure(target.parent)))
     req_file = staging / "requirements.txt"
     req_file.write_text(requirements)
+    wheelhouse = staging / "wheels"
+    try:
+        build_pure_wheels(requirements, wheelhouse)
+    except RuntimeError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     result = subprocess.run(  # noqa: S603
-        _pip_command(req_file, staging / "python", architecture), capture_output=True, text=True, check=False
+        _pip_command(req_file, staging / "python", architecture, wheelhouse), capture_output=True, text=True,
+        check=False,
     )
+    shutil.rmtree(wheelhouse, ignore_errors=True)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"building the dependencies layer failed:\n{result.stderr[-4000:]}")
@@ -83,10 +99,39 @@ def build_layer(requirements: str, architecture: str) -> Path:
     return target
 
 
-def _pip_command(req_file: Path, target: Path, architecture: str) -> list[str]:
+def build_pure_wheels(requirements: str, wheelhouse: Path) -> list[Path]:
+    """Wheels of the ``PURE_SDISTS`` among ``requirements``, built from their source distributions.
+
+    pkg-config is pointed at nothing, so an optional C extension (pyvips' API mode against a libvips found
+    on this machine) is never built: the wheel must be ``py3-none-any``, or the layer would carry this
+    machine's binary. Raises RuntimeError otherwise.
+    """
+    lines = [line for line in requirements.splitlines()
+             if re.split(r"[\s<>=!~\[;]", line.strip(), maxsplit=1)[0].lower() in PURE_SDISTS]
+    if not lines:
+        return []
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PKG_CONFIG_LIBDIR": str(wheelhouse), "PKG_CONFIG_PATH": ""}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--no-binary", ",".join(sorted(PURE_SDISTS)), "--wheel-dir", str(wheelhouse), *lines],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building the wheels of {', '.join(lines)} failed:\n{result.stderr[-4000:]}")
+    wheels = sorted(wheelhouse.glob("*.whl"))
+    impure = [wheel.name for wheel in wheels if not wheel.name.endswith("-py3-none-any.whl")]
+    if impure:
+        raise RuntimeError(f"{', '.join(impure)}: not pure Python, cannot go into a layer for another platform")
+    return wheels
+
+
+def _pip_command(req_file: Path, target: Path, architecture: str, wheelhouse: Path | None = None) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     for tag in PLATFORM_TAGS[architecture]:
         command += ["--platform", tag]
+    if wheelhouse is not None and wheelhouse.is_dir():
+        command += ["--find-links", str(wheelhouse)]
     command += [
         "--implementation", "cp",
         "--python-version", PYTHON_VERSION,

@@ -34,7 +34,7 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "ec2_scheduler": {
         "Transitions": ("InstancesStarted", "InstancesStopped"),
-        "Problems": ("ScheduleErrors", "ActionFailures", "ChangesRefused", "RegionErrors"),
+        "Problems": ("ScheduleErrors", "ActionFailures", "ChangesRefused", "RegionErrors", "ScheduleSourceErrors"),
     },
     "alerts": {
         "Delivery": ("AlertsSent", "AlertsAlreadyDelivered", "AlertsKept", "AlertsFailed", "WebhookGone"),

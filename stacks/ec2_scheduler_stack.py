@@ -1,8 +1,10 @@
 """ec2_scheduler: one function run every few minutes by EventBridge Scheduler.
 
-The function's role may start/stop/tag only EC2 instances and RDS databases that carry the schedule
-tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs have no
-resource-level permissions), and create grants on the configured KMS keys for encrypted volumes.
+The function's role may start/stop/tag only EC2 instances, RDS databases and Auto Scaling groups that
+carry the schedule tag key (``aws:ResourceTag/<tag_key>`` condition), describe everything (those APIs
+have no resource-level permissions), create grants on the configured KMS keys for encrypted volumes, and
+read exactly the calendars the schedules name (the S3 objects, the Change Calendars) and the one
+schedules parameter.
 
 With ``organization.enabled`` the function works in every target account and region: its role is named
 ``<prefix>-ec2-scheduler-hub`` and may assume the member role (which carries ``resource_statements`` in each
@@ -20,6 +22,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
+from ec2_scheduler.schedule import calendar_location, s3_location
 from stacks.fanout import Fanout
 from stacks.organization import reach
 from stacks.platform import Core, OpsFunction, suppress
@@ -35,13 +38,16 @@ def resource_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyStatem
     function's own role, and the member role of every target account (``stacks.member_stack``) alike.
 
     Describe everything (no resource-level permissions); in enforce mode start/stop/tag only instances and
-    databases carrying the tag key, tag writes limited to ``<tag_key>State`` / ``<tag_key>Error``, and grants
+    databases and Auto Scaling groups carrying the tag key, tag writes limited to ``<tag_key>State`` /
+    ``<tag_key>Error`` (``<tag_key>Sizes`` on groups), and grants
     for EC2 on the listed KMS keys (encrypted volumes). Report mode: describe only.
     """
     tag_key, partition, account = settings.tag_key, Aws.PARTITION, Aws.ACCOUNT_ID
     describe = ["ec2:DescribeInstances"]
     if settings.include_rds:
         describe += ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+    if settings.include_asg:
+        describe += ["autoscaling:DescribeAutoScalingGroups"]
     statements = [iam.PolicyStatement(sid=DESCRIBE_SID, actions=describe, resources=["*"])]
     if settings.mode != "enforce":  # report mode changes nothing: the role stays read-only
         return statements
@@ -65,6 +71,15 @@ def resource_statements(settings: Ec2SchedulerSettings) -> list[iam.PolicyStatem
             iam.PolicyStatement(sid="RecordStateOnTaggedDatabases", actions=["rds:AddTagsToResource"],
                                 resources=databases, conditions={**tagged, "ForAllValues:StringEquals": {
                                     "aws:TagKeys": [f"{tag_key}State"]}}),
+        ]
+    if settings.include_asg:
+        groups = [f"arn:{partition}:autoscaling:*:{account}:autoScalingGroup:*"]
+        statements += [
+            iam.PolicyStatement(sid="ResizeTaggedGroups", actions=["autoscaling:UpdateAutoScalingGroup"],
+                                resources=groups, conditions=tagged),
+            iam.PolicyStatement(sid="RecordStateOnTaggedGroups", actions=["autoscaling:CreateOrUpdateTags"],
+                                resources=groups, conditions={**tagged, "ForAllValues:StringEquals": {
+                                    "aws:TagKeys": [f"{tag_key}State", f"{tag_key}Sizes"]}}),
         ]
     if settings.kms_key_arns:
         # Starting an instance whose EBS volumes use a customer-managed key needs a grant for EC2.
@@ -108,10 +123,12 @@ class Ec2SchedulerStack(Stack):
         statements = resource_statements(settings)
         for statement in statements[1:]:
             function.add_to_role_policy(statement)
+        self._grant_sources(function, settings)
         describe = iam.Policy(self, "DescribePolicy", statements=statements[:1])
         describe.attach_to_role(self.ops.role)
-        suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances has no resource-level permissions; the "
-                 "RDS describe calls list every database to find the tagged ones. Read-only.",
+        suppress(describe, "AwsSolutions-IAM5", "ec2:DescribeInstances and autoscaling:DescribeAutoScalingGroups "
+                 "have no resource-level permissions; the RDS describe calls list every database to find the "
+                 "tagged ones. Read-only.",
                  applies_to=["Resource::*"])
         suppress(self.ops.role, "AwsSolutions-IAM5",
                  "Start/stop/tag is allowed on any instance or database of the account only while it carries the "
@@ -120,6 +137,7 @@ class Ec2SchedulerStack(Stack):
                      "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*",
                      "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:db:*",
                      "Resource::arn:<AWS::Partition>:rds:*:<AWS::AccountId>:cluster:*",
+                     "Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*",
                  ])
         reach(self.ops, project, AUTOMATION)
         self.fanout: Fanout | None = None
@@ -167,6 +185,30 @@ class Ec2SchedulerStack(Stack):
         suppress(self.invoke_role, "AwsSolutions-IAM5", "lambda:InvokeFunction on this one function's "
                  "qualified ARNs (<function ARN>:*, versions and aliases) as CDK's grantInvoke writes it",
                  applies_to=[f"Resource::<{self._logical_id(function)}.Arn>:*"])
+
+    def _grant_sources(self, function: Any, settings: Ec2SchedulerSettings) -> None:
+        """Read on exactly the named calendars (S3 objects, Change Calendars) and the schedules parameter, in
+        the hub's account (the schedules are read there, also for organization-wide runs)."""
+        objects, change_calendars = [], []
+        for ref in settings.calendar_refs():
+            if calendar_location(ref)[0] == "s3":
+                bucket, key = s3_location(ref)
+                objects.append(f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}")
+            else:
+                change_calendars.append(self.format_arn(service="ssm", resource="document",
+                                                        resource_name=calendar_location(ref)[1]))
+        if objects:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadCalendarFiles", actions=["s3:GetObject"],
+                                                            resources=objects))
+        if change_calendars:
+            function.add_to_role_policy(iam.PolicyStatement(sid="ReadChangeCalendars",
+                                                            actions=["ssm:GetCalendarState"],
+                                                            resources=change_calendars))
+        if settings.schedules_parameter:
+            name = settings.schedules_parameter.lstrip("/")
+            function.add_to_role_policy(iam.PolicyStatement(
+                sid="ReadSchedulesParameter", actions=["ssm:GetParameter"],
+                resources=[self.format_arn(service="ssm", resource="parameter", resource_name=name)]))
 
     def _logical_id(self, construct: Construct) -> str:
         child: Any = construct.node.default_child

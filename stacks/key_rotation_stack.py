@@ -107,10 +107,12 @@ class KeyRotationStack(Stack):
             self, "OwnerNotices", display_name=f"{project.prefix} access keys you own",
             master_key=core.key, enforce_ssl=True,
         )
+        # Organization-wide: the target accounts. IAM is global: one target per account, in the function's own
+        # region (REGIONS left unset), whatever regions the organization lists.
+        targets = project.organization.function_environment(project.prefix, AUTOMATION)
+        targets.pop("REGIONS", None)
         environment = {**settings.function_environment(), "MANAGED_SECRETS": json.dumps(managed, sort_keys=True),
-                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn,
-                       # Organization-wide: one target per account (IAM is global: the hub's region only).
-                       **project.organization.function_environment(project.prefix, AUTOMATION, [Aws.REGION])}
+                       "OWNER_TOPIC_ARN": self.owner_topic.topic_arn, **targets}
         self.ops = OpsFunction(
             self,
             "KeyRotation",

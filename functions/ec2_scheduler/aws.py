@@ -11,24 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ec2_scheduler.plan import Resource
+from ec2_scheduler.plan import Resource, Sizes
 from shared.clients import client
 from shared.errors import is_transient
+from shared.timeutil import iso, parse_time
 
 if TYPE_CHECKING:  # boto3-stubs: types only, not shipped to Lambda
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_autoscaling.type_defs import TagTypeDef as AsgTagTypeDef
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import TagTypeDef
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import TagTypeDef as RdsTagTypeDef
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 BATCH_SIZE = 50  # instance ids per StartInstances / StopInstances call
 TAG_BATCH_SIZE = 500  # resource ids per CreateTags call (the API takes up to 1000)
 DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults (the maximum)
 RDS_PAGE_SIZE = 100  # DescribeDBInstances / DescribeDBClusters MaxRecords (the maximum)
+ASG_PAGE_SIZE = 100  # DescribeAutoScalingGroups MaxRecords (the maximum)
+PARAMETER_MAX_AGE = 60  # seconds the schedules parameter is cached (runs are minutes apart: read per run)
+MAX_CALENDAR_BYTES = 1_000_000  # an iCalendar file larger than this is refused
 
 # StopInstances(Hibernate=True) errors after which a normal stop is tried instead.
 HIBERNATE_FALLBACK_CODES = frozenset({
@@ -83,6 +92,20 @@ def _bisect(call: Callable[[list[str]], Any], ids: list[str], result: BatchResul
     result.succeeded.extend(ids)
 
 
+def one_call(resource_id: str, call: Callable[[], Any]) -> BatchResult:
+    """One API call about one resource: a per-resource error is its failure; a transient one is raised."""
+    result = BatchResult(calls=1)
+    try:
+        call()
+    except ClientError as exc:
+        if is_transient(exc):
+            raise
+        result.failed[resource_id] = describe_error(exc)
+    else:
+        result.succeeded.append(resource_id)
+    return result
+
+
 class Ec2:
     """EC2 in one region: of the function's own account, or of a target account (``ec2_client`` made with
     the member role's credentials, ``shared.targets_aws.Sessions``)."""
@@ -115,6 +138,7 @@ class Ec2:
                         asg_group=tags.get("aws:autoscaling:groupName"),
                         state_reason=instance.get("StateReason", {}).get("Code", ""),
                         state_message=instance.get("StateReason", {}).get("Message", ""),
+                        launched=instance.get("LaunchTime"),
                     )
 
     def start(self, ids: list[str]) -> BatchResult:
@@ -170,6 +194,7 @@ class Rds:
                     read_replica_of=db.get("ReadReplicaSourceDBInstanceIdentifier")
                     or db.get("ReadReplicaSourceDBClusterIdentifier"),
                     cluster=db.get("DBClusterIdentifier"),
+                    maintenance_window=db.get("PreferredMaintenanceWindow", ""),
                 )
         clusters = self.client.get_paginator("describe_db_clusters")
         for cluster_page in clusters.paginate(PaginationConfig={"PageSize": RDS_PAGE_SIZE}):
@@ -185,32 +210,90 @@ class Rds:
                     tags=tags,
                     arn=cluster.get("DBClusterArn", ""),
                     read_replica_of=cluster.get("ReplicationSourceIdentifier"),
+                    maintenance_window=cluster.get("PreferredMaintenanceWindow", ""),
                 )
-
-    @staticmethod
-    def _one(resource_id: str, call: Callable[[], Any]) -> BatchResult:
-        result = BatchResult(calls=1)
-        try:
-            call()
-        except ClientError as exc:
-            if is_transient(exc):
-                raise
-            result.failed[resource_id] = describe_error(exc)
-        else:
-            result.succeeded.append(resource_id)
-        return result
 
     def start(self, resource: Resource) -> BatchResult:
         if resource.kind == "rds-cluster":
-            return self._one(resource.id, lambda: self.client.start_db_cluster(DBClusterIdentifier=resource.id))
-        return self._one(resource.id, lambda: self.client.start_db_instance(DBInstanceIdentifier=resource.id))
+            return one_call(resource.id, lambda: self.client.start_db_cluster(DBClusterIdentifier=resource.id))
+        return one_call(resource.id, lambda: self.client.start_db_instance(DBInstanceIdentifier=resource.id))
 
     def stop(self, resource: Resource) -> BatchResult:
         if resource.kind == "rds-cluster":
-            return self._one(resource.id, lambda: self.client.stop_db_cluster(DBClusterIdentifier=resource.id))
-        return self._one(resource.id, lambda: self.client.stop_db_instance(DBInstanceIdentifier=resource.id))
+            return one_call(resource.id, lambda: self.client.stop_db_cluster(DBClusterIdentifier=resource.id))
+        return one_call(resource.id, lambda: self.client.stop_db_instance(DBInstanceIdentifier=resource.id))
 
     def tag(self, resource: Resource, key: str, value: str) -> BatchResult:
         tags: list[RdsTagTypeDef] = [{"Key": key, "Value": value}]
-        return self._one(resource.id, lambda: self.client.add_tags_to_resource(ResourceName=resource.arn, Tags=tags))
+        return one_call(resource.id, lambda: self.client.add_tags_to_resource(ResourceName=resource.arn, Tags=tags))
 
+
+
+class Asg:
+    """Auto Scaling groups in one region (of this account, or of a target account with ``asg_client``): a
+    tagged group is scheduled as one resource."""
+
+    def __init__(self, region: str, asg_client: AutoScalingClient | None = None) -> None:
+        self.region = region
+        self.client: AutoScalingClient = asg_client or client("autoscaling", region)
+
+    def describe(self, tag_key: str) -> Iterator[Resource]:
+        paginator = self.client.get_paginator("describe_auto_scaling_groups")
+        pages = paginator.paginate(Filters=[{"Name": "tag-key", "Values": [tag_key]}],
+                                   PaginationConfig={"PageSize": ASG_PAGE_SIZE})
+        for page in pages:
+            for group in page.get("AutoScalingGroups", []):
+                tags = {t["Key"]: t.get("Value", "") for t in group.get("Tags", []) if "Key" in t}
+                sizes = Sizes(group["MinSize"], group["DesiredCapacity"], group["MaxSize"])
+                status = "deleting" if group.get("Status") else ("stopped" if sizes.desired == 0 and sizes.min == 0
+                                                                 else "running")
+                yield Resource(kind="asg", id=group["AutoScalingGroupName"], region=self.region, status=status,
+                               tags=tags, arn=group.get("AutoScalingGroupARN", ""), sizes=sizes)
+
+    def resize(self, resource: Resource, sizes: Sizes) -> BatchResult:
+        return one_call(resource.id, lambda: self.client.update_auto_scaling_group(
+            AutoScalingGroupName=resource.id, MinSize=sizes.min, DesiredCapacity=sizes.desired, MaxSize=sizes.max))
+
+    def tag(self, resource: Resource, key: str, value: str) -> BatchResult:
+        tags: list[AsgTagTypeDef] = [{"ResourceId": resource.id, "ResourceType": "auto-scaling-group", "Key": key,
+                                      "Value": value, "PropagateAtLaunch": False}]
+        return one_call(resource.id, lambda: self.client.create_or_update_tags(Tags=tags))
+
+
+class Calendars:
+    """Reads the calendars schedules name: iCalendar files in S3, SSM Change Calendar states."""
+
+    def __init__(self) -> None:
+        self.s3: S3Client = client("s3")
+        self.ssm: SSMClient = client("ssm")
+
+    def ics(self, bucket: str, key: str) -> bytes:
+        response = self.s3.get_object(Bucket=bucket, Key=key)
+        if response.get("ContentLength", 0) > MAX_CALENDAR_BYTES:
+            raise ValueError(f"s3://{bucket}/{key} is larger than {MAX_CALENDAR_BYTES} bytes")
+        return response["Body"].read()
+
+    def state(self, name: str, at: datetime) -> tuple[str, datetime | None]:
+        """GetCalendarState at ``at``: (OPEN or CLOSED, the next transition or None)."""
+        response = self.ssm.get_calendar_state(CalendarNames=[name], AtTime=iso(at))
+        upcoming = response.get("NextTransitionTime")
+        return response["State"], parse_time(upcoming) if upcoming else None
+
+
+_parameters: Any = None  # the Powertools SSM provider, with its cache, kept across warm invocations
+
+
+def schedules_parameter(name: str) -> str:
+    """The schedules parameter's value (Powertools parameters, cached ``PARAMETER_MAX_AGE`` seconds)."""
+    global _parameters
+    if _parameters is None:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+        _parameters = SSMProvider(boto3_client=client("ssm"))
+    return str(_parameters.get(name, max_age=PARAMETER_MAX_AGE))
+
+
+def reset_parameters() -> None:
+    """Forget the provider and its cache (tests start a fresh moto backend)."""
+    global _parameters
+    _parameters = None

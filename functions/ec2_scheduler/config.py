@@ -20,8 +20,10 @@ from shared.targets import TargetSpec
 from shared.targets import parse_regions as parse_region_names
 
 OWN_REGION = "self"  # REGIONS=self: the function's own region (AWS_REGION)
+NO_PARAMETER = "none"  # SCHEDULES_PARAMETER=none: the schedules come from SCHEDULES only
 _SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]{0,127}$")
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,120}$")
+_PARAMETER_RE = re.compile(r"^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 def parse_tag_key(value: str) -> str:
@@ -31,6 +33,16 @@ def parse_tag_key(value: str) -> str:
         raise ValueError(f"{value!r} must be a tag key of 1-120 characters (letters, digits, spaces, "
                          "_ . : / = + @ -) not starting with 'aws:'")
     return key
+
+
+def parse_parameter_name(value: str) -> str:
+    """``schedules_parameter``: an SSM parameter name (``/opsauto/schedules`` or ``schedules``)."""
+    name = value.strip() if isinstance(value, str) else ""
+    reserved = name.lower().lstrip("/").startswith(("aws", "ssm"))
+    if name.lower() == NO_PARAMETER or len(name) > 1011 or not _PARAMETER_RE.match(name) or reserved:
+        raise ValueError(f"{value!r} must be an SSM parameter name: letters, digits, _ . - and / between levels "
+                         "(e.g. /opsauto/schedules), not starting with aws or ssm")
+    return name
 
 
 def parse_regions(values: Iterable[str]) -> tuple[str, ...]:
@@ -80,8 +92,9 @@ def parse_schedules_setting(raw: Any) -> tuple[dict[str, Schedule], dict[str, st
 
 @dataclass(frozen=True)
 class Config:
-    """From ``SCHEDULES``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``, ``INCLUDE_RDS`` and
-    ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` / ``TARGET_OUS`` / ``MEMBER_ROLE_NAME``
+    """From ``SCHEDULES``, ``SCHEDULES_PARAMETER``, ``TAG_KEY``, ``MODE``, ``REGIONS``, ``MAX_CHANGES``,
+    ``INCLUDE_RDS``, ``INCLUDE_ASG`` and ``NOTIFY_TOPIC_ARN``; organization-wide also ``TARGET_ACCOUNTS`` /
+    ``TARGET_OUS`` / ``MEMBER_ROLE_NAME``
     (``targets``, ``shared.targets``) and the work queue's variables (``fanout``, ``shared.fanout``; None
     without ``WORK_QUEUE_URL``: one run in this account, as before)."""
 
@@ -93,6 +106,8 @@ class Config:
     topic_arn: str
     max_changes: int
     include_rds: bool
+    include_asg: bool
+    schedules_parameter: str  # SSM parameter with more schedules (JSON like SCHEDULES); "" for none
     targets: TargetSpec
     fanout: FanoutConfig | None
 
@@ -105,6 +120,11 @@ class Config:
         except ValueError as exc:
             raise ConfigError(f"TAG_KEY: {exc}") from None
         regions = parse_regions_variable(env_str("REGIONS", env=source), source.get("AWS_REGION"))
+        try:
+            raw_parameter = env_str("SCHEDULES_PARAMETER", env=source)
+            parameter = "" if raw_parameter == NO_PARAMETER else parse_parameter_name(raw_parameter)
+        except ValueError as exc:
+            raise ConfigError(f"SCHEDULES_PARAMETER: {exc}") from None
         return cls(
             schedules=schedules,
             bad_schedules=bad,
@@ -114,6 +134,8 @@ class Config:
             topic_arn=env_str("NOTIFY_TOPIC_ARN", env=source),
             max_changes=env_int("MAX_CHANGES", minimum=0, env=source),
             include_rds=env_bool("INCLUDE_RDS", env=source),
+            include_asg=env_bool("INCLUDE_ASG", env=source),
+            schedules_parameter=parameter,
             # REGIONS=self resolved above: the targets' regions are the same list.
             targets=TargetSpec.from_env({**source, "REGIONS": ",".join(regions)}),
             fanout=FanoutConfig.from_env(source),

@@ -9,6 +9,17 @@ acts only when the schedule's desired state differs from that recorded state, so
   ``enforced``, which compares the desired state with the actual state instead;
 - an event older than the recorded time (a late retry) changes nothing.
 
+``retain_running``: an EC2 instance already running at a period's start that was started before it (its
+``LaunchTime``, the time of its last start, is earlier: by hand, not by this scheduler) is recorded as
+``running@<time>;retained`` and is not stopped at that period's end.
+
+Auto Scaling groups carrying the tag are scheduled as one resource: stopped means min, desired and max
+0; the sizes it had are kept in ``<TAG_KEY>Sizes=min=1,desired=2,max=4`` on the group and restored at the
+next start. Its instances are never scheduled one by one.
+
+RDS databases on a schedule with ``maintenance_window: true`` run from ``MAINTENANCE_LEAD`` before their
+preferred maintenance window until its end (``schedule.maintenance_state``).
+
 Override: ``<TAG_KEY>Override=running-until=2026-12-01T18:00Z`` (or ``stopped-until=...``) keeps the
 resource in that state until the given time (ISO 8601; ``Z`` or an offset; no zone means UTC). While it
 holds it is enforced; afterwards the schedule applies again.
@@ -18,19 +29,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
-from ec2_scheduler.schedule import RUNNING, STOPPED, Desired, Schedule, State, desired_state
+from ec2_scheduler.schedule import (
+    RUNNING,
+    STOPPED,
+    Desired,
+    Schedule,
+    State,
+    desired_state,
+    maintenance_state,
+    parse_maintenance_window,
+)
 from shared.timeutil import iso, parse_time
 
-Kind = Literal["ec2", "rds-instance", "rds-cluster"]
+Kind = Literal["ec2", "rds-instance", "rds-cluster", "asg"]
 Action = Literal["start", "stop", "none", "skip", "problem"]
 
 EC2_TRANSITIONAL = ("pending", "stopping", "shutting-down", "terminated")
-_STATE_TAG_RE = re.compile(r"^(running|stopped)@(.+)$")
+_STATE_TAG_RE = re.compile(r"^(running|stopped)@([^;]+)(;retained)?$")
+_SIZES_RE = re.compile(r"^min=(\d+),desired=(\d+),max=(\d+)$")
 _OVERRIDE_RE = re.compile(r"^(running|stopped)-until=(.+)$")
 _ERROR_TAG_RE = re.compile(r"^start-bounced;attempts=(\d+);at=([^;]+);(gave up;)?reason=(.*)$")
 # EC2 StateReason codes of a start that failed after StartInstances succeeded (the instance went from
@@ -40,7 +61,39 @@ LAUNCH_FAILURE_CODES = frozenset({
     "Client.InvalidSnapshot.NotFound", "Client.VolumeLimitExceeded",
 })
 MAX_START_ATTEMPTS = 3  # starts per transition before a start that does not hold is given up
-KIND_LABEL = {"ec2": "EC2 instance", "rds-instance": "RDS DB instance", "rds-cluster": "RDS DB cluster"}
+KIND_LABEL = {"ec2": "EC2 instance", "rds-instance": "RDS DB instance", "rds-cluster": "RDS DB cluster",
+              "asg": "Auto Scaling group"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """An Auto Scaling group's min, desired and max capacity."""
+
+    min: int
+    desired: int
+    max: int
+
+    @property
+    def zero(self) -> bool:
+        return self.min == self.desired == self.max == 0
+
+    def tag(self) -> str:
+        return f"min={self.min},desired={self.desired},max={self.max}"
+
+    def label(self) -> str:
+        return f"min {self.min}, desired {self.desired}, max {self.max}"
+
+
+ZERO = Sizes(0, 0, 0)
+
+
+def parse_sizes(value: str | None) -> Sizes | None:
+    """``min=1,desired=2,max=4`` → Sizes; None when absent or unreadable."""
+    match = _SIZES_RE.match(value.strip()) if value else None
+    if not match:
+        return None
+    low, desired, high = (int(group) for group in match.groups())
+    return Sizes(low, desired, high) if low <= desired <= high else None
 
 
 @dataclass(frozen=True)
@@ -59,11 +112,14 @@ class Resource:
     cluster: str | None = None  # an RDS instance that belongs to a cluster
     state_reason: str = ""  # EC2 StateReason.Code (why it last changed state), e.g. Client.UserInitiatedShutdown
     state_message: str = ""
+    maintenance_window: str = ""  # RDS PreferredMaintenanceWindow, e.g. sun:05:00-sun:05:30 (UTC)
+    launched: datetime | None = None  # EC2 LaunchTime: when the instance was last started
+    sizes: Sizes | None = None  # an Auto Scaling group's sizes
 
     @property
     def current(self) -> State | None:
         """running / stopped, or None while the resource is in any other state."""
-        if self.kind == "ec2":
+        if self.kind in ("ec2", "asg"):
             return {"running": RUNNING, "stopped": STOPPED}.get(self.status)
         return {"available": RUNNING, "stopped": STOPPED}.get(self.status)
 
@@ -93,11 +149,16 @@ class TagKeys:
     def error(self) -> str:
         return f"{self.schedule}Error"
 
+    @property
+    def sizes(self) -> str:
+        return f"{self.schedule}Sizes"
+
 
 @dataclass(frozen=True)
 class Recorded:
     state: State
     at: datetime
+    retained: bool = False  # running at a period's start without this scheduler starting it (retain_running)
 
 
 @dataclass(frozen=True)
@@ -128,25 +189,27 @@ class Decision:
     error_tag: str | None = None  # write <TAG_KEY>Error=<error_tag> (a start that did not hold)
     bounced: str | None = None  # why the last start went back to stopped
     clear_error: bool = False  # delete <TAG_KEY>Error: the resource runs as it should
+    retained: bool = False  # record running@<now>;retained: started by hand before the period's start
+    sizes: Sizes | None = None  # an Auto Scaling group: the sizes to set
 
     @property
     def changes_state(self) -> bool:
         return self.action in ("start", "stop")
 
 
-def format_state_tag(state: State, now: datetime) -> str:
-    return f"{state}@{iso(now)}"
+def format_state_tag(state: State, now: datetime, retained: bool = False) -> str:
+    return f"{state}@{iso(now)}{';retained' if retained else ''}"
 
 
 def parse_state_tag(value: str | None) -> Recorded | None:
-    """``running@2026-11-30T07:00:00Z`` → Recorded; None when absent or unreadable."""
+    """``running@2026-11-30T07:00:00Z`` (``;retained``) → Recorded; None when absent or unreadable."""
     if not value:
         return None
     match = _STATE_TAG_RE.match(value.strip())
     if not match:
         return None
     try:
-        return Recorded(match.group(1), parse_time(match.group(2)))  # type: ignore[arg-type]
+        return Recorded(match.group(1), parse_time(match.group(2)), bool(match.group(3)))  # type: ignore[arg-type]
     except ValueError:
         return None
 
@@ -216,6 +279,31 @@ def decide(
     now: datetime,
 ) -> Decision:
     """What to do with ``resource`` at ``now``."""
+    decision = _decide(resource, schedules, bad_schedules, keys, now)
+    if resource.kind == "asg" and decision.changes_state:
+        return _group_sizes(decision, keys)
+    return decision
+
+
+def _group_sizes(decision: Decision, keys: TagKeys) -> Decision:
+    """An Auto Scaling group's stop sets min, desired and max to 0; its start restores the recorded sizes."""
+    if decision.action == "stop":
+        return replace(decision, sizes=ZERO, reason=f"{decision.reason}; sets {ZERO.label()}")
+    restore = parse_sizes(decision.resource.tags.get(keys.sizes))
+    if restore is None or restore.zero:
+        return Decision(decision.resource, "problem", f"no sizes to restore in tag {keys.sizes} "
+                        "(min=N,desired=N,max=N): set the group's sizes by hand, or that tag",
+                        decision.schedule, decision.desired)
+    return replace(decision, sizes=restore, reason=f"{decision.reason}; restores {restore.label()}")
+
+
+def _decide(
+    resource: Resource,
+    schedules: Mapping[str, Schedule],
+    bad_schedules: Mapping[str, str],
+    keys: TagKeys,
+    now: datetime,
+) -> Decision:
     name = resource.tags.get(keys.schedule, "").strip()
     guarded = _guard(resource, name, schedules, bad_schedules, keys)
     if isinstance(guarded, Decision):
@@ -234,11 +322,14 @@ def decide(
         return override
     override_end = override
 
-    desired = _desired_state(schedule, now)
+    desired = _desired(resource, schedule, now)
     if recorded is None:
         return _first_sight(resource, schedule, desired, current, now)
     since = max(desired.since, override_end) if override_end is not None else desired.since
     if recorded.at < since:  # a transition (or an override's end) the scheduler has not acted on yet
+        retained = _retain(resource, schedule, desired, current, recorded)
+        if retained is not None:
+            return retained
         return _converge(resource, schedule, desired.state, current, desired.reason, record=True)
     bounced = _bounce(resource, schedule, keys, recorded, since, now)
     if bounced is not None:
@@ -253,6 +344,35 @@ def decide(
                         f"{desired.state}: {why}", name, desired.state)
     clear = keys.error in resource.tags and current == RUNNING
     return Decision(resource, "none", "in sync", name, desired.state, clear_error=clear)
+
+
+def _desired(resource: Resource, schedule: Schedule, now: datetime) -> Desired:
+    """The schedule's desired state; for a database on a ``maintenance_window`` schedule, with its window."""
+    desired = _desired_state(schedule, now)
+    if schedule.maintenance_window and resource.kind in ("rds-instance", "rds-cluster"):
+        window = parse_maintenance_window(resource.maintenance_window)
+        if window is not None:
+            return maintenance_state(desired, window, now)
+    return desired
+
+
+def _retain(resource: Resource, schedule: Schedule, desired: Desired, current: State,
+            recorded: Recorded) -> Decision | None:
+    """``retain_running``: an instance started before the period's start (``LaunchTime``), not by this
+    scheduler: recorded as retained; not stopped at the next stop (recorded stopped, so it is left running
+    as a resource started by hand). A start of the scheduler's own whose record failed has a later
+    ``LaunchTime`` and is not retained."""
+    if not schedule.retain_running or current != RUNNING:
+        return None
+    started_before = resource.launched is not None and resource.launched < desired.since
+    if desired.state == RUNNING and recorded.state == STOPPED and started_before:
+        return Decision(resource, "none", f"{desired.reason}; already running (started by hand): retain_running "
+                        "keeps it running past the period's end", schedule.name, RUNNING, record=RUNNING,
+                        retained=True)
+    if desired.state == STOPPED and recorded.state == RUNNING and recorded.retained:
+        return Decision(resource, "none", f"{desired.reason}; retain_running: it was started by hand before the "
+                        "period's start, so it keeps running", schedule.name, STOPPED, record=STOPPED)
+    return None
 
 
 def _override(resource: Resource, schedule: Schedule, keys: TagKeys, current: State,

@@ -55,6 +55,7 @@ def _title(result: RunResult) -> str:
         (result.problems, f"{len(result.problems)} with schedule problems"),
         (result.bounced, f"{len(result.bounced)} starts did not hold"),
         (result.region_errors, f"{len(result.region_errors)} regions not described"),
+        (result.source_problems, f"{len(result.source_problems)} schedule sources not read"),
         (result.aborted, "aborted"),
     ]
     return "EC2/RDS scheduler: " + (", ".join(text for present, text in counted if present) or "no changes")
@@ -76,6 +77,8 @@ def _description(result: RunResult) -> str:
         f"- {KIND_LABEL[d.resource.kind]} `{d.resource.label}`: {d.reason}" for d in result.bounced])
     lines += _section("Regions not scheduled in this run (could not be described)", [
         f"- {region}: {why}" for region, why in sorted(result.region_errors.items())])
+    lines += _section("Schedule sources not read (the run used what is said)", [
+        f"- {source}: {why}" for source, why in sorted(result.source_problems.items())])
     lines += _section("Left alone: schedule problems", _problem_lines(result.problems))
     if result.aborted:
         lines += [f"**Aborted**: {result.aborted}. The function is retried; what was done is recorded.", ""]
@@ -92,6 +95,8 @@ def _next_steps(result: RunResult) -> list[str]:
                          "StateReason. The <tag_key>Error tag on it says what failed."),
         (result.region_errors, "Check that the regions are enabled for the account and that no SCP denies "
                                "ec2:DescribeInstances there; the other regions were scheduled."),
+        (result.source_problems, "Fix the schedules parameter's value (`opsauto schedules validate --parameter "
+                                 "NAME`) or the calendar named (does it exist, may the function read it?)."),
         (result.refused, "Raise max_changes if this many changes are expected, or check the schedules and tags."),
         (result.mode == "report" and result.with_status("would-start", "would-stop"),
          "Set mode to enforce to act on these."),
@@ -103,7 +108,7 @@ def build_report(result: RunResult) -> ActionReport:
     started = result.with_status("started", "would-start")
     stopped = result.with_status("stopped", "would-stop")
     warning = result.failed or result.problems or result.aborted or result.bounced or result.region_errors \
-        or result.refused
+        or result.refused or result.source_problems
     resources = [o.resource.arn or o.resource.id for o in result.outcomes]
     resources += [d.resource.arn or d.resource.id for d in result.problems + result.bounced]
     title = _title(result)
@@ -128,6 +133,7 @@ def build_report(result: RunResult) -> ActionReport:
             "refused": result.refused,
             "bounced": {d.resource.id: d.bounced for d in result.bounced},
             "regionErrors": dict(result.region_errors),
+            "sourceProblems": dict(result.source_problems),
         },
     )
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
+from image_resize import vips
 from image_resize.planning import CONTENT_TYPES, RenditionSpec
 
 SNIFF_BYTES = 64
@@ -49,6 +50,12 @@ _ORIENT = {
 _MAX_FRAMES = 1000
 BAND_ROWS = 256
 BAND_MIN_PIXELS = 4_000_000
+# The engine that decodes and resizes each source format, chosen by the figures of
+# benchmarks/image_resize.py (docs/image_resize.md): libvips for JPEG, PNG, WebP and HEIC/HEIF (libheif
+# decodes, libvips scales), faster than the Pillow engine on each and with less memory on PNG, WebP and HEIC;
+# Pillow for the rest (TIFF, GIF, AVIF, animations, and the modes _uses_vips leaves to it).
+VIPS_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
+ENGINES = ("pillow", "libvips")
 
 
 class Rejected(Exception):
@@ -186,7 +193,13 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         return Image.open(BytesIO(data), formats=[fmt])
 
 
-def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
+def _exif(image: Image.Image, headers_only: bool) -> Image.Exif:
+    """The EXIF block; ``headers_only``: the one the headers carried, without decoding any pixel (Pillow's
+    PNG reader otherwise decodes the whole picture to look for an eXIf chunk after the pixel data)."""
+    return Image.Image.getexif(image) if headers_only else image.getexif()
+
+
+def probe(image: Image.Image, fmt: str, max_pixels: int, *, headers_only: bool = False) -> Probe:
     width, height = image.size
     if width < 1 or height < 1:
         raise Rejected(f"image has no pixels ({width}x{height})")
@@ -195,7 +208,7 @@ def probe(image: Image.Image, fmt: str, max_pixels: int) -> Probe:
     with decoding(f"corrupt {fmt} structure"), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         frames = 1 if image.format in _STILL_FORMATS else int(getattr(image, "n_frames", 1))
-        orientation = int(image.getexif().get(0x0112, 1) or 1)
+        orientation = int(_exif(image, headers_only).get(0x0112, 1) or 1)
     if orientation not in range(1, 9):
         orientation = 1
     stored = (width, height)
@@ -226,10 +239,13 @@ def render(
     quality: int,
     max_pixels: int,
     metadata: str = "strip",
+    engine: str | None = None,
 ) -> list[Rendered]:
     """Every rendition of ``data`` (an image file's bytes) in each ``output`` format ('original' keeps the
     source's), decoded once. ``metadata``: ``strip`` writes no EXIF/XMP; ``copyright`` keeps the Copyright
-    and Artist EXIF fields (the ICC profile of RGB and grey sources is kept either way).
+    and Artist EXIF fields (the ICC profile of RGB and grey sources is kept either way). ``engine``:
+    ``pillow`` or ``libvips`` to decode and resize with; None: the one chosen for the format
+    (``VIPS_FORMATS``). Both give the same renditions.
 
     Raises ``Rejected`` for input that will never work. The result is ordered by spec, then by format.
     """
@@ -239,15 +255,21 @@ def render(
     outputs = [output] if isinstance(output, str) else list(output)
     formats = list(dict.fromkeys(output_format(fmt, o) for o in outputs))
     with _open(data, fmt, max_pixels) as image:
-        info = probe(image, fmt, max_pixels)
+        with_vips = _uses_vips(image, fmt, engine)
+        info = probe(image, fmt, max_pixels, headers_only=with_vips)
         animate = (
             info.frames > 1
             and any(_animates(out, fmt) for out in formats)
             and info.frames <= _MAX_FRAMES
             and info.frames * info.width * info.height <= max_pixels
         )
-        decoded = _decode_animation(image, info, specs) if animate else _decode_still(image, info, specs)
-        kept = _kept_exif(image) if metadata == "copyright" else None
+        if animate:
+            decoded = _decode_animation(image, info, specs)
+        elif with_vips:
+            decoded = _decode_still_vips(data, image, info, specs)
+        else:
+            decoded = _decode_still(image, info, specs)
+        kept = _kept_exif(image, headers_only=with_vips) if metadata == "copyright" else None
     decoded = Decoded(decoded.stills, decoded.icc, kept, decoded.frames, decoded.durations, decoded.loop)
     return [_encoded(spec, out, decoded, fmt, quality) for spec in specs for out in formats]
 
@@ -260,10 +282,10 @@ def _animates(out_format: str, source_format: str) -> bool:
 KEPT_EXIF_TAGS = (0x013B, 0x8298)
 
 
-def _kept_exif(image: Image.Image) -> bytes | None:
+def _kept_exif(image: Image.Image, *, headers_only: bool = False) -> bytes | None:
     with decoding("corrupt EXIF"), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        source = image.getexif()
+        source = _exif(image, headers_only)
         kept = Image.Exif()
         for tag in KEPT_EXIF_TAGS:
             value = source.get(tag)
@@ -396,6 +418,45 @@ def _resize_chain(base: Image.Image, targets: list[Target]) -> dict[str, Image.I
             made.append(scaled)
         results[target.spec.name] = scaled.crop(target.crop) if target.crop else scaled
     return results
+
+
+def _uses_vips(image: Image.Image, fmt: str, engine: str | None) -> bool:
+    """Whether libvips decodes and resizes this source: 8-bit L/RGB/RGBA still pictures without a colour
+    key of the ``VIPS_FORMATS`` (or any such with ``engine="libvips"``); everything else goes to Pillow."""
+    if engine not in (None, *ENGINES):
+        raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
+    wanted = engine == "libvips" if engine else fmt in VIPS_FORMATS
+    return (
+        wanted
+        and fmt in ("PNG", "WEBP", "JPEG", "HEIF")
+        and image.mode in ("L", "RGB", "RGBA")
+        and "transparency" not in image.info
+        and int(getattr(image, "n_frames", 1)) == 1
+    )
+
+
+def _decode_still_vips(data: bytes, image: Image.Image, info: Probe, specs: Sequence[RenditionSpec]) -> Decoded:
+    """libvips decodes while it scales to the largest rendition; each smaller one is scaled from the previous
+    one. Orientation (from the EXIF the headers carried) and cropping are applied here, as on the Pillow path."""
+    vips.pyvips()  # loaded outside ``decoding``: a layer without libvips is raised, not taken for a bad file
+    targets = _targets(info.width, info.height, specs)
+    transposed = info.orientation in _TRANSPOSED_ORIENTATIONS and info.format not in _SELF_ORIENTING
+    method = _ORIENT.get(info.orientation) if info.format not in _SELF_ORIENTING else None
+    stills: dict[str, Image.Image] = {}
+    current: Any = None
+    for target in targets:
+        stored = (target.size[1], target.size[0]) if transposed else target.size
+        if current is None:
+            with decoding(f"truncated or corrupt {info.format} data"):
+                current = vips.load_scaled(data, stored, info.format)
+        else:
+            current = vips.scaled(current, stored)
+        still = vips.to_pillow(current)
+        if method is not None:
+            still = still.transpose(method)
+        stills[target.spec.name] = still.crop(target.crop) if target.crop else still
+    icc = image.info.get("icc_profile") or None
+    return Decoded(stills=stills, icc=icc, kept_exif=None)
 
 
 def _decode_still(image: Image.Image, info: Probe, specs: Sequence[RenditionSpec]) -> Decoded:

@@ -14,6 +14,9 @@ Every lifetime test is built from the same five parts:
   regions, a predicate on the call's parameters, a time window of the simulated clock and a number of
   times. A faulted call raises ``botocore.exceptions.ClientError`` as AWS would after the SDK's retries.
   ``injector.calls`` records every call (service, operation, region, params) made while it is active.
+  ``injector.answer("ssm.GetCalendarState", fn)`` answers an operation moto does not implement: ``fn(params)``
+  returns the response (after botocore validated the parameters against the service model), a fault still
+  wins over it.
 - ``LambdaRuntime``: a stand-in for Lambda's invocation semantics. ``invoke_async(event)``: an
   asynchronous invocation, retried twice when the handler raises, then kept as an on-failure record
   shaped like Lambda's destination record. ``deliver_sqs(bodies)``: a queue trigger with partial batch
@@ -267,6 +270,7 @@ class FaultInjector:
         self.clock = clock
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
+        self.answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self._active = 0
 
     # -- installation
@@ -297,6 +301,11 @@ class FaultInjector:
 
     def clear(self) -> None:
         self.faults.clear()
+
+    def answer(self, operation: str, respond: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer ``"<service>.<Operation>"`` (one moto lacks) with ``respond(params)``, inside and outside
+        ``active()`` blocks; faults on it still apply."""
+        self.answers[operation.lower()] = respond
 
     @contextlib.contextmanager
     def active(self) -> Iterator[FaultInjector]:
@@ -350,7 +359,12 @@ def _before_call(model: Any = None, params: Any = None, request_signer: Any = No
     call_params = original if isinstance(original, dict) else _call_params(body, params)
     fault = injector._decide(_service_name(model), model.name, region, call_params)
     if fault is None:
-        return None
+        respond = injector.answers.get(f"{_service_name(model)}.{model.name}".lower())
+        if respond is None:
+            return None
+        answered = {**respond(call_params), "ResponseMetadata": {
+            "HTTPStatusCode": 200, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}}}
+        return AWSResponse(url="https://answered.invalid/", status_code=200, headers={}, raw=None), answered
     response = AWSResponse(url="https://injected.invalid/", status_code=fault.status, headers={}, raw=None)
     parsed = {
         "Error": {"Code": fault.code, "Message": fault.message},

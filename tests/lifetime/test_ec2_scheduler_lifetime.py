@@ -359,7 +359,8 @@ def _env(monkeypatch: pytest.MonkeyPatch, topic_arn: str) -> None:
     for key, value in {
         "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "enforce",
         "REGIONS": f"{EU},{US},{DARK}", "NOTIFY_TOPIC_ARN": topic_arn, "MAX_CHANGES": "500",
-        "INCLUDE_RDS": "false", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "INCLUDE_RDS": "false", "INCLUDE_ASG": "false", "SCHEDULES_PARAMETER": "none",
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_LOG_LEVEL": "ERROR",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(key, value)

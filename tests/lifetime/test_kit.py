@@ -151,3 +151,20 @@ def test_fake_context_counts_down_when_asked() -> None:
     assert first <= 5_000 and later <= first - 2_000
     counting.deadline -= 10.0
     assert counting.get_remaining_time_in_millis() == 0
+
+
+@mock_aws
+def test_answer_stands_in_for_an_operation_moto_lacks_and_faults_still_win() -> None:
+    clock = SimClock(START)
+    with FaultInjector(clock) as faults:
+        faults.answer("ssm.GetCalendarState", lambda params: {
+            "State": "CLOSED" if params["AtTime"] < "2026-03-02" else "OPEN", "AtTime": params["AtTime"]})
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        assert ssm.get_calendar_state(CalendarNames=["freeze"], AtTime="2026-03-01T12:00:00Z")["State"] == "CLOSED"
+        assert ssm.get_calendar_state(CalendarNames=["freeze"], AtTime="2026-03-03T12:00:00Z")["State"] == "OPEN"
+        with pytest.raises(Exception, match="CalendarNames"):  # botocore still validates the parameters
+            ssm.get_calendar_state(AtTime="2026-03-01T12:00:00Z")  # type: ignore[call-arg]
+        faults.add(Fault("ssm.GetCalendarState", "ThrottlingException"))
+        with faults.active(), pytest.raises(ClientError, match="ThrottlingException"):
+            ssm.get_calendar_state(CalendarNames=["freeze"])
+        assert faults.count("ssm.GetCalendarState") == 3

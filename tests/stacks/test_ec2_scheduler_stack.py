@@ -18,8 +18,11 @@ SETTINGS = {
     "timeout_seconds": 300,
     "regions": ["eu-central-1", "eu-west-1"],
     "kms_key_arns": ["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
-    "schedules": {"office": {"timezone": "Europe/Berlin", "periods": [{"days": "mon-fri", "start": "08:00",
-                                                                      "stop": "18:00"}]}},
+    "schedules": {"office": {"timezone": "Europe/Berlin", "calendar": "s3://ops-calendars/de/holidays.ics",
+                             "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}]},
+                  "frozen": {"calendar": "ssm:release-freeze", "periods": [{"days": "sat#1", "start": "09:00"}]}},
+    "schedules_parameter": "/opsauto/schedules",
+    "calendars": ["s3://ops-calendars/fr/holidays.ics"],
 }
 
 
@@ -68,18 +71,46 @@ def test_start_stop_conditioned_on_the_tag_key(built: tuple[Any, Template]) -> N
         for action in _actions(statement):
             by_action[action] = statement
     for action in ("ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "rds:StopDBInstance",
-                   "rds:StartDBCluster", "rds:AddTagsToResource"):
+                   "rds:StartDBCluster", "rds:AddTagsToResource", "autoscaling:UpdateAutoScalingGroup",
+                   "autoscaling:CreateOrUpdateTags"):
         assert by_action[action]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}, action
         assert by_action[action]["Resource"] != "*"
     assert by_action["ec2:CreateTags"]["Condition"]["ForAllValues:StringEquals"] == {
         "aws:TagKeys": ["ScheduleState", "ScheduleError"]}
     assert by_action["ec2:DeleteTags"]["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ScheduleError"]}
+    assert by_action["autoscaling:CreateOrUpdateTags"]["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["ScheduleState", "ScheduleSizes"]}
     assert by_action["ec2:DeleteTags"]["Condition"]["StringLike"] == {"aws:ResourceTag/Schedule": "*"}
     assert by_action["kms:CreateGrant"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert by_action["kms:CreateGrant"]["Resource"] == SETTINGS["kms_key_arns"][0]
     wildcard = sorted(a for s in _statements(t) if s["Resource"] == "*" for a in _actions(s))
-    assert wildcard == ["ec2:DescribeInstances", "rds:DescribeDBClusters", "rds:DescribeDBInstances",
-                        "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    assert wildcard == ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "rds:DescribeDBClusters",
+                        "rds:DescribeDBInstances", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_reads_exactly_the_named_calendars_and_the_parameter(built: tuple[Any, Template]) -> None:
+    _, t = built
+    by_sid = {s.get("Sid"): s for s in _statements(t)}
+    files = by_sid["ReadCalendarFiles"]
+    assert _actions(files) == ["s3:GetObject"]
+    assert sorted(json.dumps(r) for r in files["Resource"]) == sorted(json.dumps({"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, f":s3:::ops-calendars/{key}"]]}) for key in ("de/holidays.ics",
+                                                                                           "fr/holidays.ics"))
+    calendars = by_sid["ReadChangeCalendars"]
+    assert _actions(calendars) == ["ssm:GetCalendarState"]
+    assert "document/release-freeze" in json.dumps(calendars["Resource"])
+    parameter = by_sid["ReadSchedulesParameter"]
+    assert _actions(parameter) == ["ssm:GetParameter"]
+    assert json.dumps(parameter["Resource"]).endswith(':parameter/opsauto/schedules"]]}')
+
+
+def test_schedules_beyond_the_environment_limit_point_to_the_parameter() -> None:
+    many = {f"team-{n:03d}": {"timezone": "Europe/Berlin", "skip_dates": ["*-12-24", "*-12-25", "*-12-26"],
+                              "periods": [{"days": "mon-fri", "start": "08:00", "stop": "18:00"}]}
+            for n in range(40)}
+    with pytest.raises(SettingsError) as info:
+        load_settings({"automations": {"ec2_scheduler": {"schedules": many}}})
+    assert "Lambda allows 4096 bytes" in str(info.value) and "schedules_parameter" in str(info.value)
 
 
 def test_schedule_role_invokes_only_the_function(built: tuple[Any, Template]) -> None:
@@ -108,8 +139,8 @@ def test_report_mode_role_is_read_only() -> None:
     actions = {a for s in _statements(Template.from_stack(stack)) for a in _actions(s)}
     assert "ec2:DescribeInstances" in actions
     assert not actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:CreateTags", "ec2:DeleteTags",
-                          "rds:StopDBInstance",
-                          "rds:AddTagsToResource"}
+                          "rds:StopDBInstance", "rds:AddTagsToResource", "autoscaling:UpdateAutoScalingGroup",
+                          "autoscaling:CreateOrUpdateTags"}
 
 
 def test_cdk_nag_clean(built: tuple[Any, Template]) -> None:
@@ -130,6 +161,20 @@ def test_cdk_nag_clean(built: tuple[Any, Template]) -> None:
     ({"interval_minutes": 2}, "timeout_seconds (180) must be less than interval_minutes (2) x 60"),
     ({"tag_key": "aws:schedule"}, "automations.ec2_scheduler.tag_key"),
     ({"kms_key_arns": ["alias/ebs"]}, "is not a KMS key ARN"),
+    ({"schedules": {"x": {"periods": [{"days": "fri#6", "start": "08:00"}]}}},
+     "schedules.x.periods.0.days: days 'fri#6': '#6' must be #1 to #5 or #L"),
+    ({"schedules": {"x": {"periods": [{"monthdays": "32", "start": "08:00"}]}}},
+     "schedules.x.periods.0.monthdays: monthdays '32': 32 is not a day of the month"),
+    ({"schedules": {"x": {"periods": [{"months": "jan-mrz", "start": "08:00"}]}}},
+     "schedules.x.periods.0.months: months 'jan-mrz': 'mrz' is not a month"),
+    ({"schedules": {"x": {"periods": [{"start": "08:00"}], "skip_dates": ["2027-01-01..2026-12-24"]}}},
+     "schedules.x.skip_dates: '2027-01-01..2026-12-24': the range ends before it starts"),
+    ({"schedules": {"x": {"periods": [{"start": "08:00"}], "calendar": "https://example.com/h.ics"}}},
+     "schedules.x.calendar: calendar 'https://example.com/h.ics' must be the S3 URI"),
+    ({"schedules": {"x": {"periods": [{"start": "08:00"}], "retain_running": True, "enforced": True}}},
+     "automations.ec2_scheduler.schedules.x: retain_running and enforced contradict"),
+    ({"schedules_parameter": "aws/reserved"}, "automations.ec2_scheduler.schedules_parameter"),
+    ({"calendars": ["ssm:"]}, "automations.ec2_scheduler.calendars"),
 ])
 def test_bad_settings_fail_with_the_key_named(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError) as info:

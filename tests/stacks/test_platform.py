@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,33 @@ def test_secure_bucket_needs_access_logs_or_a_reason() -> None:
     stack = Stack(App(), "buckets", env=TEST_ENV)
     with pytest.raises(ValueError, match="Unlogged: give either access_logs or unlogged_reason"):
         platform.secure_bucket(stack, "Unlogged")
+
+
+def test_a_pure_python_sdist_is_built_into_a_wheel_for_every_platform(tmp_path: Path) -> None:
+    requirements = "pillow==13.0.0\npyvips==3.2.0\n"
+    (wheel,) = bundling.build_pure_wheels(requirements, tmp_path / "wheels")
+    assert wheel.name == "pyvips-3.2.0-py3-none-any.whl"
+    assert bundling.build_pure_wheels("pillow==13.0.0\n", tmp_path / "none") == []
+
+
+def test_a_sdist_that_builds_a_binary_wheel_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheelhouse = tmp_path / "wheels"
+
+    def binary_build(*_: object, **__: object) -> subprocess.CompletedProcess[str]:
+        (wheelhouse / "pyvips-3.2.0-cp313-cp313-linux_x86_64.whl").write_bytes(b"")
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    monkeypatch.setattr(bundling.subprocess, "run", binary_build)
+    with pytest.raises(RuntimeError, match="not pure Python"):
+        bundling.build_pure_wheels("pyvips==3.2.0\n", wheelhouse)
+
+
+def test_image_resize_layer_carries_libvips_for_arm64() -> None:
+    functions = bundling.ROOT / "functions"  # not FUNCTIONS_DIR: the module's fixture points it elsewhere
+    files = [functions / "shared" / "requirements.txt", functions / "image_resize" / "requirements.txt"]
+    layer = bundling.build_layer(bundling.requirements_text(files), "arm64")
+    site = layer / "python"
+    assert (site / "pyvips" / "__init__.py").exists()
+    assert (site / "_libvips.abi3.so").read_bytes()[18:20] == (183).to_bytes(2, "little")  # ELF e_machine: aarch64
+    assert list((site / "pyvips_binary.libs").glob("libvips-*.so.42"))
+    assert (site / "pillow_heif").is_dir()

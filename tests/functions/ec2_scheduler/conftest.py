@@ -58,6 +58,7 @@ class Account:
     # (operation, predicate on the call's parameters, error code): the call fails with that code
     failures: list[tuple[str, Callable[[dict[str, Any]], bool], str]] = field(default_factory=list)
     max_attempts: int | None = None  # set to 1 for clients without retries (no backoff sleeps)
+    starts_at: Any = None  # the LaunchTime moto gives the instances started from now on (None: the clock's now)
 
     def fail(self, operation: str, when: Callable[[dict[str, Any]], bool], code: str) -> None:
         self.failures.append((operation, when, code))
@@ -92,9 +93,29 @@ class Account:
         return self.tap.messages()
 
 
+def launch_time_on_start(monkeypatch: pytest.MonkeyPatch, now: Callable[[], Any]) -> None:
+    """EC2's ``LaunchTime`` is the time of the instance's last start (AWS: "The time that the instance was
+    last launched"); moto keeps the first one. Make moto's StartInstances set it, as AWS does."""
+    from moto.ec2.models.instances import Instance
+
+    original = Instance.start
+
+    def start(self: Any) -> Any:
+        previous = original(self)
+        if previous.name != "running":
+            self.launch_time = now()
+        return previous
+
+    monkeypatch.setattr(Instance, "start", start)
+
+
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    from moto.core.utils import utcnow
+
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # much faster; the tests use a made-up AMI id
+    clock: list[Any] = []  # Account.starts_at: the LaunchTime of the next starts (default: now)
+    launch_time_on_start(monkeypatch, lambda: clock[0].starts_at or utcnow())
     with mock_aws():
         tap = OpsTopicTap(REGION)
         topic_arn = tap.topic_arn
@@ -106,10 +127,13 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             "MAX_CHANGES": "500",
             "REGIONS": REGION,
             "INCLUDE_RDS": "true",
+            "INCLUDE_ASG": "true",
+            "SCHEDULES_PARAMETER": "none",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         acct = Account(boto3.client("ec2", REGION), boto3.client("rds", REGION), tap, topic_arn, env)
+        clock.append(acct)
         yield acct
 
 
@@ -155,8 +179,12 @@ def run(account: Account, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) 
 
     Every AWS call the function makes is recorded in ``account.calls`` as (operation, params).
     """
+    from ec2_scheduler import aws, sources
     from ec2_scheduler import handler as module
     from shared import clients
+
+    sources.reset()  # nothing read by an earlier test's container
+    aws.reset_parameters()
 
     recording_client = _recording_clients(account, clients.client)
     monkeypatch.setattr("ec2_scheduler.aws.client", recording_client)

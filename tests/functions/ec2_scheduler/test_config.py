@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -9,7 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ec2_scheduler.config import Config
-from ec2_scheduler.schedule import DAY_NAMES, days_label, parse_days
+from ec2_scheduler.schedule import (
+    DAY_NAMES,
+    MONTH_NAMES,
+    days_label,
+    parse_day_spec,
+    parse_monthdays,
+    parse_months,
+    parse_skip_entry,
+)
 from shared.config import ConfigError
 from stacks.settings import SettingsError, load_settings
 from stacks.settings.ec2_scheduler import Ec2SchedulerSettings
@@ -18,16 +27,35 @@ TOPIC = "arn:aws:sns:eu-central-1:123456789012:opsauto-ops"
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
 
 hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+nth = st.tuples(st.sampled_from(DAY_NAMES), st.sampled_from(["1", "2", "3", "4", "5", "L"])).map("#".join)
 days = st.one_of(
     st.just("*"),
     st.sets(st.integers(0, 6), min_size=1).map(days_label),
     st.tuples(st.sampled_from(DAY_NAMES), st.sampled_from(DAY_NAMES)).map(lambda p: f"{p[0]}-{p[1]}"),
+    st.lists(nth, min_size=1, max_size=2).map(",".join),
+    st.tuples(st.sets(st.integers(0, 6), min_size=1).map(days_label), nth).map(",".join),
 )
+monthdays = st.one_of(st.just("L"), st.integers(1, 31).map(str),
+                      st.tuples(st.integers(1, 15), st.integers(15, 31)).map(lambda p: f"{p[0]}-{p[1]}"),
+                      st.lists(st.integers(1, 28), min_size=1, max_size=3).map(lambda d: ",".join(map(str, d))))
+months = st.one_of(st.sampled_from(MONTH_NAMES),
+                   st.tuples(st.sampled_from(MONTH_NAMES), st.sampled_from(MONTH_NAMES)).map("-".join))
+skip_entries = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.tuples(st.dates(max_value=date(9000, 1, 1)), st.integers(0, 400)).map(
+        lambda p: f"{p[0].isoformat()}..{(p[0] + timedelta(days=p[1])).isoformat()}"),
+    st.dates(min_value=date(2028, 1, 1), max_value=date(2028, 12, 31))
+    .map(lambda d: f"*-{d:%m-%d}"),
+)
+calendars_ = st.sampled_from(["s3://ops-calendars/holidays.ics", "s3://ops.cal/de/2026.ics", "ssm:release-freeze"])
 
 
 @st.composite
 def periods(draw: st.DrawFn) -> dict[str, str]:
-    period = {"days": draw(days)}
+    period = {"days": draw(days)} if draw(st.booleans()) else {}
+    for key, values in (("monthdays", monthdays), ("months", months)):
+        if draw(st.integers(0, 3)) == 0:
+            period[key] = draw(values)
     start, stop = draw(st.one_of(st.none(), hhmm)), draw(st.one_of(st.none(), hhmm))
     if (start is None and stop is None) or start == stop:
         start, stop = "08:00", "18:00"
@@ -38,13 +66,21 @@ def periods(draw: st.DrawFn) -> dict[str, str]:
     return period
 
 
+def _with_retain_running(raw: dict[str, Any]) -> dict[str, Any]:
+    """retain_running on some of the schedules that are not enforced (the two contradict)."""
+    if raw.get("maintenance_window") and not raw.get("enforced"):
+        return {**raw, "retain_running": True}
+    return raw
+
+
 schedule = st.fixed_dictionaries({
     "timezone": st.sampled_from(ZONES),
     "periods": st.lists(periods(), min_size=1, max_size=3),
 }, optional={
-    "skip_dates": st.lists(st.dates().map(lambda d: d.isoformat()), max_size=3),
+    "skip_dates": st.lists(skip_entries, max_size=3), "calendar": calendars_,
     "enforced": st.booleans(), "stop_new_instances": st.booleans(), "hibernate": st.booleans(),
-})
+    "maintenance_window": st.booleans(),
+}).map(_with_retain_running)
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12).filter(
     lambda n: n[0].isalnum())
 raw_settings = st.fixed_dictionaries({
@@ -54,6 +90,8 @@ raw_settings = st.fixed_dictionaries({
     "regions": st.lists(st.sampled_from(["eu-central-1", "us-east-1", "ap-south-1"]), unique=True, max_size=3),
     "max_changes": st.integers(0, 10_000),
     "include_rds": st.booleans(),
+    "include_asg": st.booleans(),
+    "schedules_parameter": st.one_of(st.none(), st.sampled_from(["/opsauto/schedules", "schedules", "a/b.c-d_e"])),
 })
 
 
@@ -67,16 +105,28 @@ def test_settings_environment_config_round_trip(raw: dict[str, Any]) -> None:
     assert config.tag_key == raw["tag_key"] and config.mode == raw["mode"]
     assert config.regions == (tuple(raw["regions"]) or ("eu-west-3",))
     assert config.max_changes == raw["max_changes"] and config.include_rds == raw["include_rds"]
+    assert config.include_asg == raw["include_asg"]
+    assert config.schedules_parameter == (raw["schedules_parameter"] or "")
     assert config.topic_arn == TOPIC
     assert set(config.schedules) == set(raw["schedules"])
     for name, given_schedule in raw["schedules"].items():
         parsed = config.schedules[name]
         assert parsed.timezone.key == given_schedule["timezone"]
-        assert [p.days for p in parsed.periods] == [parse_days(p["days"]) for p in given_schedule["periods"]]
+        for period, given_period in zip(parsed.periods, given_schedule["periods"], strict=True):
+            default = "*" if "monthdays" in given_period else "mon-fri"
+            assert (period.days, period.nth) == parse_day_spec(given_period.get("days", default))
+            assert period.monthdays == (parse_monthdays(given_period["monthdays"]) if "monthdays" in given_period
+                                        else None)
+            assert period.months == (parse_months(given_period["months"]) if "months" in given_period else None)
         assert [(p.start and f"{p.start:%H:%M}", p.stop and f"{p.stop:%H:%M}") for p in parsed.periods] == [
             (p.get("start"), p.get("stop")) for p in given_schedule["periods"]]
-        assert sorted(d.isoformat() for d in parsed.skip_dates) == sorted(set(given_schedule.get("skip_dates", [])))
-        for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False)):
+        entries = [parse_skip_entry(e) for e in given_schedule.get("skip_dates", [])]
+        assert parsed.skip_dates == {e for e in entries if not isinstance(e, tuple)}
+        assert set(parsed.skip_ranges) == {e for e in entries if isinstance(e, tuple) and not isinstance(e[0], int)}
+        assert parsed.skip_yearly == {e for e in entries if isinstance(e, tuple) and isinstance(e[0], int)}
+        assert parsed.calendar == given_schedule.get("calendar")
+        for flag, default in (("enforced", False), ("stop_new_instances", True), ("hibernate", False),
+                              ("retain_running", False), ("maintenance_window", False)):
             assert getattr(parsed, flag) == given_schedule.get(flag, default)
 
 
@@ -98,6 +148,17 @@ def test_every_variable_is_required() -> None:
      "automations.ec2_scheduler.schedules.office.timezone"),
     ({"schedules": {"office": {"periods": [{"start": "08:00"}], "skip_dates": ["2026-02-30"]}}},
      "automations.ec2_scheduler.schedules.office.skip_dates"),
+    ({"schedules": {"office": {"periods": [{"days": "mon#0", "start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.periods.0.days"),
+    ({"schedules": {"office": {"periods": [{"monthdays": "L-1", "start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.periods.0.monthdays"),
+    ({"schedules": {"office": {"periods": [{"months": "sept", "start": "08:00"}]}}},
+     "automations.ec2_scheduler.schedules.office.periods.0.months"),
+    ({"schedules": {"office": {"periods": [{"start": "08:00"}], "skip_dates": ["*-13-01"]}}},
+     "automations.ec2_scheduler.schedules.office.skip_dates"),
+    ({"schedules": {"office": {"periods": [{"start": "08:00"}], "calendar": "s3://x"}}},
+     "automations.ec2_scheduler.schedules.office.calendar"),
+    ({"schedules_parameter": "has space"}, "automations.ec2_scheduler.schedules_parameter"),
     ({"tag_key": "aws:x"}, "automations.ec2_scheduler.tag_key"),
     ({"regions": ["eu-central-1", "eu-central-1"]}, "automations.ec2_scheduler.regions"),
     ({"regions": ["Frankfurt"]}, "automations.ec2_scheduler.regions"),

@@ -55,7 +55,8 @@ def test_run_that_changes_nothing_only_describes(account: Account, run: Run) -> 
     run(MON_0805)  # new instances inside the period: recorded as running
     assert account.reports() == []  # recording is no change
     run("2026-11-30T07:10:00Z")
-    assert {op for op, _ in account.calls} == {"DescribeInstances", "DescribeDBInstances", "DescribeDBClusters"}
+    assert {op for op, _ in account.calls} == {"DescribeInstances", "DescribeDBInstances", "DescribeDBClusters",
+                                          "DescribeAutoScalingGroups"}
     assert recorded(account, ids[0]) == "running@2026-11-30T07:05:00Z"
 
 
@@ -121,6 +122,8 @@ def test_new_instance_outside_the_period(account: Account, run: Run) -> None:
 
 
 def test_asg_member_untouched(account: Account, run: Run) -> None:
+    """The group is scheduled as one resource (tests/functions/ec2_scheduler/test_sources.py); its instances
+    are never stopped one by one."""
     autoscaling = boto3.client("autoscaling", REGION)
     ec2 = account.ec2
     template = ec2.create_launch_template(
@@ -132,10 +135,13 @@ def test_asg_member_untouched(account: Account, run: Run) -> None:
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]},
         Tags=[{"Key": "Schedule", "Value": "office", "PropagateAtLaunch": True}],
     )
-    result = run(MON_2100)
+    result = run(MON_2100, INCLUDE_ASG="false")
     assert result["stopped"] == []
     assert result["decisions"] == {"skip": 1}
     assert account.ops("StopInstances", "CreateTags") == []
+    result = run("2026-11-30T20:05:00Z", INCLUDE_ASG="true")
+    assert result["stopped"] == ["web"] and result["decisions"] == {"skip": 1, "stop": 1}
+    assert account.ops("StopInstances") == []
 
 
 def test_untagged_instances_are_never_touched(account: Account, run: Run) -> None:

@@ -98,7 +98,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         queue_url = boto3.client("sqs").create_queue(QueueName="opsauto-ec2-scheduler-work")["QueueUrl"]
         env = {
             "SCHEDULES": json.dumps(SCHEDULES), "TAG_KEY": "Schedule", "MODE": "enforce", "MAX_CHANGES": "100",
-            "REGIONS": ",".join(REGIONS), "INCLUDE_RDS": "true", "NOTIFY_TOPIC_ARN": tap.topic_arn,
+            "REGIONS": ",".join(REGIONS), "INCLUDE_RDS": "true", "INCLUDE_ASG": "true", "SCHEDULES_PARAMETER": "none",
+            "NOTIFY_TOPIC_ARN": tap.topic_arn,
             "TARGET_ACCOUNTS": "organization", "TARGET_OUS": f"{prod},{dev}", "MEMBER_ROLE_NAME": ROLE,
             "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": create_run_table(), "WORK_MAX_RECEIVES": str(MAX_RECEIVES),
             "RUN_DEADLINE_SECONDS": "900",

@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 from PIL import GifImagePlugin, Image, ImageFile
 
-from image_resize import imaging
+from image_resize import imaging, vips
 from image_resize.planning import RenditionSpec
 from tests.functions.image_resize import corpus as C
 from tests.lifetime.kit import is_long
@@ -153,12 +153,22 @@ def test_whatever_the_decoder_raises_is_a_rejection(stage: str, error: Exception
     assert caught.value.reason
 
 
-def test_a_bug_of_the_function_itself_still_raises() -> None:
+@pytest.mark.parametrize("engine", imaging.ENGINES)
+def test_a_bug_of_the_function_itself_still_raises(engine: str) -> None:
     """Only the decoder's work is turned into rejections: an error while resizing or encoding is raised."""
+    data = C.save(C.marked(), "PNG")
+
+    def run() -> None:
+        imaging.render(data, [BOX, THUMB], output="original", quality=85, max_pixels=50_000_000, engine=engine)
+
     with mock.patch.object(imaging, "encode", side_effect=TypeError("a bug")), pytest.raises(TypeError):
-        render(C.save(C.marked(), "PNG"))
-    with mock.patch.object(imaging, "resize", side_effect=IndexError("a bug")), pytest.raises(IndexError):
-        render(C.save(C.marked(), "PNG"))
+        run()
+    # libvips scales the largest rendition while it decodes; the smaller ones are scaled afterwards.
+    owner, name = (imaging, "resize") if engine == "pillow" else (vips, "scaled")
+    with mock.patch.object(owner, name, side_effect=IndexError("a bug")), pytest.raises(IndexError):
+        run()
+    with mock.patch.object(vips, "to_pillow", side_effect=IndexError("a bug")), pytest.raises(IndexError):
+        imaging.render(data, [BOX], output="original", quality=85, max_pixels=50_000_000, engine="libvips")
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])

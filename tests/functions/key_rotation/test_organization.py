@@ -4,7 +4,7 @@ The Organization (tests/functions/shared/org_world.py): OU prod holds alpha (mem
 suspended); OU dev holds beta (no member role: the StackSet has not reached it). The hub (the function's own
 account) is listed explicitly and holds the managed user ``ci-deployer`` and its secret. Every account has an old
 key of a user named ``ci-deployer``: managed only in the hub, where its secret is; in the members it is an ordinary
-user. IAM is global: one target per account (``REGIONS`` is the hub's region only).
+user. IAM is global: one target per account, in the function's own region (the stack leaves ``REGIONS`` unset).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def org(aws: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
         secret = aws.managed_secret(OLD_USER)
         for name, value in {
             "TARGET_ACCOUNTS": f"organization,{HUB}", "TARGET_OUS": f"{prod},{dev}", "MEMBER_ROLE_NAME": ROLE,
-            "REGIONS": REGION, "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": create_run_table(),
+            "WORK_QUEUE_URL": queue_url, "RUN_TABLE_NAME": create_run_table(),
             "WORK_MAX_RECEIVES": "3", "RUN_DEADLINE_SECONDS": "3600", "MODE": "enforce",
             "MANAGED_SECRETS": json.dumps({OLD_USER: secret}),
         }.items():
