@@ -134,6 +134,13 @@ class Recorder:
     def attach(self, access_key: str, principal: Principal) -> None:
         self._by_key[access_key] = principal
 
+    def reset(self) -> None:
+        """Forget every role and call recorded so far (the proof counts only its own runs)."""
+        self.principals.clear()
+        self._by_key.clear()
+        self._by_role.clear()
+        self.unattributed.clear()
+
     def keys(self) -> list[str]:
         """Access keys of the role sessions the functions ran with (member sessions not included)."""
         return [key for key, principal in self._by_key.items() if not principal.label.startswith("member/")]

@@ -46,6 +46,11 @@ KEPT: dict[str, dict[str, str]] = {
                          "either way)",
     },
     "ec2_scheduler": {
+        "autoscaling:UpdateAutoScalingGroup": "stops and starts tagged Auto Scaling groups by their sizes "
+                                              "(include_asg); the scenarios schedule instances",
+        "autoscaling:CreateOrUpdateTags": "records a tagged Auto Scaling group's sizes before it is stopped "
+                                          "(include_asg); the scenarios schedule instances",
+        "autoscaling:DescribeAutoScalingGroups@organization": HUB_TARGET,
         "ec2:DescribeInstances@organization": HUB_TARGET,
         "ec2:StartInstances@organization": HUB_TARGET,
         "ec2:StopInstances@organization": HUB_TARGET,
@@ -67,6 +72,10 @@ KEPT: dict[str, dict[str, str]] = {
         "dynamodb:GetItem": "reads the Slack thread an earlier message of the same alarm started, to reply in it",
     },
     "member": {
+        "autoscaling:UpdateAutoScalingGroup": "ec2_scheduler's member role: stops and starts tagged Auto Scaling "
+                                              "groups (include_asg); the scenario schedules instances",
+        "autoscaling:CreateOrUpdateTags": "ec2_scheduler's member role: records a group's sizes before it is "
+                                          "stopped (include_asg)",
         "ec2:StartInstances": "ec2_scheduler's member role: starts a member's instances at the period start; the "
                               "organization scenario runs at 18:05 (stops)",
         "ec2:DeleteTags": "ec2_scheduler's member role: clears the ScheduleError tag after a failed start or stop",
