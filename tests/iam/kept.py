@@ -46,17 +46,15 @@ KEPT: dict[str, dict[str, str]] = {
                          "either way)",
     },
     "ec2_scheduler": {
-        "autoscaling:UpdateAutoScalingGroup": "stops and starts tagged Auto Scaling groups by their sizes "
-                                              "(include_asg); the scenarios schedule instances",
-        "autoscaling:CreateOrUpdateTags": "records a tagged Auto Scaling group's sizes before it is stopped "
-                                          "(include_asg); the scenarios schedule instances",
-        "autoscaling:DescribeAutoScalingGroups@organization": HUB_TARGET,
         "ec2:DescribeInstances@organization": HUB_TARGET,
         "ec2:StartInstances@organization": HUB_TARGET,
         "ec2:StopInstances@organization": HUB_TARGET,
         "ec2:CreateTags@organization": HUB_TARGET,
         "rds:DescribeDBInstances@organization": HUB_TARGET,
         "rds:DescribeDBClusters@organization": HUB_TARGET,
+        "autoscaling:DescribeAutoScalingGroups@organization": HUB_TARGET,
+        "autoscaling:UpdateAutoScalingGroup@organization": HUB_TARGET,
+        "autoscaling:CreateOrUpdateTags@organization": HUB_TARGET,
         "ec2:DeleteTags": "clears the ScheduleError tag once an instance that failed to start or stop succeeds",
         "rds:StartDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
         "rds:StopDBInstance": "schedules RDS instances (include_rds); the scenario schedules EC2 instances only",
@@ -72,10 +70,6 @@ KEPT: dict[str, dict[str, str]] = {
         "dynamodb:GetItem": "reads the Slack thread an earlier message of the same alarm started, to reply in it",
     },
     "member": {
-        "autoscaling:UpdateAutoScalingGroup": "ec2_scheduler's member role: stops and starts tagged Auto Scaling "
-                                              "groups (include_asg); the scenario schedules instances",
-        "autoscaling:CreateOrUpdateTags": "ec2_scheduler's member role: records a group's sizes before it is "
-                                          "stopped (include_asg)",
         "ec2:StartInstances": "ec2_scheduler's member role: starts a member's instances at the period start; the "
                               "organization scenario runs at 18:05 (stops)",
         "ec2:DeleteTags": "ec2_scheduler's member role: clears the ScheduleError tag after a failed start or stop",
@@ -84,6 +78,11 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:StartDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:StopDBCluster": "ec2_scheduler's member role: Aurora clusters on a schedule (include_rds)",
         "rds:AddTagsToResource": "ec2_scheduler's member role: records the state on RDS instances and clusters",
+        "autoscaling:UpdateAutoScalingGroup": "ec2_scheduler's member role: scales a member's tagged Auto Scaling "
+                                              "groups in and out (include_asg); the organization scenario's members "
+                                              "have instances only (the ec2_scheduler scenario scales one at home)",
+        "autoscaling:CreateOrUpdateTags": "ec2_scheduler's member role: records a group's state and its sizes "
+                                          "before scaling in (include_asg)",
         "ec2:DescribeManagedPrefixLists": "sg_remediation's member role: resolves a customer-managed prefix list",
         "ec2:GetManagedPrefixListEntries": "sg_remediation's member role: resolves a customer-managed prefix list",
     },

@@ -87,13 +87,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws(), FaultInjector() as faults:
         org = OrgWorld()
-        prod, dev = org.ou("prod"), org.ou("dev")
-        accounts = {
-            "alpha": org.account("alpha", prod, member_roles=(ROLE,)),
-            "beta": org.account("beta", dev, member_roles=(ROLE,)),
-            "gamma": org.account("gamma", dev),
-            "delta": org.account("delta", prod, member_roles=(ROLE,)),
-        }
+        prod, dev, accounts = org.standard(ROLE)
         tap = OpsTopicTap("us-east-1")
         queue_url = boto3.client("sqs").create_queue(QueueName="opsauto-ec2-scheduler-work")["QueueUrl"]
         env = {

@@ -95,14 +95,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     runner._REACH.clear()  # the warm function's listing and sessions belong to another moto world
     with mock_aws(), FaultInjector() as faults:
         org = OrgWorld()
-        prod, dev = org.ou("prod"), org.ou("dev")
-        accounts = {
-            "alpha": org.account("alpha", prod, member_roles=(ROLE,)),
-            "beta": org.account("beta", dev, member_roles=(ROLE,)),
-            "gamma": org.account("gamma", dev),
-            "delta": org.account("delta", prod, member_roles=(ROLE,)),
-            "outsider": org.account("outsider", member_roles=(ROLE,)),
-        }
+        prod, dev, accounts = org.standard(ROLE)
+        accounts["outsider"] = org.account("outsider", member_roles=(ROLE,))  # in no target OU
         tap = OpsTopicTap("us-east-1")
         queue_url = boto3.client("sqs").create_queue(QueueName="opsauto-sg-remediation-work")["QueueUrl"]
         env = {

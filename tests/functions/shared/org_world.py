@@ -44,6 +44,19 @@ class OrgWorld:
             self.add_role(account_id, role)
         return account_id
 
+    def standard(self, role: str) -> tuple[str, str, dict[str, str]]:
+        """The organization tests' world: OU prod holds alpha and delta, OU dev holds beta and gamma; every
+        account has ``role`` but gamma (the StackSet has not reached it). Returns (prod, dev, accounts by name);
+        the tests suspend delta themselves, after putting what they need in it."""
+        prod, dev = self.ou("prod"), self.ou("dev")
+        accounts = {
+            "alpha": self.account("alpha", prod, member_roles=(role,)),
+            "beta": self.account("beta", dev, member_roles=(role,)),
+            "gamma": self.account("gamma", dev),
+            "delta": self.account("delta", prod, member_roles=(role,)),
+        }
+        return prod, dev, accounts
+
     def credentials(self, account: str) -> dict[str, str]:
         """Credentials in ``account`` as an administrator (Organizations' access role); none for the hub."""
         if account == HUB:

@@ -118,13 +118,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # much faster; a made-up AMI id does
     with mock_aws(), FaultInjector() as faults:
         org = OrgWorld()
-        prod, dev = org.ou("prod"), org.ou("dev")
-        accounts = {
-            "alpha": org.account("alpha", prod, member_roles=(ROLE,)),
-            "beta": org.account("beta", dev, member_roles=(ROLE,)),
-            "gamma": org.account("gamma", dev),
-            "delta": org.account("delta", prod, member_roles=(ROLE,)),
-        }
+        prod, dev, accounts = org.standard(ROLE)
         org.suspend(accounts["delta"])
         ec2 = org.client("ec2", accounts["alpha"], "eu-west-1")
         ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2, TagSpecifications=[
