@@ -252,7 +252,9 @@ class AlertsStack(Stack):
             actions=["kms:Decrypt"], resources=[core.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}}))
 
-        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        # DeleteItem: Powertools' idempotency removes its record when a delivery fails, so the retry delivers.
+        self.deliveries.grant(self.ops.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                              "dynamodb:DeleteItem")
         self.ops.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
                                                         resources=[self.undelivered.queue_arn]))
 

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # rotation grants exist only for managed users (the demo rotates ci-deployer's key).
 PROOF_SETTINGS: dict[str, dict[str, Any]] = {
     "key_rotation": {"managed_users": [{"user_name": "ci-deployer"}]},
+    # the function tests' default (image_resize/conftest.py): renditions follow their source's deletion
+    "image_resize": {"delete_renditions": True},
 }
 
 

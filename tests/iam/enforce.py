@@ -15,7 +15,9 @@ What moto evaluates (moto 5.2, ``moto.core.authorization`` and ``moto.iam.access
 - SQS batch calls by their operation name (``sqs:SendMessageBatch``), where IAM authorizes them with the
   single-message action (``sqs:SendMessage``), and DynamoDB transactions by theirs
   (``dynamodb:TransactWriteItems``), where IAM authorizes each item's action (``PutItem``, ``UpdateItem``...):
-  the policy moto is given names both, and the recorded calls are the IAM actions.
+  the policy moto is given names both, and the recorded calls are the IAM actions;
+- an action by the service's signing name (``monitoring:DescribeAlarms`` for ``cloudwatch:DescribeAlarms``):
+  the policy moto is given names both.
 
 So the role put into moto is the template's role with every statement split by service: S3, SQS and STS
 statements keep their resolved resources (moto checks them), the others get ``*`` (moto checks their
@@ -32,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,13 @@ class Recorder:
     def attach(self, access_key: str, principal: Principal) -> None:
         self._by_key[access_key] = principal
 
+    def reset(self) -> None:
+        """Forget every role and call recorded so far (the proof counts only its own runs)."""
+        self.principals.clear()
+        self._by_key.clear()
+        self._by_role.clear()
+        self.unattributed.clear()
+
     def keys(self) -> list[str]:
         """Access keys of the role sessions the functions ran with (member sessions not included)."""
         return [key for key, principal in self._by_key.items() if not principal.label.startswith("member/")]
@@ -183,14 +191,13 @@ def _before_call(model: Any, params: Any = None, request_signer: Any = None, con
         context["iam_proof_params"] = json.loads(body or "{}")
     if request_signer is None:
         return
-    config = context.get("client_config")
     current = request_signer._credentials
-    if (_Hook.role_credentials is not None and config is not None and current is not None
-            and FUNCTION_CLIENT_MARK in (config.user_agent_extra or "")
+    if (_Hook.role_credentials is not None and current is not None
             and current.get_frozen_credentials().access_key in _Hook.stale_keys):
-        # A client the function cached before this run (a scenario may have put a Stubber on it), with the
-        # test's or an earlier run's credentials: it signs as the role for the run, as a client made in the
-        # role's Lambda would. Clients made with other credentials (a member role's session) are left alone.
+        # A client cached before this run (the function's own cache, Powertools' parameter providers; a
+        # scenario may have put a Stubber on it), with the test's or an earlier run's credentials: it signs as
+        # the role for the run, as a client made in the role's Lambda would (and keeps what it cached, as a
+        # warm Lambda does). Clients made with other credentials (a member role's session) are left alone.
         _Hook.swapped.append((request_signer, request_signer._credentials))
         request_signer._credentials = _Hook.role_credentials
     credentials = getattr(request_signer, "_credentials", None)
@@ -250,6 +257,9 @@ def moto_policy(statements: list[Statement]) -> dict[str, Any]:
             resources = list(statement.resources) if service in RESOURCE_CHECKED else ["*"]
             if service == "sqs":  # moto judges a batch call by its operation name
                 actions += [f"sqs:{batch}" for batch, single in _SQS_ACTIONS.items() if f"sqs:{single}" in actions]
+            # moto names an action by the signing name (monitoring:DescribeAlarms for cloudwatch:DescribeAlarms)
+            actions += [f"{signing}:{a.split(':', 1)[1]}" for signing, prefix in _PREFIX.items()
+                        if prefix == service for a in list(actions)]
             if service == "dynamodb":  # and a transaction by its operation name
                 actions += [f"dynamodb:{name}" for name, items in _TRANSACTIONS.items()
                             if any(f"dynamodb:{item}" in actions for item in items)]
@@ -275,19 +285,11 @@ def assume(role_name: str, policy: dict[str, Any], region: str, account: str | N
             "AWS_SESSION_TOKEN": credentials["SessionToken"], "AWS_SECURITY_TOKEN": credentials["SessionToken"]}
 
 
-def _forget_cached_providers() -> None:
-    """Powertools' parameter providers keep the client they made first (with other credentials)."""
-    base = sys.modules.get("aws_lambda_powertools.utilities.parameters.base")
-    if base is not None:
-        base.DEFAULT_PROVIDERS.clear()
-
-
 @contextlib.contextmanager
 def enforced(credentials: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """Within: moto authorizes every request; clients made now take ``credentials`` from the environment
-    and the function's cached clients sign with them."""
+    and clients cached before sign with them."""
     install_hook()
-    _forget_cached_providers()
     _Hook.enforcing += 1
     _Hook.role_credentials = Credentials(credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"],
                                          credentials["AWS_SESSION_TOKEN"])
@@ -305,7 +307,6 @@ def enforced(credentials: Mapping[str, str]) -> Iterator[dict[str, str]]:
         for signer, original in reversed(_Hook.swapped):
             signer._credentials = original
         _Hook.swapped.clear()
-        _forget_cached_providers()
 
 
 def _moto_lookup(region: str) -> Any:

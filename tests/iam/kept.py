@@ -39,6 +39,8 @@ KEPT: dict[str, dict[str, str]] = {
                                          "named by the listing); the scenario's targets are under OUs",
     },
     "image_resize": {
+        "s3:DeleteObject": "deletes a source's renditions when the source is deleted (delete_renditions); the "
+                           "scenario deletes no source",
         "s3:ListBucket": "without it HeadObject of a key that does not exist answers 403 instead of 404, and the "
                          "function could not tell \"no rendition yet\" from a permission problem (moto answers 404 "
                          "either way)",
@@ -61,6 +63,8 @@ KEPT: dict[str, dict[str, str]] = {
         "rds:AddTagsToResource": "records the last scheduled state on RDS instances and clusters (include_rds)",
     },
     "alerts": {
+        "dynamodb:DeleteItem": "Powertools' idempotency deletes its record when a delivery fails, so the retry "
+                               "delivers (the failure path; the function tests exercise it)",
         "kms:Decrypt": "Secrets Manager decrypts the destinations secret (project key) with the caller's "
                        "permissions (moto's Secrets Manager does not call KMS)",
         "dynamodb:GetItem": "reads the Slack thread an earlier message of the same alarm started, to reply in it",

@@ -35,11 +35,14 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(cdk_outs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    RECORDER.reset()  # handler tests run under own_role earlier in this process recorded their own calls
     runner = RoleRunner(cdk_outs)
     out = tmp_path_factory.mktemp("demo-output")
     outcomes = {name: run_scenario(name, cdk_outs["enforce"], out, verbose=False, around_invoke=runner)
                 for name in available()}
-    return Runs(outcomes, {key: prove(principal) for key, principal in RECORDER.principals.items()})
+    proofs = {key: prove(principal) for key, principal in RECORDER.principals.items()}
+    RECORDER.reset()
+    return Runs(outcomes, proofs)
 
 
 def test_every_automation_has_a_synthesized_function(cdk_outs: dict[str, Path]) -> None:
@@ -60,8 +63,8 @@ def test_scenario_under_its_role(automation: str, runs: Runs) -> None:
     assert automation in table([outcome])
     uses = getattr(importlib.import_module(f"demo.scenarios.{automation}"), "USES", [automation])
     for name in uses:
-        assert any(label.startswith(f"{name}/") and principal.calls
-                   for (label, _), principal in RECORDER.principals.items()), f"{name} made no call under a role"
+        assert any(label.startswith(f"{name}/") and any(row.called for row in proof.rows)
+                   for (label, _), proof in runs.proofs.items()), f"{name} made no call under a role"
 
 
 def test_both_modes_ran_under_their_roles(runs: Runs) -> None:

@@ -57,7 +57,8 @@ def test_delivery_table_with_ttl_and_scoped_access(built: tuple[Assembly, Templa
     statements = [s for p in _resources(t, "AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     (dynamo,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
-    assert sorted(dynamo["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert sorted(dynamo["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                        "dynamodb:UpdateItem"]
     assert table_id in json.dumps(dynamo["Resource"])
 
 

@@ -15,6 +15,8 @@ from tests.conftest import FakeContext
 from tests.functions.alerts.aws_env import alerts_aws
 from tests.functions.alerts.conftest import Receiver, Reply, load
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:

@@ -10,8 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from image_resize import aws
-from image_resize.handler import handler
+from image_resize import aws, handler
 from tests.functions.image_resize.conftest import (
     BUCKET,
     OTHER_BUCKET,
@@ -28,9 +27,11 @@ from tests.functions.image_resize.conftest import (
     sqs_event,
 )
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 
 def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handler(event, context)
+    return handler.handler(event, context)
 
 
 def statuses(result: dict[str, Any]) -> list[str]:
@@ -230,6 +231,7 @@ def test_eventbridge_url_encoded_key_falls_back_to_decoded(sandbox: Sandbox, lam
     assert statuses(result) == ["written"]
 
 
+@pytest.mark.own_role_settings(source_bucket_name=BUCKET, dest_bucket_name=OTHER_BUCKET)
 def test_other_destination_bucket(sandbox: Sandbox, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEST_BUCKET", OTHER_BUCKET)
     etag = sandbox.put("uploads/a.jpg", jpeg())

@@ -19,6 +19,8 @@ from key_rotation import config, handler
 from key_rotation.rotation import TAG_CURRENT_KEY, TAG_CURRENT_SINCE, TAG_PREVIOUS_KEY, RotationError
 from tests.conftest import load_event
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 

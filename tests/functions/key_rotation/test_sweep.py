@@ -14,6 +14,8 @@ from key_rotation.rotation import TAG_CURRENT_KEY, TAG_CURRENT_SINCE
 from shared.timeutil import iso
 from tests.conftest import load_event
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -95,6 +97,7 @@ def test_last_use_is_reported(aws: Any, lambda_context: Any) -> None:
 
 
 @pytest.mark.parametrize("how", ["group", "tag"])
+@pytest.mark.own_role_settings(exempt_group="break-glass", exempt_tag="key-rotation=exempt")
 def test_exempt_users_are_reported_never_changed(aws: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch,
                                                  how: str) -> None:
     monkeypatch.setenv("MODE", "enforce")
@@ -117,6 +120,7 @@ def test_exempt_users_are_reported_never_changed(aws: Any, lambda_context: Any, 
     assert "[exempt]" in description and "user is exempt: reported only" in description
 
 
+@pytest.mark.own_role_settings(exempt_group="no-such-group")
 def test_missing_exempt_group_is_noted_not_fatal(aws: Any, lambda_context: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXEMPT_GROUP", "no-such-group")

@@ -25,6 +25,8 @@ from tests.functions.post_deploy_checks.conftest import (
     job_event,
 )
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
 REQUEST_ID = FakeContext.aws_request_id
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

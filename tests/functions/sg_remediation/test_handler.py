@@ -12,6 +12,8 @@ from sg_remediation import handler as sg_handler
 from tests.conftest import emf_metrics, load_event
 from tests.functions.sg_remediation.conftest import REGION, Sandbox, cloudtrail_event, world
 
+pytestmark = pytest.mark.usefixtures("own_role")  # every invocation under the synthesized role, moto IAM on
+
 
 def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return sg_handler.handler(event, context)
