@@ -21,6 +21,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.checkov import skip_check
 from stacks.platform import OpsFunction, suppress
 from stacks.settings import ProjectSettings
 
@@ -173,3 +174,11 @@ class OrganizationHub(Construct):
                     NagPackSuppression(id="AwsSolutions-L1", reason="CDK's AwsCustomResource provider chooses its "
                                        "Node.js runtime; it runs once per deployment to read the organization id"),
                 ], apply_to_children=True)
+                for check_id, reason in (
+                    ("CKV_AWS_116", "CDK's AwsCustomResource provider is a CloudFormation custom resource, invoked "
+                     "synchronously on deploy; CloudFormation reports its failure"),
+                    ("CKV_AWS_117", "CDK's AwsCustomResource provider calls only organizations:DescribeOrganization, "
+                     "on deploy"),
+                    ("CKV_AWS_115", "CDK's AwsCustomResource provider runs once per deploy"),
+                ):
+                    skip_check(child, check_id, reason)
