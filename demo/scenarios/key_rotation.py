@@ -121,10 +121,16 @@ def run(ctx: DemoContext) -> str:
     (ctx.out_dir / "sweep-report.json").write_text(json.dumps(sweep_reports[0], indent=2))
     entries = {e["user"]: e["action"] for e in json.loads(sweep_reports[0]["metadata"]["additionalContext"]["keys"])}
     # ci-deployer: the previous key, grace period over and unused since: retired (part of the rotation).
-    expected = {"ci-deployer": "deactivate", "legacy-app": "warn", "old-batch": "deactivate",
-                "retired-tool": "delete", "break-glass": "deactivate"}
+    # old-batch and retired-tool are due the first time a sweep sees them: announced now, acted on
+    # warn_days_before (7) later. break-glass is exempt: reported as what would be done, never announced.
+    expected = {"ci-deployer": "deactivate", "legacy-app": "warn", "old-batch": "warn",
+                "retired-tool": "warn", "break-glass": "deactivate"}
     if entries != expected:
         raise DemoFailure(f"sweep decisions {entries} != {expected}")
+    due = {e["user"]: e.get("dueAction") for e in json.loads(
+        sweep_reports[0]["metadata"]["additionalContext"]["keys"]) if e["user"] in ("old-batch", "retired-tool")}
+    if due != {"old-batch": "deactivate", "retired-tool": "delete"}:
+        raise DemoFailure(f"first-sight keys not announced with their action: {due}")
     untouched = all(k["Status"] == ("Inactive" if u == "retired-tool" else "Active")
                     for u in ages for k in iam.list_access_keys(UserName=u)["AccessKeyMetadata"])
     if not untouched or result["deleted"] or result["deactivated"] != 1:
@@ -134,4 +140,5 @@ def run(ctx: DemoContext) -> str:
         raise DemoFailure(f"the previous key of ci-deployer was not retired: {keys}")
     ctx.say(f"ci-deployer's previous key {previous} is retired in both modes (it belongs to the rotation)")
     return (f"rotated ci-deployer twice ({previous} → {current}); sweep retired the previous key; report mode "
-            "otherwise: would deactivate 2, delete 1, warned 1, exempt 1 reported, no other key changed")
+            "otherwise: 2 keys announced for deactivation/deletion in 7 days, 1 old key warned, exempt 1 reported, "
+            "no other key changed")

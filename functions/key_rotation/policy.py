@@ -38,20 +38,37 @@ INACTIVE = "Inactive"
 DEACTIVATED_TAG_PREFIX = "KeyRotation:Deactivated:"
 
 
+# The record of the first announcement of a deactivation or deletion: the action waits warn_days_before.
+WARNED_TAG_PREFIX = "KeyRotation:Warned:"
+
+
 def deactivation_tag(key_id: str) -> str:
     return f"{DEACTIVATED_TAG_PREFIX}{key_id}"
 
 
-def deactivations(tags: Mapping[str, str]) -> dict[str, datetime]:
-    """Key id -> when this automation deactivated it, from a user's tags (unreadable values are ignored)."""
+def warning_tag(key_id: str) -> str:
+    return f"{WARNED_TAG_PREFIX}{key_id}"
+
+
+def _records(tags: Mapping[str, str], prefix: str) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     for name, value in tags.items():
-        if name.startswith(DEACTIVATED_TAG_PREFIX):
+        if name.startswith(prefix):
             try:
-                found[name[len(DEACTIVATED_TAG_PREFIX):]] = parse_time(value)
+                found[name[len(prefix):]] = parse_time(value)
             except ValueError:
                 continue
     return found
+
+
+def deactivations(tags: Mapping[str, str]) -> dict[str, datetime]:
+    """Key id -> when this automation deactivated it, from a user's tags (unreadable values are ignored)."""
+    return _records(tags, DEACTIVATED_TAG_PREFIX)
+
+
+def warnings(tags: Mapping[str, str]) -> dict[str, datetime]:
+    """Key id -> when a sweep first announced its deactivation or deletion (unreadable values are ignored)."""
+    return _records(tags, WARNED_TAG_PREFIX)
 
 
 class Action(StrEnum):
@@ -105,6 +122,7 @@ class KeyFacts:
     deactivated_at: datetime | None = None  # when this automation deactivated it (its record), if it did
     last_used_service: str | None = None
     owner: str | None = None  # the user's owner tag: an email address or a chat destination name
+    warned_at: datetime | None = None  # when a sweep first announced its deactivation or deletion (its record)
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,7 @@ class Decision:
     rotation: bool = False  # retiring a managed user's key: part of its rotation, carried out in both modes
     due: datetime | None = None  # when ``due_action`` happens if nothing changes (for a warning ahead of it)
     due_action: Action | None = None
+    announce: bool = False  # the first announcement of ``due_action``: its record is written (enforce mode)
 
     @property
     def is_change(self) -> bool:
@@ -169,7 +188,31 @@ def decide(
         decision = _decide_unmanaged(key, now, thresholds)
     if exempt and decision.action in CHANGES and not decision.rotation:
         return replace(decision, exempt=True, reason=f"{decision.reason}; user is exempt: reported only")
-    return _warn_ahead(replace(decision, exempt=exempt), now, thresholds)
+    return _announced_first(_warn_ahead(replace(decision, exempt=exempt), now, thresholds), now, thresholds)
+
+
+def _announced_first(decision: Decision, now: datetime, t: Thresholds) -> Decision:
+    """A deactivation or deletion is carried out only ``warn_days_before`` after its first announcement: a key
+    found already past its due date (the automation is new, or the thresholds were lowered) is announced now,
+    its record written, and acted on that many days later. A record older than four times that (the key was
+    used again meanwhile) no longer counts. A deletion after this automation's own deactivation was announced
+    by the deactivation's report."""
+    if decision.action not in (Action.DEACTIVATE, Action.DELETE) or decision.rotation or decision.managed \
+            or decision.exempt or t.warn_days_before == 0:
+        return decision
+    if decision.action is Action.DELETE and decision.key.deactivated_at is not None:
+        return decision
+    window, warned = _days(t.warn_days_before), decision.key.warned_at
+    if warned is not None and window <= now - warned <= 4 * window:
+        return decision
+    since = warned if warned is not None and now - warned < window else now
+    when = since + window
+    days_left = -(-(when - now) // _days(1))
+    verb = _DUE_VERBS[decision.action]
+    why = decision.reason.split("; will be deleted on")[0]
+    return replace(decision, action=Action.WARN, due=when, due_action=decision.action, announce=since == now,
+                   reason=f"{why}; will be {verb} on {when:%Y-%m-%d %H:%M}Z (in {days_left} "
+                   f"day{'s' if days_left != 1 else ''}), {t.warn_days_before} days after it was first announced")
 
 
 def _warn_ahead(decision: Decision, now: datetime, t: Thresholds) -> Decision:

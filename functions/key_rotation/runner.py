@@ -344,18 +344,22 @@ def run_sweep(aws: SweepAdapter, config: Config, now: datetime) -> SweepResult:
         if not keys:
             continue
         tags = aws.user_tags(name)
-        records = policy.deactivations(tags)
+        records, warned = policy.deactivations(tags), policy.warnings(tags)
         exempt = name in exempt_members or (
             config.exempt_tag is not None and tags.get(config.exempt_tag[0]) == config.exempt_tag[1])
         owner = tags.get(config.owner_tag) if config.owner_tag else None
         for key in keys:
             used = last_use(name, key)
             facts = KeyFacts(name, str(iam_user.get("Arn", name)), key.key_id, key.status, key.created, used.at,
-                             records.get(key.key_id), used.service, owner or None)
+                             records.get(key.key_id), used.service, owner or None, warned.get(key.key_id))
             decisions.append(
                 policy.decide(facts, now=now, thresholds=config.thresholds, managed=managed.get(name), exempt=exempt)
             )
     plan = policy.plan(decisions, mode=config.mode, max_changes=config.max_changes)
+    if config.mode == "enforce":  # the record that starts the wait before the action (report mode writes nothing)
+        for decision in plan.reportable:
+            if decision.announce:
+                aws.tag_user(decision.key.user_name, {policy.warning_tag(decision.key.key_id): precise(now)})
     done: list[Decision] = []
     for decision in plan.execute:
         _carry_out(aws, decision, now)
@@ -393,8 +397,10 @@ def _carry_out(aws: SweepAdapter, decision: Decision, now: datetime) -> None:
         aws.deactivate_key(user, key_id)
     elif decision.action is Action.DELETE:
         aws.delete_key(user, key_id)
-        if decision.key.deactivated_at is not None:
-            aws.untag_user(user, [policy.deactivation_tag(key_id)])
+        records = [policy.deactivation_tag(key_id)] if decision.key.deactivated_at is not None else []
+        records += [policy.warning_tag(key_id)] if decision.key.warned_at is not None else []
+        if records:
+            aws.untag_user(user, records)
 
 
 # --------------------------------------------------------------------------- what the handler calls

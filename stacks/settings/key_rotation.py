@@ -71,7 +71,8 @@ class KeyRotationSettings(AutomationSettings):
     )
     warn_days_before: int = Field(
         7, ge=0, le=365, description="Days before a key is deactivated or deleted that the reports start saying "
-        "what will happen and when (0: no advance warning)."
+        "what will happen and when; a key already due when a sweep first sees it is announced and acted on "
+        "this many days later (0: no advance warning)."
     )
     owner_tag: str = Field(
         "Owner", description="IAM user tag holding the owner of the user's keys: an email address (subscribed to "

@@ -312,8 +312,8 @@ class Announcements:
     For every (where, key, action) - where is the ops report or the owner's notice - since when consecutive
     sweeps have announced that the key will be deactivated or deleted (an entry's ``dueAction``); at each change
     a sweep carried out, how long before it was announced there. A key first seen by a sweep already past its
-    due date (``old-batch``: 200 days old and never used when the automation arrives) is acted on at first sight:
-    counted apart (``acted_at_first_sight``), not a violation.
+    due date (``old-batch``: 200 days old and never used when the automation arrives) is no exception: it is
+    announced by that sweep and acted on ``warn_days_before`` later (``acted_at_first_sight`` stays empty).
     """
 
     def __init__(self) -> None:
@@ -345,6 +345,7 @@ class Announcements:
         key_id, action, user = entry["accessKeyId"], entry["action"], entry["user"]
         if key_id not in self.swept:
             self.acted_at_first_sight.append(f"{now:%Y-%m-%d} {action} {user} {key_id}")
+            self.violations.append(f"{action} of {user}'s key {key_id} by the first sweep that saw it, unannounced")
             return
         ahead = dt.timedelta(days=WARN_DAYS_BEFORE) - dt.timedelta(hours=1)
         for where in ("report", "owner") if user in OWNERS else ("report",):

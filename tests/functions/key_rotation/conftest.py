@@ -96,9 +96,13 @@ class Env:
 
 
 def function_environment(**settings: Any) -> dict[str, str]:
-    """What the stack sets: the settings model's environment plus MANAGED_SECRETS (no managed user)."""
+    """What the stack sets: the settings model's environment plus MANAGED_SECRETS (no managed user).
+
+    ``warn_days_before`` is 0 unless a test names it: the threshold tests see a key's action in the sweep that
+    first finds it due; test_announcements.py tests the wait after the first announcement."""
     from stacks.settings.key_rotation import KeyRotationSettings
 
+    settings.setdefault("warn_days_before", 0)
     return {**KeyRotationSettings(**settings).function_environment(), "MANAGED_SECRETS": "{}"}
 
 

@@ -30,6 +30,11 @@ def key(status: str = "Active", created: datetime = T0, last_used: datetime | No
     return KeyFacts("bob", "arn:aws:iam::123456789012:user/bob", key_id, status, created, last_used, deactivated_at)
 
 
+def announced(k: KeyFacts, now: datetime, th: Thresholds = TH) -> KeyFacts:
+    """The key as a sweep sees it ``warn_days_before`` after it first announced the key's action."""
+    return replace(k, warned_at=now - timedelta(days=th.warn_days_before))
+
+
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="warn_after_days < deactivate_after_days < delete_after_days"):
         Thresholds(warn_after_days=90, deactivate_after_days=90, delete_after_days=120, grace_days=7,
@@ -48,7 +53,8 @@ def test_age_is_whole_days_and_never_negative() -> None:
      (85, "Inactive", Action.WARN), (119, "Inactive", Action.WARN), (120, "Inactive", Action.DELETE)],
 )
 def test_boundaries(days: int, status: str, expected: Action) -> None:
-    assert decide(key(status), now=T0 + timedelta(days=days), thresholds=TH).action is expected
+    now = T0 + timedelta(days=days)
+    assert decide(announced(key(status), now), now=now, thresholds=TH).action is expected
 
 
 def test_grace_rule_uses_the_time_the_new_key_became_current() -> None:
@@ -173,7 +179,7 @@ def test_a_key_used_within_deactivate_if_unused_days_is_never_deactivated_by_def
     last = None if used is None else T0 + timedelta(days=max(created, used))
     k = key(created=T0 + timedelta(days=created), last_used=last)
     moment = T0 + timedelta(days=max(now, created))
-    decision = decide(k, now=moment, thresholds=th)
+    decision = decide(announced(k, moment), now=moment, thresholds=th)
     age = (moment - k.created).days
     recently_used = last is not None and moment - last < timedelta(days=th.deactivate_if_unused_days)
     if not in_use and recently_used:
@@ -202,10 +208,37 @@ def test_a_deactivation_says_when_the_key_will_be_deleted() -> None:
     """The deactivation's report is the warning ahead of the deletion: with grace_days <= warn_days_before
     no later sweep could warn a full warn_days_before ahead."""
     at = T0 + timedelta(days=100)
-    off = decide(key(created=T0), now=at, thresholds=TH)
+    off = decide(announced(key(created=T0), at), now=at, thresholds=TH)
     assert off.action is Action.DEACTIVATE
     assert (off.due, off.due_action) == (T0 + timedelta(days=120), Action.DELETE)  # by age: 120 > 100 + 7
     assert "will be deleted on 2026-05-01 00:00Z (in 20 days) unless reactivated" in off.reason
-    late = decide(key(created=T0), now=T0 + timedelta(days=200), thresholds=TH)
+    late = decide(announced(key(created=T0), T0 + timedelta(days=200)), now=T0 + timedelta(days=200), thresholds=TH)
     assert late.due == T0 + timedelta(days=207)  # grace_days after this deactivation
     assert "will be deleted on 2026-07-27 00:00Z (in 7 days) unless reactivated" in late.reason
+
+
+def test_a_key_first_found_past_its_due_date_is_announced_and_acted_on_warn_days_before_later() -> None:
+    """No deactivation or deletion without warn_days_before of warnings, also for a key first seen already due."""
+    now = T0 + timedelta(days=200)
+    first = decide(key(created=T0), now=now, thresholds=TH)
+    assert (first.action, first.due_action, first.announce) == (Action.WARN, Action.DEACTIVATE, True)
+    assert first.due == now + timedelta(days=7)
+    assert "will be deactivated on 2026-07-27 00:00Z (in 7 days), 7 days after it was first announced" in first.reason
+    later = now + timedelta(days=3)
+    waiting = decide(replace(key(created=T0), warned_at=now), now=later, thresholds=TH)
+    assert (waiting.action, waiting.due, waiting.announce) == (Action.WARN, now + timedelta(days=7), False)
+    assert decide(replace(key(created=T0), warned_at=now), now=now + timedelta(days=7),
+                  thresholds=TH).action is Action.DEACTIVATE
+    # An announcement older than four times warn_days_before (the key was used again meanwhile) is made again.
+    stale = decide(replace(key(created=T0), warned_at=now - timedelta(days=29)), now=now, thresholds=TH)
+    assert (stale.action, stale.announce) == (Action.WARN, True)
+    # A key someone else deactivated, first seen past its deletion date: announced too.
+    gone = decide(key("Inactive", created=T0), now=now, thresholds=TH)
+    assert (gone.action, gone.due_action) == (Action.WARN, Action.DELETE)
+    # The deletion after this automation's own deactivation was announced by that deactivation's report.
+    own = key("Inactive", created=T0, deactivated_at=now - timedelta(days=7))
+    assert decide(own, now=now, thresholds=TH).action is Action.DELETE
+    # warn_days_before 0: acted on at once; an exempt user's key is reported, never announced.
+    assert decide(key(created=T0), now=now, thresholds=replace(TH, warn_days_before=0)).action is Action.DEACTIVATE
+    exempt = decide(key(created=T0), now=now, thresholds=TH, exempt=True)
+    assert exempt.exempt and not exempt.announce

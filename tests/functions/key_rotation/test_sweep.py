@@ -351,3 +351,33 @@ def test_above_the_threshold_last_use_comes_from_the_credential_report(
     # Used 15 days ago: in use, so not deactivated by default (the same decision as the per-key path).
     assert result["deactivated"] == 0 and result["warned"] == 3
     assert "last used 2026-08-20 12:00Z" in one_report(aws)["content"]["description"]
+
+
+def test_a_key_first_found_due_is_announced_and_deactivated_warn_days_before_later(
+        aws: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep that first finds an old idle key due announces it and records when (a tag on the user); the
+    key is deactivated by the first sweep warn_days_before later, and its deletion clears both records."""
+    import boto3
+
+    monkeypatch.setenv("MODE", "enforce")
+    monkeypatch.setenv("WARN_DAYS_BEFORE", "7")
+    (key,) = aws.user("bob", keys=1)
+    aws.set_key("bob", key, created=T0)
+    first = T0 + timedelta(days=200)
+    iam = boto3.client("iam")
+
+    def records() -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName="bob")["Tags"]
+                if t["Key"].startswith("KeyRotation:")}
+
+    sweep(lambda_context, first)
+    assert aws.keys("bob") == {key: "Active"}
+    (entry,) = json.loads(aws.reports()[-1]["metadata"]["additionalContext"]["keys"])
+    assert (entry["action"], entry["dueAction"], entry["done"]) == ("warn", "deactivate", False)
+    assert list(records()) == [f"KeyRotation:Warned:{key}"]
+    sweep(lambda_context, first + timedelta(days=6))
+    assert aws.keys("bob") == {key: "Active"}
+    sweep(lambda_context, first + timedelta(days=7))
+    assert aws.keys("bob") == {key: "Inactive"}
+    sweep(lambda_context, first + timedelta(days=14))  # grace_days after the deactivation, past delete_after_days
+    assert aws.keys("bob") == {} and records() == {}
