@@ -207,12 +207,16 @@ def _announced_first(decision: Decision, now: datetime, t: Thresholds) -> Decisi
         return decision
     since = warned if warned is not None and now - warned < window else now
     when = since + window
-    days_left = -(-(when - now) // _days(1))
-    verb = _DUE_VERBS[decision.action]
     why = decision.reason.split("; will be deleted on")[0]
     return replace(decision, action=Action.WARN, due=when, due_action=decision.action, announce=since == now,
-                   reason=f"{why}; will be {verb} on {when:%Y-%m-%d %H:%M}Z (in {days_left} "
-                   f"day{'s' if days_left != 1 else ''}), {t.warn_days_before} days after it was first announced")
+                   reason=f"{why}; {_will_be(_DUE_VERBS[decision.action], when, now)}, {t.warn_days_before} days "
+                   "after it was first announced")
+
+
+def _will_be(verb: str, when: datetime, now: datetime) -> str:
+    """``will be <verb> on <when> (in N days)``, N in whole days rounded up."""
+    days_left = -(-(when - now) // _days(1))
+    return f"will be {verb} on {when:%Y-%m-%d %H:%M}Z (in {days_left} day{'s' if days_left != 1 else ''})"
 
 
 def _warn_ahead(decision: Decision, now: datetime, t: Thresholds) -> Decision:
@@ -224,8 +228,7 @@ def _warn_ahead(decision: Decision, now: datetime, t: Thresholds) -> Decision:
         return decision
     if due - now > _days(t.warn_days_before):
         return decision
-    days_left = -(-(due - now) // _days(1))  # whole days, rounded up
-    note = f"will be {verb} on {due:%Y-%m-%d %H:%M}Z (in {days_left} day{'s' if days_left != 1 else ''})"
+    note = _will_be(verb, due, now)
     if decision.exempt:
         note += " were the user not exempt"
     return replace(decision, action=Action.WARN, reason=f"{decision.reason}; {note}")
@@ -247,10 +250,8 @@ def _unmanaged_active(key: KeyFacts, now: datetime, t: Thresholds) -> Decision:
         # Deleted once inactive past delete_after_days and grace_days after this deactivation: said now, so
         # the deactivation's report is the warning ahead of the deletion.
         deleted = max(key.created + _days(t.delete_after_days), now + _days(t.grace_days))
-        days_left = -(-(deleted - now) // _days(1))
         return Decision(key, Action.DEACTIVATE, f"active key {age} days old (>= {t.deactivate_after_days}){rule}, "
-                        f"{used}; will be deleted on {deleted:%Y-%m-%d %H:%M}Z (in {days_left} "
-                        f"day{'s' if days_left != 1 else ''}) unless reactivated", age, due=deleted,
+                        f"{used}; {_will_be('deleted', deleted, now)} unless reactivated", age, due=deleted,
                         due_action=Action.DELETE)
     if now >= by_age:
         return Decision(key, Action.WARN, f"active key {age} days old (>= {t.deactivate_after_days}) but in use, "
